@@ -17,6 +17,7 @@ from robot.errors import GardenbotError
 # name -> (module, one-line help). Offline tools live in `tools`, robot commands in `robot`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("tools.synth", "generate synthetic seasonal garden recordings and previews"),
+    "backbone": ("tools.backbone.cli", "pretrain, export, probe and verify the frozen backbone"),
     "bench": ("tools.bench.cli", "benchmarks: continual learning, performance, serial link"),
 }
 

@@ -1,0 +1,1 @@
+"""The frozen self-supervised backbone: architecture, pretraining, export, probes."""

@@ -1,0 +1,243 @@
+"""`gardenbot backbone pretrain | export | probe | verify`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'320x240' → (height, width) = (240, 320)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"size must look like 320x240, not {text!r}") from e
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError("size must be positive")
+    return h, w
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gardenbot backbone",
+                                description="Pretrain, export, probe and verify the backbone.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    pre = sub.add_parser("pretrain", help="self-supervised pretraining on unlabelled frames")
+    pre.add_argument("--recordings", type=Path, nargs="*", default=[],
+                     help="recording folders, or folders holding recordings (e.g. a benchmark "
+                          "set; only role=train recordings of a manifest are used)")
+    pre.add_argument("--images", type=Path, nargs="*", default=[],
+                     help="folders of real images (e.g. ../shared/data/ycor/train)")
+    pre.add_argument("--frame-step", type=int, default=5, help="take every Nth recorded frame")
+    pre.add_argument("--max-frames", type=int, default=6000)
+    pre.add_argument("--steps", type=int, default=None)
+    pre.add_argument("--batch-size", type=int, default=None)
+    pre.add_argument("--objective", choices=["infonce", "vicreg"], default=None)
+    pre.add_argument("--colour", type=float, default=None,
+                     help="strength of the photometric augmentation (0 = none, 1 = default)")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--out", type=Path, default=Path("runs/backbone"))
+    pre.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    pre.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+
+    ex = sub.add_parser("export", help="ONNX fp32 + static int8 + model card")
+    src = ex.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="a `backbone pretrain` checkpoint")
+    src.add_argument("--from-module", metavar="PKG.MODULE:FACTORY",
+                     help="a torch module of your own: factory() returns an nn.Module mapping "
+                          "normalised RGB (N,3,H,W) to features (N,C,h,w)")
+    ex.add_argument("--out", type=Path, default=None, help="folder (default: the package's "
+                                                          "models/)")
+    ex.add_argument("--input-size", type=_size, default=(240, 320), help="WxH, default 320x240")
+    ex.add_argument("--calibration", type=Path, nargs="+", required=True,
+                    help="recordings or image folders to calibrate int8 on")
+    ex.add_argument("--calibration-frames", type=int, default=300)
+    ex.add_argument("--holdout", type=Path, nargs="*", default=[],
+                    help="recordings or image folders to measure int8-vs-fp32 agreement on")
+    ex.add_argument("--name", default=None)
+    ex.add_argument("--mean", type=float, nargs=3, default=None, help="RGB mean (0..1)")
+    ex.add_argument("--std", type=float, nargs=3, default=None, help="RGB std (0..1)")
+    ex.add_argument("--probe", type=Path, default=None,
+                    help="a probe results JSON to record in the card")
+    ex.add_argument("--training-data", default=None, help="text for the card's training_data")
+
+    pr = sub.add_parser("probe", help="linear probes: SSL vs random init vs colour baseline")
+    pr.add_argument("--checkpoint", type=Path, help="a pretrain checkpoint (torch)")
+    pr.add_argument("--card", type=Path, help="an exported model card (onnxruntime)")
+    pr.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
+    pr.add_argument("--synthetic", type=Path, help="a `gardenbot synth --benchmark` folder")
+    pr.add_argument("--ycor", type=Path, help="the YCOR folder (train/ and valid/)")
+    pr.add_argument("--baselines", action="store_true",
+                    help="also probe the colour baseline and the randomly initialised net")
+    pr.add_argument("--out", type=Path, default=Path("runs/probe.json"))
+
+    ve = sub.add_parser("verify", help="check the model card and the sha256 of its files")
+    ve.add_argument("--card", type=Path, default=None)
+    return p
+
+
+def cmd_pretrain(a: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    import torch
+
+    from tools.backbone.data import collect_frames, train_recordings
+    from tools.backbone.pretrain import FramePool, PretrainConfig, pretrain
+
+    if not a.recordings and not a.images:
+        raise SystemExit("gardenbot backbone pretrain: give --recordings and/or --images")
+    recs = [p for root in a.recordings for p in train_recordings(root)]
+    frames = collect_frames(recs, a.images, a.frame_step, max_frames=a.max_frames, seed=a.seed)
+    cfg = PretrainConfig(seed=a.seed)
+    overrides = {k: v for k, v in (("steps", a.steps), ("batch_size", a.batch_size),
+                                   ("objective", a.objective)) if v is not None}
+    cfg = replace(cfg, **overrides)
+    if a.colour is not None:
+        cfg = replace(cfg, augment=replace(cfg.augment, colour=a.colour))
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "data.json").write_text(json.dumps({
+        "recordings": [str(p) for p in recs], "images": [str(p) for p in a.images],
+        "frames": len(frames), "frame_step": a.frame_step}, indent=2))
+    log.info("pretraining on %d frames: %s, %d steps, batch %d", len(frames), cfg.objective,
+             cfg.steps, cfg.batch_size)
+    t0 = time.perf_counter()
+    pretrain(FramePool(frames), cfg, a.out, resume=not a.restart, device=a.device)
+    log.info("done in %.0f s; checkpoint %s", time.perf_counter() - t0, a.out / "checkpoint.pt")
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from models import MODELS_DIR
+    from tools.backbone.arch import MEAN_RGB, STD_RGB
+    from tools.backbone.export import (
+        export_onnx,
+        feature_agreement,
+        grid_geometry,
+        load_factory,
+        machine_description,
+        quantize_int8,
+        run_onnx,
+        write_card,
+    )
+    from tools.backbone.pretrain import load_trained
+
+    out = a.out or MODELS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    extra: dict = {}
+    if a.checkpoint:
+        net, facts = load_trained(a.checkpoint)
+        name = a.name or "gardennet"
+        cfg = facts["config"]
+        data_file = a.checkpoint.parent / "data.json"
+        extra["architecture"] = {"kind": "GardenNet (depthwise-separable CNN)", **cfg["arch"],
+                                 "parameters": sum(p.numel() for p in net.parameters())}
+        extra["ssl_recipe"] = {k: v for k, v in cfg.items() if k != "arch"}
+        extra["training"] = {
+            "steps": facts["step"], "time_s": round(facts["elapsed_s"] or 0.0, 1),
+            "machine": machine_description(),
+            "data": json.loads(data_file.read_text()) if data_file.is_file() else None,
+        }
+    else:
+        net = load_factory(a.from_module)
+        name = a.name or a.from_module
+        extra["architecture"] = {"kind": f"user module {a.from_module}",
+                                 "parameters": sum(p.numel() for p in net.parameters())}
+    if a.training_data:
+        extra["training_data"] = a.training_data
+    mean = tuple(a.mean) if a.mean else getattr(net, "gardenbot_mean_rgb", MEAN_RGB)
+    std = tuple(a.std) if a.std else getattr(net, "gardenbot_std_rgb", STD_RGB)
+    stride, dim = grid_geometry(net, a.input_size)
+    fp32 = out / "backbone.onnx"
+    int8 = out / "backbone.int8.onnx"
+    log.info("exporting fp32 ONNX: input %s, stride %d, %d features", a.input_size, stride, dim)
+    export_onnx(net, a.input_size, fp32, mean, std)
+    size_wh = (a.input_size[1], a.input_size[0])
+    from tools.backbone.data import collect_frames, find_recordings
+
+    def frames_of(paths: list[Path], n: int, seed: int):
+        recs = [r for p in paths for r in find_recordings(p)]
+        dirs = [p for p in paths if not find_recordings(p)]
+        return collect_frames(recs, dirs, frame_step=3, size=size_wh, max_frames=n, seed=seed)
+
+    calib = frames_of(a.calibration, a.calibration_frames, seed=1)
+    log.info("calibrating int8 on %d frames", len(calib))
+    quantize_int8(fp32, int8, list(calib))
+    holdout = frames_of(a.holdout, 100, seed=2) if a.holdout else calib[-50:]
+    agreement = feature_agreement(run_onnx(fp32, holdout), run_onnx(int8, holdout))
+    agreement["frames_from"] = [str(p) for p in a.holdout] or ["calibration frames (no holdout)"]
+    log.info("int8 vs fp32 per-cell cosine: mean %.4f, 5th percentile %.4f",
+             agreement["cosine_mean"], agreement["cosine_p05"])
+    extra["int8_agreement"] = agreement
+    if a.probe:
+        extra["probe"] = json.loads(a.probe.read_text())
+    card = write_card(out, name, a.input_size, stride, dim, {"fp32": fp32, "int8": int8},
+                      mean, std, extra)
+    print(f"wrote {fp32}, {int8} and {card}")
+    return 0
+
+
+def cmd_probe(a: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from robot.atomic import atomic_write_json
+    from tools.backbone.arch import FramePreprocess, GardenNet
+    from tools.backbone.evaluate import compare, summary_table
+    from tools.backbone.probe import FeatureFn, colour_texture_features
+
+    if not a.synthetic and not a.ycor:
+        raise SystemExit("gardenbot backbone probe: give --synthetic and/or --ycor")
+    extractors: dict[str, FeatureFn] = {}
+    pre = FramePreprocess()
+
+    def torch_fn(net: torch.nn.Module) -> FeatureFn:
+        @torch.no_grad()
+        def fn(img: np.ndarray) -> np.ndarray:
+            return net(pre(torch.from_numpy(img)[None]))[0].permute(1, 2, 0).numpy()
+        return fn
+
+    arch = None
+    if a.checkpoint:
+        from tools.backbone.pretrain import load_trained
+
+        net, _ = load_trained(a.checkpoint)
+        arch = net.cfg
+        extractors["ssl"] = torch_fn(net)
+    if a.card:
+        from robot.backbone import Backbone
+
+        bb = Backbone(a.card, variant=a.variant)
+        extractors[f"ssl-onnx-{a.variant}"] = bb.features
+    if a.baselines:
+        torch.manual_seed(0)
+        extractors["random-init"] = torch_fn(GardenNet(arch).eval() if arch else GardenNet().eval())
+        extractors["colour-texture"] = colour_texture_features
+    if not extractors:
+        raise SystemExit("gardenbot backbone probe: give --checkpoint, --card or --baselines")
+    results = compare(extractors, a.synthetic, a.ycor)
+    atomic_write_json(a.out, results)
+    print(summary_table(results))
+    print(f"\nfull results: {a.out}")
+    return 0
+
+
+def cmd_verify(a: argparse.Namespace) -> int:
+    from robot.backbone import load_card, verify
+
+    card = load_card(a.card)
+    for variant in card.files:
+        path = verify(card, variant)
+        print(f"ok  {variant:<5} {path}  sha256 matches {card.path.name}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    a = build_parser().parse_args(argv)
+    return {"pretrain": cmd_pretrain, "export": cmd_export, "probe": cmd_probe,
+            "verify": cmd_verify}[a.cmd](a)
