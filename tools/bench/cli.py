@@ -10,7 +10,9 @@ import importlib
 import sys
 
 # name -> (module exposing main(argv) -> int, one-line help)
-BENCHMARKS: dict[str, tuple[str, str]] = {}
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "perf": ("tools.bench.perf", "latency, throughput and memory of the robot's parts"),
+}
 
 
 def main(argv: list[str]) -> int:
