@@ -57,9 +57,9 @@ class TrainConfig:
     bottleneck_dim: int = 32  # width of the residual bottleneck of each cell's adapter
     replay_fraction: float = 0.5  # share of each batch drawn from the buffer (replay, bank)
     class_balanced: bool = True  # draw batches with equal weight per class
-    ewc_lambda: float = 200.0  # weight of the EWC penalty
+    ewc_lambda: float = 2000.0  # weight of the EWC penalty (Fisher scaled to mean 1)
     ewc_decay: float = 0.9  # online EWC: old Fisher information is multiplied by this
-    lwf_alpha: float = 1.0  # weight of the distillation loss
+    lwf_alpha: float = 0.5  # weight of the distillation loss
     lwf_temperature: float = 2.0
     slda_shrinkage: float = 1e-2  # covariance shrinkage towards the identity
     prototypes_per_class: int = 4  # novelty prototypes (k-means centres) per class
