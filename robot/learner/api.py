@@ -102,6 +102,8 @@ def train(
     state, replay = _replay_cells(state, buffer)
     validate_cells(new_samples, len(state.classes), state.feature_dim, "new samples")
     validate_cells(replay, len(state.classes), state.feature_dim, "replay buffer")
+    if spec.needs_new and len(new_samples) == 0:
+        raise LearnerError(f"strategy {strategy!r} trains on new samples and there are none")
     if not spec.uses_replay:
         replay = replay.take(slice(0, 0))
     if len(new_samples) + len(replay) == 0 and not (strategy == "joint" and state.trained):
