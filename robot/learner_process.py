@@ -115,6 +115,7 @@ def _child_main(job: RetrainJob, status_path: str, cancel: Any, nice_increment: 
         except Exception as e:
             writer.write("failed", message=f"{type(e).__name__}: {e}")
             raise
+        result["niceness"] = os.nice(0)
         state = "published" if result["published"] else "rejected"
         writer.write(state, state, 1.0, result["reason"], result)
 
