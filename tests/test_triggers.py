@@ -141,7 +141,7 @@ def test_config_is_validated_on_construction():
 def test_config_from_a_toml_table_rejects_unknown_keys():
     cfg = config_from_mapping(TrainConfig, {"strategy": "ewc", "steps": 50}, "learner")
     assert cfg.strategy == "ewc" and cfg.steps == 50
-    with pytest.raises(ConfigError, match="learner.stepz: unknown key"):
+    with pytest.raises(ConfigError, match=r"learner\.stepz: unknown key"):
         config_from_mapping(TrainConfig, {"stepz": 5}, "learner")
-    with pytest.raises(ConfigError, match="triggers.drift_fraction"):
+    with pytest.raises(ConfigError, match=r"triggers\.drift_fraction"):
         config_from_mapping(TriggerConfig, {"drift_fraction": 2.0}, "triggers")
