@@ -10,7 +10,10 @@ import importlib
 import sys
 
 # name -> (module exposing main(argv) -> int, one-line help)
-BENCHMARKS: dict[str, tuple[str, str]] = {}
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "learner": ("tools.bench.learner", "retrain time, learner RSS, adapter inference, vs backbone"),
+    "replay-policy": ("tools.bench.replay_policy", "balanced replay buffer vs plain reservoir"),
+}
 
 
 def main(argv: list[str]) -> int:
