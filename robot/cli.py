@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("tools.synth", "generate synthetic seasonal garden recordings and previews"),
     "backbone": ("tools.backbone.cli", "pretrain, export, probe and verify the frozen backbone"),
     "bench": ("tools.bench.cli", "benchmarks: continual learning, performance, serial link"),
+    "retrain": ("robot.retrain_cli", "retrain the adapter from the replay buffer now"),
+    "adapter": ("robot.adapter_cli", "list, inspect and roll back adapter versions"),
 }
 
 USAGE = """usage: gardenbot [-v | -q] <command> [args...]

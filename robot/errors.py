@@ -23,3 +23,15 @@ class ReplayBufferError(GardenbotError, ValueError):
 
 class StoreError(GardenbotError, ValueError):
     """The adapter store is corrupt or asked for a version it does not have."""
+
+
+class SampleError(GardenbotError, ValueError):
+    """Labelled cells are malformed: a label outside the class map, NaN/inf features, bad shapes."""
+
+
+class LearnerError(GardenbotError, RuntimeError):
+    """A retrain cannot run (nothing to train on, unknown strategy, a failed job)."""
+
+
+class LearnerCancelled(LearnerError):
+    """A retrain was cancelled on request; nothing was published."""

@@ -12,6 +12,8 @@ import sys
 # name -> (module exposing main(argv) -> int, one-line help)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "perf": ("tools.bench.perf", "latency, throughput and memory of the robot's parts"),
+    "learner": ("tools.bench.learner", "retrain time, learner RSS, adapter inference, vs backbone"),
+    "replay-policy": ("tools.bench.replay_policy", "balanced replay buffer vs plain reservoir"),
 }
 
 

@@ -1,0 +1,28 @@
+"""The on-device continual learner (torch). Perception never imports this package.
+
+Public API (docs/learner.md):
+
+- :func:`train` — one retrain with a named strategy -> (ExportedAdapter, LearnerState)
+- :func:`evaluate` — scores of an exported adapter on labelled cells (onnxruntime)
+- :data:`STRATEGIES` — the strategies by name
+- :func:`grow_classes` — add a class (e.g. ``pond``) to a learner state
+- :func:`export_adapter` — the ONNX graph of a state
+"""
+
+from robot.adapter_onnx import ExportedAdapter, evaluate
+from robot.learner.api import train
+from robot.learner.export import export_adapter
+from robot.learner.strategies import STRATEGIES
+from robot.learner_config import TrainConfig
+from robot.learner_state import LearnerState, grow_classes
+
+__all__ = [
+    "STRATEGIES",
+    "ExportedAdapter",
+    "LearnerState",
+    "TrainConfig",
+    "evaluate",
+    "export_adapter",
+    "grow_classes",
+    "train",
+]

@@ -1,0 +1,83 @@
+"""The learner process: low priority, reports progress, can be cancelled, survives being killed.
+
+Each test starts a fresh interpreter that imports torch (a few seconds): marked slow.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from robot.adapter_runtime import AdapterRunner
+from robot.adapter_store import AdapterStore
+from robot.learner_config import TrainConfig
+from robot.learner_process import LearnerProcess, read_status
+from robot.replay_buffer import ReplayBuffer
+from robot.retrain import RetrainJob, run_retrain
+from tests.learner_fixtures import DIM, SHA, cells, filled_buffer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def robot_dir(tmp_path):
+    """A robot that has published version 1 (spring) and since recorded summer cells."""
+    filled_buffer(tmp_path / "buffer", domains=(0,))
+    assert run_retrain(RetrainJob(str(tmp_path / "buffer"), str(tmp_path / "store")))["published"]
+    buf = ReplayBuffer.load(tmp_path / "buffer")
+    buf.add(cells(1, 80, seed=5))
+    buf.save(tmp_path / "buffer")
+    return tmp_path
+
+
+def wait_for_stage(proc: LearnerProcess, stage: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while proc.status().stage != stage:
+        assert proc.is_alive(), proc.status()
+        assert time.monotonic() < deadline, proc.status()
+        time.sleep(0.05)
+
+
+def test_background_retrain_publishes_at_low_priority(robot_dir):
+    status_path = robot_dir / "status.json"
+    proc = LearnerProcess(RetrainJob(str(robot_dir / "buffer"), str(robot_dir / "store"),
+                                     reason="button"), status_path)
+    proc.start()
+    st = proc.wait(120)
+    assert st.state == "published" and st.progress == 1.0, st
+    assert st.result["version"] == 2 and st.result["new_cells"] > 0
+    assert st.result["niceness"] == min(os.nice(0) + 10, 19)
+    assert read_status(status_path) == st
+    assert AdapterStore(robot_dir / "store").current_version() == 2
+
+
+def long_job(robot_dir) -> RetrainJob:
+    return RetrainJob(str(robot_dir / "buffer"), str(robot_dir / "store"),
+                      train=TrainConfig(steps=10_000_000))
+
+
+def test_cancel_stops_the_learner_and_publishes_nothing(robot_dir):
+    proc = LearnerProcess(long_job(robot_dir), robot_dir / "status.json")
+    proc.start()
+    wait_for_stage(proc, "training")
+    st = proc.cancel()
+    assert st.state == "cancelled" and not proc.is_alive()
+    assert AdapterStore(robot_dir / "store").current_version() == 1
+
+
+def test_killed_mid_training_the_robot_stays_on_the_last_good_adapter(robot_dir):
+    proc = LearnerProcess(long_job(robot_dir), robot_dir / "status.json")
+    proc.start()
+    wait_for_stage(proc, "training")
+    proc.kill()  # as a power cut would
+    st = proc.status()
+    assert st.state == "failed" and "died" in st.message
+    store = AdapterStore(robot_dir / "store", backbone_sha256=SHA, feature_dim=DIM)
+    assert store.current_version() == 1 and store.version_numbers() == [1]
+    runner = AdapterRunner(robot_dir / "store", backbone_sha256=SHA, feature_dim=DIM)
+    assert runner.version == 1
+    # and the next retrain works as if nothing happened
+    assert run_retrain(RetrainJob(str(robot_dir / "buffer"), str(robot_dir / "store"))
+                       )["version"] == 2

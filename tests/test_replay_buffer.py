@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import errno
+import os
+
+import numpy as np
+import pytest
+
+from robot.errors import ReplayBufferError, SampleError
+from robot.learner_config import BufferConfig
+from robot.replay_buffer import ReplayBuffer, cell_bytes
+from robot.samples import cells_from_grid, make_cells
+from tests.learner_fixtures import CLASSES, DIM, OTHER_SHA, SHA, cells, filled_buffer
+
+
+def imbalanced_stream(buf: ReplayBuffer, rng: np.random.Generator) -> None:
+    """A long spring, a short summer; lawn everywhere, obstacles rare."""
+    shares = [0.70, 0.15, 0.10, 0.045, 0.005]
+    for season, n in (("spring", 20000), ("summer", 4000)):
+        y = rng.choice(5, size=n, p=shares)
+        buf.add(make_cells(rng.standard_normal((n, DIM)).astype(np.float32), y, season=season))
+
+
+def test_buffer_never_exceeds_its_byte_capacity(tmp_path):
+    buf = ReplayBuffer(DIM, SHA, CLASSES, BufferConfig(capacity_bytes=100_000))
+    imbalanced_stream(buf, np.random.default_rng(0))
+    buf.save(tmp_path / "b")
+    assert os.path.getsize(tmp_path / "b") <= 100_000
+    assert buf.nbytes == os.path.getsize(tmp_path / "b")
+    assert len(buf) > 0.9 * 100_000 / cell_bytes(DIM)  # and it is not wasting the space
+
+
+def test_balanced_policy_keeps_rare_classes_and_the_old_season_better_than_reservoir():
+    kept = {}
+    for policy in ("balanced", "reservoir"):
+        buf = ReplayBuffer(DIM, SHA, CLASSES, BufferConfig(capacity_bytes=100_000, policy=policy))
+        imbalanced_stream(buf, np.random.default_rng(0))
+        kept[policy] = (buf.class_counts(), buf.season_counts())
+    (bal_classes, bal_seasons), (res_classes, res_seasons) = kept["balanced"], kept["reservoir"]
+    assert bal_classes["obstacle"] > 3 * res_classes["obstacle"]
+    assert bal_classes["lawn"] < res_classes["lawn"]
+    # summer is 1/6 of the stream: reservoir keeps ~1/6 of summer, balanced about half
+    assert bal_seasons["summer"] / sum(bal_seasons.values()) > 0.35
+    assert res_seasons["summer"] / sum(res_seasons.values()) < 0.25
+
+
+def test_save_and_load_round_trip(tmp_path):
+    buf = filled_buffer(tmp_path / "b", domains=(0, 1))
+    back = ReplayBuffer.load(tmp_path / "b", backbone_sha256=SHA, feature_dim=DIM)
+    a, b = buf.cells(), back.cells()
+    assert np.array_equal(a.features, b.features) and np.array_equal(a.labels, b.labels)
+    assert list(a.season) == list(b.season) and np.array_equal(a.uid, b.uid)
+    assert back.total_seen == buf.total_seen and back.class_counts() == buf.class_counts()
+
+
+def test_corruption_is_reported_not_used(tmp_path):
+    filled_buffer(tmp_path / "b")
+    data = bytearray((tmp_path / "b").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (tmp_path / "b").write_bytes(bytes(data))
+    with pytest.raises(ReplayBufferError, match="checksum mismatch"):
+        ReplayBuffer.load(tmp_path / "b")
+
+
+def test_truncated_file_is_reported(tmp_path):
+    filled_buffer(tmp_path / "b")
+    data = (tmp_path / "b").read_bytes()
+    (tmp_path / "b").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ReplayBufferError):
+        ReplayBuffer.load(tmp_path / "b")
+
+
+def test_a_save_cut_short_leaves_the_previous_buffer_loadable(tmp_path, monkeypatch):
+    before = filled_buffer(tmp_path / "b")
+    bigger = filled_buffer(domains=(0, 1))
+
+    def power_cut(*args, **kwargs):  # dies after the temp file was written, before the rename
+        raise OSError(errno.EIO, "power cut")
+
+    monkeypatch.setattr(os, "replace", power_cut)
+    with pytest.raises(ReplayBufferError, match="previous file is kept"):
+        bigger.save(tmp_path / "b")
+    monkeypatch.undo()
+    again = ReplayBuffer.load(tmp_path / "b")
+    assert len(again) == len(before)
+    assert [p.name for p in tmp_path.iterdir()] == ["b"]  # no temp file left behind
+
+
+def test_full_disk_during_save_is_a_clear_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+    filled_buffer(tmp_path / "b")
+    old = (tmp_path / "b").read_bytes()
+    bigger = filled_buffer(domains=(0, 1))
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(ReplayBufferError, match="disk is full"):
+        bigger.save(tmp_path / "b")
+    monkeypatch.undo()
+    assert (tmp_path / "b").read_bytes() == old
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"backbone_sha256": OTHER_SHA}, "made for backbone"),
+    ({"feature_dim": DIM * 2}, "made for 32-channel"),
+])
+def test_a_buffer_of_another_backbone_is_refused(tmp_path, kwargs, match):
+    filled_buffer(tmp_path / "b")
+    with pytest.raises(ReplayBufferError, match=match):
+        ReplayBuffer.load(tmp_path / "b", **kwargs)
+
+
+def test_features_of_another_dim_cannot_be_added():
+    buf = filled_buffer()
+    with pytest.raises(ReplayBufferError, match="cannot be mixed"):
+        buf.add(cells(0, 5, seed=1, dim=DIM * 2))
+
+
+def test_bad_cells_are_refused_whole_and_nothing_changes():
+    buf = filled_buffer()
+    before = (len(buf), buf.total_seen, buf.class_counts())
+    good = cells(1, 10, seed=3)
+    bad_label = make_cells(good.features, np.where(np.arange(len(good)) == 7, 9, good.labels))
+    with pytest.raises(SampleError, match="label 9 at row 7 is outside the class map"):
+        buf.add(bad_label)
+    nan = good.features.copy()
+    nan[4, 2] = np.nan
+    with pytest.raises(SampleError, match="row 4 are NaN or infinite"):
+        buf.add(make_cells(nan, good.labels))
+    inf = good.features.copy()
+    inf[2, 0] = np.inf
+    with pytest.raises(SampleError, match="NaN or infinite"):
+        buf.add(make_cells(inf, good.labels))
+    with pytest.raises(SampleError, match="float16 range"):
+        buf.add(make_cells(good.features * 1e6, good.labels))
+    with pytest.raises(SampleError, match="unknown label source"):
+        buf.add(make_cells(good.features, good.labels, source="rumour"))
+    assert (len(buf), buf.total_seen, buf.class_counts()) == before
+
+
+def test_validation_split_is_fixed_per_cell(tmp_path):
+    buf = filled_buffer(tmp_path / "b")
+    _, val1 = buf.split()
+    buf.add(cells(1, 80, seed=7))
+    _, val2 = buf.split()
+    still_there = np.isin(val1.uid, buf.cells().uid)
+    assert set(val1.uid[still_there]) <= set(val2.uid)
+    assert 0.05 < len(val2) / len(buf) < 0.25
+
+
+def test_a_class_can_be_added_and_the_stored_ids_stay(tmp_path):
+    filled_buffer(tmp_path / "b")
+    buf = ReplayBuffer.open(tmp_path / "b", feature_dim=DIM, backbone_sha256=SHA,
+                            classes=(*CLASSES, "pond"))
+    pond = make_cells(np.full((20, DIM), 5.0, np.float32), np.full(20, 5), season="summer")
+    assert buf.add(pond) == 20
+    buf.save(tmp_path / "b")
+    back = ReplayBuffer.load(tmp_path / "b")
+    assert back.classes[-1] == "pond" and back.class_counts()["pond"] == 20
+    with pytest.raises(ReplayBufferError, match="must start with them"):
+        ReplayBuffer.open(tmp_path / "b", feature_dim=DIM, backbone_sha256=SHA,
+                          classes=("path", "lawn", "soil", "plant", "obstacle", "pond"))
+
+
+def test_cells_from_grid_drops_unlabelled_and_checks_the_rest():
+    grid = np.random.default_rng(0).standard_normal((3, 4, DIM)).astype(np.float32)
+    labels = np.full((3, 4), 255, np.uint8)
+    labels[0, 1], labels[2, 3] = 2, 4
+    got = cells_from_grid(grid, labels, num_classes=5, season="autumn", recording="r1")
+    assert list(got.labels) == [2, 4] and np.array_equal(got.features[1], grid[2, 3])
+    labels[1, 1] = 7
+    with pytest.raises(SampleError, match="outside the class map"):
+        cells_from_grid(grid, labels, num_classes=5)
