@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("tools.synth", "generate synthetic seasonal garden recordings and previews"),
     "backbone": ("tools.backbone.cli", "pretrain, export, probe and verify the frozen backbone"),
     "bench": ("tools.bench.cli", "benchmarks: continual learning, performance, serial link"),
+    "config": ("robot.config_cli", "write a commented default gardenbot.toml, or check one"),
+    "doctor": ("robot.doctor", "check camera, serial port, model files, disk, clock and config"),
 }
 
 USAGE = """usage: gardenbot [-v | -q] <command> [args...]
