@@ -23,3 +23,10 @@ class ReplayBufferError(GardenbotError, ValueError):
 
 class StoreError(GardenbotError, ValueError):
     """The adapter store is corrupt or asked for a version it does not have."""
+
+
+class CameraError(GardenbotError, OSError):
+    """A frame source cannot be opened at all (a missing file, an unsupported pipeline).
+
+    A live camera that stops delivering is not an error: it is reconnected with back-off.
+    """
