@@ -46,7 +46,7 @@ def pixel_to_cell(uv: np.ndarray, grid_hw: tuple[int, int], image_wh: tuple[int,
 
 
 def cell_ground_centres(camera: CameraModel, grid_hw: tuple[int, int]) -> np.ndarray:
-    """Robot-frame ground point (x, y) seen at each cell centre, (h, w, 2); NaN above the horizon."""
+    """Robot-frame ground point (x, y) at each cell centre, (h, w, 2); NaN above the horizon."""
     uv = cell_centres_px(grid_hw, (camera.width, camera.height))
     return camera.pixels_to_ground(uv[..., 0], uv[..., 1])
 
