@@ -267,6 +267,8 @@ class ExperienceConfig:
                                     "close in time", "s", non_negative)
     sample_spacing_m: float = setting(0.10, "one 'traversable' footprint per this much travel",
                                       "m", positive)
+    wheel_patch_m: float = setting(0.10, "depth of ground at the wheel axle that smooth "
+                                   "driving or a slip labels", "m", positive)
     obstacle_depth_m: float = setting(0.10, "depth of ground ahead of the bumper marked "
                                       "obstacle on a hit", "m", positive)
     probe_x_m: float = setting(0.15, "moisture probe position ahead of the axle", "m")
