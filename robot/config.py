@@ -609,3 +609,29 @@ def schema() -> list[tuple[str, str, Any, str, str]]:
                 continue
             rows.append((name, f.name, f.default, f.metadata["unit"], f.metadata["help"]))
     return rows
+
+
+def render_markdown() -> str:
+    """The key reference of docs/config.md: one table per section, from the declarations."""
+    out = []
+    for name, cls in SECTIONS.items():
+        out.append(f"### [{name}]\n\n{_doc_line(cls)}\n\n| key | default | unit | meaning |\n"
+                   "|---|---|---|---|\n")
+        for f in fields(cls):
+            if (name, f.name) in ARRAYS_OF_TABLES:
+                continue
+            out.append(_md_row(f))
+        for (sec, key), item in ARRAYS_OF_TABLES.items():
+            if sec == name:
+                out.append(f"\n`[[{sec}.{key}]]` — {_doc_line(item)} One table per entry; "
+                           "`id`, `x_m` and `y_m` are required.\n\n"
+                           "| key | default | unit | meaning |\n|---|---|---|---|\n")
+                out.extend(_md_row(g) for g in fields(item))
+        out.append("\n")
+    return "".join(out).rstrip() + "\n"
+
+
+def _md_row(f: Any) -> str:
+    default = "(required)" if f.metadata.get("required") else f"`{toml_value(f.default)}`"
+    meaning = f.metadata["help"].replace("|", "\\|")
+    return f"| `{f.name}` | {default} | {f.metadata['unit']} | {meaning} |\n"

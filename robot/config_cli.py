@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from robot.config import DEFAULT_PATH, load_config, render_config, write_default_config
+from robot.config import (
+    DEFAULT_PATH,
+    load_config,
+    render_config,
+    render_markdown,
+    write_default_config,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,11 +25,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", default=DEFAULT_PATH)
     check.add_argument("--print", action="store_true", dest="show",
                        help="print the effective config (defaults filled in)")
+    sub.add_parser("keys", help="print the key reference as Markdown (as in docs/config.md)")
     return p
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.action == "keys":
+        print(render_markdown(), end="")
+        return 0
     if args.action == "init":
         path = write_default_config(args.path, overwrite=args.force)
         print(f"wrote {path}; edit it, then run `gardenbot config check {path}`")

@@ -296,6 +296,15 @@ def experience_labels(
     if not len(events) or not len(frame_times) or len(track) < 2:
         return []
     samples = cell_ground_samples(camera, grid_hw, SAMPLES_PER_CELL_SIDE)  # (h, w, S, 2)
+    ground = np.isfinite(samples).all(-1).any(-1)  # (h, w): cells that see some ground
+    if not ground.any():
+        return []
+    rows, cols = np.nonzero(ground)
+    samples = samples[ground]  # (n, S, 2)
+    # Only cells near an event can be covered by it: a cell's ground lies within ``reach`` of
+    # its mean point. This cheap test skips most (cell, event) pairs.
+    mid = np.nanmean(samples, axis=1)
+    reach = np.nanmax(np.linalg.norm(samples - mid[:, None], axis=-1), axis=1)
     ev_t = np.array([e.t for e in events])
     poses = track.at(frame_times)
     out: list[ExperienceLabel] = []
@@ -307,16 +316,22 @@ def experience_labels(
         hi = np.searchsorted(ev_t, t_f + cfg.horizon_s, side="right")
         if lo >= hi:
             continue
-        world = _to_world(samples, pose)
+        mid_world = _to_world(mid, pose)
         cells: dict[tuple[int, int], ExperienceLabel | None] = {}  # None: a conflict
         moisture: dict[tuple[int, int], ExperienceLabel] = {}  # the latest reading per cell
         for e in events[lo:hi]:
-            coverage = e.contains(world).mean(-1)  # (h, w); NaN samples count as outside
-            for r, c in zip(*np.nonzero(coverage >= cfg.min_coverage), strict=True):
-                key = (int(r), int(c))
+            near = np.flatnonzero(np.hypot(mid_world[:, 0] - e.centre_xy[0],
+                                           mid_world[:, 1] - e.centre_xy[1])
+                                  <= reach + math.hypot(*e.half_extent_m))
+            if not len(near):
+                continue
+            # share of each nearby cell's ground inside the footprint (NaN samples: outside)
+            coverage = e.contains(_to_world(samples[near], pose)).mean(-1)
+            for j in np.flatnonzero(coverage >= cfg.min_coverage):
+                key = (int(rows[near[j]]), int(cols[near[j]]))
                 lbl = ExperienceLabel(f, key[0], key[1],
                                       e.allowed[0] if len(e.allowed) == 1 else UNLABELLED,
-                                      e.allowed, e.kind, float(coverage[r, c]), e.t, e.value)
+                                      e.allowed, e.kind, float(coverage[j]), e.t, e.value)
                 if not e.allowed:
                     moisture[key] = lbl
                 elif key not in cells:

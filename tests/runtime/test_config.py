@@ -199,3 +199,11 @@ def test_cli_init_then_check(tmp_path: Path, capsys):
     assert cli(["config", "check", str(p)]) == 1
     assert f"{p}:2: [camera] width: must be > 0" in capsys.readouterr().err
     assert cli(["config", "init", str(p)]) == 1, "init must not overwrite without --force"
+
+
+def test_docs_key_reference_matches_the_code():
+    from robot.config import render_markdown
+
+    doc = (Path(__file__).parents[2] / "docs" / "config.md").read_text(encoding="utf-8")
+    table = doc.split("<!-- keys:begin -->\n", 1)[1].split("<!-- keys:end -->", 1)[0]
+    assert table == render_markdown(), "regenerate with `gardenbot config keys`"

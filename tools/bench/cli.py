@@ -10,7 +10,10 @@ import importlib
 import sys
 
 # name -> (module exposing main(argv) -> int, one-line help)
-BENCHMARKS: dict[str, tuple[str, str]] = {}
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "runtime": ("tools.bench.runtime", "per-frame cost of adapter (NCM), policy, overlay, "
+                "experience labels"),
+}
 
 
 def main(argv: list[str]) -> int:
