@@ -12,6 +12,7 @@ fake one — there is no camera on a CI machine.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -146,6 +147,11 @@ def opencv_capture(spec: int | str) -> Capture:
     """Open a camera index, a device path or a GStreamer pipeline with OpenCV."""
     import cv2
 
+    # OpenCV's video back-ends print a warning on stderr for every failed open; while a camera
+    # is unplugged that is one line per reopen attempt. The camera's own log line per outage
+    # says it once; OpenCV is limited to errors (a process-wide setting, set on first use).
+    with contextlib.suppress(AttributeError):  # builds without cv2.utils.logging
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     if is_gstreamer_pipeline(spec):
         return cv2.VideoCapture(str(spec), cv2.CAP_GSTREAMER)
     return cv2.VideoCapture(spec)
