@@ -18,7 +18,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -77,7 +77,6 @@ class SourceStats:
     outages: int = 0
     reconnects: int = 0
     rate_dropped: int = 0  # skipped by a RateLimited wrapper
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _Source:
