@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("tools.bench.cli", "benchmarks: continual learning, performance, serial link"),
     "retrain": ("robot.retrain_cli", "retrain the adapter from the replay buffer now"),
     "adapter": ("robot.adapter_cli", "list, inspect and roll back adapter versions"),
+    "config": ("robot.config_cli", "write a commented default gardenbot.toml, or check one"),
+    "doctor": ("robot.doctor", "check camera, serial port, model files, disk, clock and config"),
 }
 
 USAGE = """usage: gardenbot [-v | -q] <command> [args...]

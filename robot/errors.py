@@ -35,3 +35,8 @@ class LearnerError(GardenbotError, RuntimeError):
 
 class LearnerCancelled(LearnerError):
     """A retrain was cancelled on request; nothing was published."""
+class CameraError(GardenbotError, OSError):
+    """A frame source cannot be opened at all (a missing file, an unsupported pipeline).
+
+    A live camera that stops delivering is not an error: it is reconnected with back-off.
+    """

@@ -1,0 +1,637 @@
+"""The robot's configuration: one TOML file (``gardenbot.toml``), validated into frozen dataclasses.
+
+Every key is declared once, below, with its default, unit and one line of help; the same
+declarations validate a file, write the commented default (``gardenbot config init``) and
+document the keys (docs/config.md). An unknown key or a bad value is a :class:`ConfigError` that
+names the file, the line, the section and the key — all problems at once, so a user fixes a file
+in one go. tomllib does not report positions, so lines are found by scanning the text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from robot.atomic import atomic_write_bytes
+from robot.errors import ConfigError
+from robot.geometry import CameraModel
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_PATH = "gardenbot.toml"
+
+Check = Callable[[Any], "str | None"]  # returns what is wrong with a value, or None
+
+
+# --- value checks: each returns a message ("must be > 0") or None --------------------------------
+
+def positive(v: float) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
+def non_negative(v: float) -> str | None:
+    return None if v >= 0 else "must be >= 0"
+
+
+def in_range(lo: float, hi: float) -> Check:
+    def check(v: float) -> str | None:
+        return None if lo <= v <= hi else f"must be between {lo} and {hi}"
+    return check
+
+
+def one_of(*choices: str) -> Check:
+    def check(v: str) -> str | None:
+        return None if v in choices else f"must be one of {', '.join(repr(c) for c in choices)}"
+    return check
+
+
+def non_empty(v: str) -> str | None:
+    return None if v.strip() else "must not be empty"
+
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_clock(text: str) -> tuple[int, int]:
+    """``"02:00"`` → (2, 0); ValueError for anything else."""
+    m = _CLOCK.match(text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a 24-hour time HH:MM")
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_clock_range(text: str) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """``"22:00-07:00"`` → ((22, 0), (7, 0)); ``""`` → None (no range). May wrap midnight."""
+    if not text.strip():
+        return None
+    parts = text.split("-")
+    if len(parts) != 2:
+        raise ValueError(f"{text!r} is not a range HH:MM-HH:MM")
+    return parse_clock(parts[0]), parse_clock(parts[1])
+
+
+def clock_or_empty(v: str) -> str | None:
+    if not v.strip():
+        return None
+    try:
+        parse_clock(v)
+    except ValueError as e:
+        return f"{e} (or \"\" for none)"
+    return None
+
+
+def clock_range_or_empty(v: str) -> str | None:
+    try:
+        parse_clock_range(v)
+    except ValueError as e:
+        return f"{e} (or \"\" for none)"
+    return None
+
+
+def setting(default: Any, help: str, unit: str = "", check: Check | None = None,
+            required: bool = False) -> Any:
+    """Declare one key: its default, one line of help, its unit and an optional check."""
+    return field(default=default, metadata={"help": help, "unit": unit, "check": check,
+                                            "required": required})
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Where frames come from and how the camera is mounted."""
+
+    source: str = setting(
+        "0", "camera index (\"0\"), GStreamer pipeline (contains \"!\"), video file or recording "
+        "folder", check=non_empty)
+    width: int = setting(320, "capture width asked of a live camera", "px", positive)
+    height: int = setting(240, "capture height asked of a live camera", "px", positive)
+    fps: float = setting(30.0, "capture rate asked of a live camera; 0 = the camera's own",
+                         "frames/s", non_negative)
+    reconnect_min_s: float = setting(0.5, "first wait before reopening a lost camera", "s",
+                                     positive)
+    reconnect_max_s: float = setting(10.0, "longest wait between reopen attempts (doubles up to "
+                                     "this)", "s", positive)
+    hfov_deg: float = setting(70.0, "horizontal field of view", "degrees", in_range(10, 170))
+    height_m: float = setting(0.35, "lens height above the ground", "m", positive)
+    pitch_deg: float = setting(32.0, "downward tilt of the optical axis", "degrees",
+                               in_range(1, 89))
+    forward_offset_m: float = setting(0.10, "lens position ahead of the wheel axle", "m")
+
+    def model(self) -> CameraModel:
+        """The pinhole model of this camera at its capture size."""
+        return CameraModel.from_fov(self.width, self.height, self.hfov_deg, self.height_m,
+                                    self.pitch_deg, self.forward_offset_m)
+
+
+@dataclass(frozen=True)
+class PerceptionConfig:
+    """Backbone and adapter: frames to per-cell classes."""
+
+    model_card: str = setting("", "backbone model card (.json); \"\" = the shipped "
+                              "models/backbone.json")
+    variant: str = setting("int8", "backbone file to run: \"int8\" (fast) or \"fp32\"",
+                           check=one_of("int8", "fp32"))
+    threads: int = setting(2, "onnxruntime threads for the backbone", "threads", positive)
+    target_fps: float = setting(30.0, "frames per second perception aims for; faster camera "
+                                "frames are dropped; 0 = every frame", "frames/s", non_negative)
+    adapter: str = setting("", "adapter file (.onnx or nearest-class-mean .npz); \"\" = the "
+                           "adapter store's current version")
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    """The robot's body, relative to the middle of its wheel axle."""
+
+    width_m: float = setting(0.30, "overall width", "m", positive)
+    front_m: float = setting(0.20, "axle to front bumper", "m", positive)
+    rear_m: float = setting(0.15, "axle to rear end", "m", non_negative)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Driving: from the traversability grid to (v, ω)."""
+
+    max_speed_mps: float = setting(0.4, "top forward speed", "m/s", positive)
+    max_omega_radps: float = setting(1.0, "top turn rate", "rad/s", positive)
+    slow_down_distance_m: float = setting(1.0, "start slowing when free ground ahead is shorter "
+                                          "than this", "m", positive)
+    stop_distance_m: float = setting(0.3, "stop when free ground ahead is shorter than this",
+                                     "m", positive)
+    lookahead_m: float = setting(2.5, "farthest ground the policy looks at", "m", positive)
+    clearance_m: float = setting(0.05, "extra room kept on each side of the robot", "m",
+                                 non_negative)
+    max_heading_deg: float = setting(35.0, "widest direction the robot steers toward",
+                                     "degrees", in_range(0, 89))
+    steer_gain: float = setting(1.5, "turn rate per radian of heading error", "1/s", positive)
+    min_confidence: float = setting(0.6, "stop when the mean confidence of the ground ahead is "
+                                    "below this", "0..1", in_range(0, 1))
+    command_ttl_ms: int = setting(300, "a drive command expires after this unless renewed",
+                                  "ms", in_range(20, 5000))
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A watering zone: a circle on the ground in world coordinates."""
+
+    id: int = setting(0, "zone number sent to the pump controller", check=in_range(0, 255),
+                      required=True)
+    x_m: float = setting(0.0, "centre, world x", "m", required=True)
+    y_m: float = setting(0.0, "centre, world y", "m", required=True)
+    radius_m: float = setting(0.3, "radius", "m", positive)
+
+
+@dataclass(frozen=True)
+class WateringConfig:
+    """When to water: a zone in view, dry, not watered lately, not in quiet hours."""
+
+    interval_h: float = setting(24.0, "least time between two waterings of one zone", "h",
+                                non_negative)
+    duration_ms: int = setting(5000, "pump on-time per watering", "ms", positive)
+    max_duration_ms: int = setting(30000, "safety cap on one pump run (the firmware caps too)",
+                                   "ms", positive)
+    moisture_threshold: float = setting(0.30, "water when soil moisture is below this", "0..1",
+                                        in_range(0, 1))
+    quiet_hours: str = setting("22:00-07:00", "local times when the pump stays off; may wrap "
+                               "midnight; \"\" = none", "HH:MM-HH:MM", clock_range_or_empty)
+    reach_m: float = setting(1.5, "water a zone only when its centre is this close", "m",
+                             positive)
+    zones: tuple[Zone, ...] = setting((), "watering zones, one [[watering.zones]] table each")
+
+
+@dataclass(frozen=True)
+class SerialConfig:
+    """The link to the microcontroller."""
+
+    port: str = setting("/dev/ttyACM0", "serial port or pyserial URL; \"emulator\" = the "
+                        "desktop MCU emulator", check=non_empty)
+    baudrate: int = setting(115200, "serial speed", "baud", positive)
+    heartbeat_hz: float = setting(10.0, "heartbeats per second (the MCU stops after 300 ms "
+                                  "without one)", "Hz", in_range(4, 100))
+    ack_timeout_ms: int = setting(100, "wait for an Ack before resending", "ms", positive)
+    retries: int = setting(3, "resends of a state-changing command before it fails", "",
+                           non_negative)
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """Retraining the adapter on the robot."""
+
+    strategy: str = setting("replay", "continual-learning strategy", check=one_of(
+        "finetune", "replay", "ewc", "lwf", "agem", "bank", "slda", "ncm", "joint"))
+    buffer_bytes: int = setting(4_000_000, "replay buffer capacity on disk", "bytes", positive)
+    min_new_samples: int = setting(200, "a scheduled retrain runs only with this many new "
+                                   "labelled cells", "cells", non_negative)
+    publish_margin: float = setting(0.02, "publish a new adapter unless it validates worse than "
+                                    "the current one by more than this", "accuracy, 0..1",
+                                    in_range(0, 1))
+    nice: int = setting(10, "OS priority of the learner process (higher = lower priority)", "",
+                        in_range(0, 19))
+
+
+@dataclass(frozen=True)
+class TriggersConfig:
+    """What starts a retrain (besides `gardenbot retrain`)."""
+
+    schedule: str = setting("02:00", "retrain daily at this local time; \"\" = never", "HH:MM",
+                            clock_or_empty)
+    button_pin: int = setting(-1, "GPIO (BCM number) of the retrain button; -1 = none", "",
+                              in_range(-1, 53))
+    drift_threshold: float = setting(0.5, "novelty above this counts as drift; 0 = off",
+                                     "0..1", in_range(0, 1))
+    drift_hold_s: float = setting(60.0, "novelty must stay high this long to trigger", "s",
+                                  non_negative)
+
+
+@dataclass(frozen=True)
+class ExperienceConfig:
+    """Self-supervised labels from telemetry (docs/experience.md)."""
+
+    enabled: bool = setting(True, "turn telemetry into labels for the replay buffer")
+    min_speed_mps: float = setting(0.05, "slower than this is not 'driving smoothly'", "m/s",
+                                   non_negative)
+    slip_threshold: float = setting(0.3, "wheel slip above this marks ground not traversable",
+                                    "0..1", in_range(0, 1))
+    quiet_window_s: float = setting(0.5, "smooth driving needs no bump, slip or stall this "
+                                    "close in time", "s", non_negative)
+    sample_spacing_m: float = setting(0.10, "one 'traversable' footprint per this much travel",
+                                      "m", positive)
+    wheel_patch_m: float = setting(0.10, "depth of ground at the wheel axle that smooth "
+                                   "driving or a slip labels", "m", positive)
+    obstacle_depth_m: float = setting(0.10, "depth of ground ahead of the bumper marked "
+                                      "obstacle on a hit", "m", positive)
+    probe_x_m: float = setting(0.15, "moisture probe position ahead of the axle", "m")
+    probe_radius_m: float = setting(0.05, "ground around the probe that its reading labels",
+                                    "m", positive)
+    horizon_s: float = setting(8.0, "label frames up to this long before the event", "s",
+                               positive)
+    min_gap_s: float = setting(0.3, "label only frames at least this long before the event",
+                               "s", non_negative)
+    min_coverage: float = setting(0.5, "label a cell when the footprint covers this share of "
+                                  "its ground", "0..1", in_range(0.01, 1))
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """Log output."""
+
+    level: str = setting("info", "least severe level logged", check=one_of(
+        "debug", "info", "warning", "error"))
+    json: bool = setting(False, "one JSON object per line instead of text")
+    file: str = setting("", "also append logs to this file; \"\" = stderr only")
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """Where state lives; relative paths are relative to this file's folder."""
+
+    data_dir: str = setting("data", "replay buffer, adapter store and learner state",
+                            check=non_empty)
+    recordings_dir: str = setting("recordings", "where `gardenbot record` writes",
+                                  check=non_empty)
+
+
+@dataclass(frozen=True)
+class Config:
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    perception: PerceptionConfig = field(default_factory=PerceptionConfig)
+    robot: RobotConfig = field(default_factory=RobotConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    watering: WateringConfig = field(default_factory=WateringConfig)
+    serial: SerialConfig = field(default_factory=SerialConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    triggers: TriggersConfig = field(default_factory=TriggersConfig)
+    experience: ExperienceConfig = field(default_factory=ExperienceConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    # The file it came from (None for defaults); relative paths resolve against its folder.
+    source: Path | None = field(default=None, compare=False)
+
+    def resolve(self, path: str) -> Path:
+        """A path from this config as an absolute Path (``~`` expanded)."""
+        p = Path(os.path.expanduser(path))
+        if p.is_absolute():
+            return p
+        base = self.source.parent if self.source is not None else Path.cwd()
+        return (base / p).resolve()
+
+
+SECTIONS: dict[str, type] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in fields(Config) if f.default_factory is not MISSING
+}
+ARRAYS_OF_TABLES: dict[tuple[str, str], type] = {("watering", "zones"): Zone}
+
+
+# --- loading and validation ----------------------------------------------------------------------
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a config file; every problem is a ConfigError naming key and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file does not exist (write one with `gardenbot "
+                          "config init`)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read config file: {e}") from e
+    cfg = parse_config(text, str(path))
+    return _with_source(cfg, path.resolve())
+
+
+def parse_config(text: str, where: str = "<config>") -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        # tomllib's message already carries "(at line N, column M)"
+        raise ConfigError(f"{where}: not valid TOML: {e}") from e
+    problems: list[str] = []
+    sections: dict[str, Any] = {}
+    locate = _Locator(text, where)
+    for name, value in data.items():
+        if name not in SECTIONS:
+            problems.append(locate.message((), name, f"unknown section [{name}]"
+                                           + _suggest(name, SECTIONS)))
+            continue
+        if not isinstance(value, dict):
+            problems.append(locate.message((), name, f"[{name}] must be a table"))
+            continue
+        sections[name] = _build(SECTIONS[name], value, (name,), locate, problems)
+    if not problems:
+        _cross_checks(sections, locate, problems)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return Config(**{k: v for k, v in sections.items() if v is not None})
+
+
+def _build(cls: type, table: dict[str, Any], where: tuple[str, ...], locate: _Locator,
+           problems: list[str], index: int | None = None) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, raw in table.items():
+        if key not in known:
+            problems.append(locate.message(where, key, "unknown key" + _suggest(key, known),
+                                           index))
+            continue
+        f = known[key]
+        if (where[-1], key) in ARRAYS_OF_TABLES:
+            values[key] = _build_array(ARRAYS_OF_TABLES[(where[-1], key)], raw, (*where, key),
+                                       locate, problems)
+            continue
+        value, problem = _typed(raw, hints[key])
+        if problem is None and f.metadata.get("check") is not None:
+            problem = f.metadata["check"](value)
+            if problem:
+                problem = f"{problem}, got {_show(value)}"
+        if problem:
+            problems.append(locate.message(where, key, problem, index))
+        else:
+            values[key] = value
+    return cls(**values)  # a bad or unknown key is reported and left at its default
+
+
+def _build_array(item_cls: type, raw: Any, where: tuple[str, ...], locate: _Locator,
+                 problems: list[str]) -> tuple[Any, ...]:
+    if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+        problems.append(locate.message(where[:-1], where[-1], f"must be a list of tables "
+                                       f"([[{'.'.join(where)}]] blocks)"))
+        return ()
+    built = []
+    for i, item in enumerate(raw):
+        missing = [f.name for f in fields(item_cls)
+                   if f.metadata.get("required") and f.name not in item]
+        for key in missing:
+            problems.append(locate.message(where, "", f"entry {i + 1} lacks {key!r}", i))
+        built.append(_build(item_cls, item, where, locate, problems, index=i))
+    return tuple(built)
+
+
+def _typed(raw: Any, typ: Any) -> tuple[Any, str | None]:
+    """The value converted to ``typ`` (int → float is allowed), or what is wrong with it."""
+    if typ is bool:
+        return raw, None if isinstance(raw, bool) else f"must be true or false, got {_show(raw)}"
+    if typ is int:
+        ok = isinstance(raw, int) and not isinstance(raw, bool)
+        return raw, None if ok else f"must be a whole number, got {_show(raw)}"
+    if typ is float:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            return raw, f"must be a number, got {_show(raw)}"
+        if not math.isfinite(raw):
+            return raw, f"must be a finite number, got {_show(raw)}"
+        return float(raw), None
+    if typ is str:
+        return raw, None if isinstance(raw, str) else f"must be a string, got {_show(raw)}"
+    raise TypeError(f"config schema uses an unsupported type {typ!r}")  # a bug in this file
+
+
+def _show(v: Any) -> str:
+    return repr(v) if isinstance(v, str) else (str(v).lower() if isinstance(v, bool) else str(v))
+
+
+def _suggest(name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _cross_checks(s: dict[str, Any], locate: _Locator, problems: list[str]) -> None:
+    """Rules between keys; each problem points at the key a user would change."""
+    pol = s.get("policy") or PolicyConfig()
+    if pol.stop_distance_m >= pol.slow_down_distance_m:
+        problems.append(locate.message(("policy",), "stop_distance_m", f"must be less than "
+                                       f"slow_down_distance_m ({pol.slow_down_distance_m})"))
+    if pol.slow_down_distance_m > pol.lookahead_m:
+        problems.append(locate.message(("policy",), "slow_down_distance_m", f"must not exceed "
+                                       f"lookahead_m ({pol.lookahead_m})"))
+    cam = s.get("camera") or CameraConfig()
+    if cam.reconnect_min_s > cam.reconnect_max_s:
+        problems.append(locate.message(("camera",), "reconnect_min_s", f"must not exceed "
+                                       f"reconnect_max_s ({cam.reconnect_max_s})"))
+    wat = s.get("watering") or WateringConfig()
+    if wat.duration_ms > wat.max_duration_ms:
+        problems.append(locate.message(("watering",), "duration_ms", f"must not exceed "
+                                       f"max_duration_ms ({wat.max_duration_ms})"))
+    seen: set[int] = set()
+    for i, z in enumerate(wat.zones):
+        if z.id in seen:
+            problems.append(locate.message(("watering", "zones"), "id",
+                                           f"zone id {z.id} is used twice", i))
+        seen.add(z.id)
+
+
+class _Locator:
+    """Finds the line of a key in the TOML text (tomllib gives values, not positions)."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+    def __init__(self, text: str, where: str) -> None:
+        self.where = where
+        # (line number, table path, array index or None, key or None)
+        self.entries: list[tuple[int, tuple[str, ...], int | None, str | None]] = []
+        table: tuple[str, ...] = ()
+        index: int | None = None
+        counts: dict[tuple[str, ...], int] = {}
+        for n, line in enumerate(text.splitlines(), start=1):
+            m = self._HEADER.match(line)
+            if m:
+                table = tuple(p.strip().strip('"') for p in m.group(2).split("."))
+                if m.group(1) == "[[":
+                    index = counts.get(table, -1) + 1
+                    counts[table] = index
+                else:
+                    index = None
+                self.entries.append((n, table, index, None))
+                continue
+            km = re.match(r"^\s*([A-Za-z0-9_.\"-]+)\s*=", line)
+            if km:
+                parts = tuple(p.strip().strip('"') for p in km.group(1).split("."))
+                self.entries.append((n, table + parts[:-1], index, parts[-1]))
+
+    def line_of(self, table: tuple[str, ...], key: str, index: int | None = None) -> int | None:
+        for n, t, i, k in self.entries:
+            if t == table and i == index and k == key:
+                return n
+        for n, t, _, k in self.entries:  # a sub-table such as [camera.extra]
+            if k is None and key and t == (*table, key):
+                return n
+        for n, t, i, k in self.entries:  # the table's header (e.g. a [[zones]] entry)
+            if k is None and t == table and i == index:
+                return n
+        return None
+
+    def message(self, table: tuple[str, ...], key: str, problem: str,
+                index: int | None = None) -> str:
+        line = self.line_of(table, key, index)
+        at = f"{self.where}:{line}" if line else self.where
+        if not table:
+            return f"{at}: {problem}"
+        section = ".".join(table) + (f"[{index + 1}]" if index is not None else "")
+        return f"{at}: [{section}] {key + ': ' if key else ''}{problem}"
+
+
+def _with_source(cfg: Config, source: Path) -> Config:
+    return replace(cfg, source=source)
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+HEADER = """\
+# gardenbot configuration.
+# Every key is shown with its default value; delete a line to keep the default.
+# Check a file with `gardenbot config check gardenbot.toml`; every key: docs/config.md.
+"""
+
+ZONE_EXAMPLE = """\
+# Watering zones, one table each (world coordinates in metres), for example:
+# [[watering.zones]]
+# id = 1
+# x_m = 2.0
+# y_m = 0.5
+# radius_m = 0.4
+"""
+
+
+def render_config(cfg: Config | None = None) -> str:
+    """The config as commented TOML; ``render_config()`` is the default file."""
+    cfg = cfg if cfg is not None else Config()
+    out = [HEADER]
+    for name in SECTIONS:
+        section = getattr(cfg, name)
+        out.append(f"\n[{name}]\n# {_doc_line(type(section))}\n")
+        arrays = []
+        for f in fields(section):
+            if (name, f.name) in ARRAYS_OF_TABLES:
+                arrays.append(f)
+                continue
+            out.append(f"# {_help_line(f)}\n{f.name} = {toml_value(getattr(section, f.name))}\n")
+        for f in arrays:
+            items = getattr(section, f.name)
+            if not items:
+                out.append("\n" + ZONE_EXAMPLE)
+            for item in items:
+                out.append(f"\n[[{name}.{f.name}]]\n")
+                for g in fields(item):
+                    out.append(f"{g.name} = {toml_value(getattr(item, g.name))}"
+                               f"  # {_help_line(g)}\n")
+    return "".join(out)
+
+
+def _doc_line(cls: type) -> str:
+    return (cls.__doc__ or "").strip().splitlines()[0]
+
+
+def _help_line(f: Any) -> str:
+    unit = f.metadata.get("unit")
+    return f.metadata["help"] + (f" [{unit}]" if unit else "")
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return f"{v:_}" if abs(v) >= 1_000_000 else str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        # JSON string escapes are a subset of TOML basic-string escapes.
+        return json.dumps(v, ensure_ascii=False)
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def write_default_config(path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{path}: already exists (use --force to replace it)")
+    atomic_write_bytes(path, render_config().encode("utf-8"))
+    return path
+
+
+def schema() -> list[tuple[str, str, Any, str, str]]:
+    """(section, key, default, unit, help) for every key, in file order (for docs and tests)."""
+    rows = []
+    for name, cls in SECTIONS.items():
+        for f in fields(cls):
+            if (name, f.name) in ARRAYS_OF_TABLES:
+                for g in fields(ARRAYS_OF_TABLES[(name, f.name)]):
+                    rows.append((f"{name}.{f.name}", g.name, g.default, g.metadata["unit"],
+                                 g.metadata["help"]))
+                continue
+            rows.append((name, f.name, f.default, f.metadata["unit"], f.metadata["help"]))
+    return rows
+
+
+def render_markdown() -> str:
+    """The key reference of docs/config.md: one table per section, from the declarations."""
+    out = []
+    for name, cls in SECTIONS.items():
+        out.append(f"### [{name}]\n\n{_doc_line(cls)}\n\n| key | default | unit | meaning |\n"
+                   "|---|---|---|---|\n")
+        for f in fields(cls):
+            if (name, f.name) in ARRAYS_OF_TABLES:
+                continue
+            out.append(_md_row(f))
+        for (sec, key), item in ARRAYS_OF_TABLES.items():
+            if sec == name:
+                out.append(f"\n`[[{sec}.{key}]]` — {_doc_line(item)} One table per entry; "
+                           "`id`, `x_m` and `y_m` are required.\n\n"
+                           "| key | default | unit | meaning |\n|---|---|---|---|\n")
+                out.extend(_md_row(g) for g in fields(item))
+        out.append("\n")
+    return "".join(out).rstrip() + "\n"
+
+
+def _md_row(f: Any) -> str:
+    default = "(required)" if f.metadata.get("required") else f"`{toml_value(f.default)}`"
+    meaning = f.metadata["help"].replace("|", "\\|")
+    return f"| `{f.name}` | {default} | {f.metadata['unit']} | {meaning} |\n"

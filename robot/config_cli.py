@@ -1,0 +1,48 @@
+"""`gardenbot config`: write the commented default config, or check a config file."""
+
+from __future__ import annotations
+
+import argparse
+
+from robot.config import (
+    DEFAULT_PATH,
+    load_config,
+    render_config,
+    render_markdown,
+    write_default_config,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gardenbot config", description=__doc__)
+    sub = p.add_subparsers(dest="action", required=True)
+    init = sub.add_parser("init", help="write a commented default config (every key, its "
+                          "default and unit)")
+    init.add_argument("path", nargs="?", default=DEFAULT_PATH,
+                      help=f"where to write it (default {DEFAULT_PATH})")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    check = sub.add_parser("check", help="validate a config file; errors name key and line")
+    check.add_argument("path", nargs="?", default=DEFAULT_PATH)
+    check.add_argument("--print", action="store_true", dest="show",
+                       help="print the effective config (defaults filled in)")
+    sub.add_parser("keys", help="print the key reference as Markdown (as in docs/config.md)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.action == "keys":
+        print(render_markdown(), end="")
+        return 0
+    if args.action == "init":
+        path = write_default_config(args.path, overwrite=args.force)
+        print(f"wrote {path}; edit it, then run `gardenbot config check {path}`")
+        return 0
+    cfg = load_config(args.path)  # a ConfigError is printed by the dispatcher, exit 1
+    if args.show:
+        print(render_config(cfg), end="")
+    else:
+        zones = len(cfg.watering.zones)
+        print(f"{args.path}: ok (camera {cfg.camera.source!r}, serial {cfg.serial.port!r}, "
+              f"{zones} watering zone{'s' if zones != 1 else ''})")
+    return 0

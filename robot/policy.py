@@ -1,0 +1,278 @@
+"""The policy: pure functions from what perception saw (and the robot's state) to commands.
+
+Driving (:func:`drive_command`) — the traversability grid is placed on the ground with the
+camera model; for a fan of headings, the free distance is how far a robot-wide corridor in that
+direction runs over confidently traversable cells. The robot steers toward the most open
+heading (free distance beyond "open enough" counts the same; a small penalty per radian of
+turn makes equally open headings go to the straightest), slows as the ground straight ahead
+runs out, turns on the spot when straight ahead is blocked but another heading is open, and
+stops when no heading is open, or when perception is unsure of the ground ahead — a deliberate
+stop that says why.
+
+Watering (:func:`water_command`) — a zone in view and within reach, its soil drier than the
+threshold, not watered within the interval, outside quiet hours → ``WaterCommand``.
+
+Safety clamps (:func:`clamp_drive`, :func:`clamp_water`) return what is actually sent and log
+whenever they change a command. The firmware enforces its own caps as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+
+from robot.cells import cell_ground_centres
+from robot.config import PolicyConfig, RobotConfig, WateringConfig, Zone, parse_clock_range
+from robot.geometry import CameraModel, world_to_robot
+from robot.perception import CellMap
+
+log = logging.getLogger(__name__)
+
+# DriveCommand.reason values
+CRUISE = "cruise"  # open ground ahead, full speed (maybe steering)
+SLOW = "slow"  # open, but the free ground straight ahead is shorter than slow_down_distance_m
+TURN = "turn"  # straight ahead is blocked, another heading is open: turn on the spot
+STOP_BLOCKED = "stop_blocked"  # no heading has enough traversable ground
+STOP_LOW_CONFIDENCE = "stop_low_confidence"  # perception is unsure of the ground ahead
+STOP_NO_GROUND = "stop_no_ground"  # the camera sees no ground within lookahead (mounting?)
+STOP_NO_FRAME = "stop_no_frame"  # for the loop: no usable frame this tick
+
+HEADING_STEP_DEG = 5.0
+TURN_PENALTY_M_PER_RAD = 0.2  # a heading must be this much more open per radian to be chosen
+
+
+@dataclass(frozen=True)
+class DriveCommand:
+    v_mps: float
+    omega_radps: float  # positive turns left (counter-clockwise seen from above)
+    ttl_ms: int  # the MCU stops the wheels when a command is this old
+    reason: str
+    detail: str = ""
+
+    @property
+    def is_stop(self) -> bool:
+        return self.v_mps == 0.0 and self.omega_radps == 0.0
+
+
+def stop(reason: str, ttl_ms: int = 300, detail: str = "") -> DriveCommand:
+    return DriveCommand(0.0, 0.0, ttl_ms, reason, detail)
+
+
+@dataclass(frozen=True)
+class GroundGrid:
+    """Where each grid cell's centre lies on the ground, robot frame (h, w, 2); NaN = sky."""
+
+    xy: np.ndarray
+
+    @classmethod
+    def from_camera(cls, camera: CameraModel, grid_hw: tuple[int, int]) -> GroundGrid:
+        return cls(cell_ground_centres(camera, grid_hw))
+
+
+def free_distances(
+    blocked: np.ndarray, xy: np.ndarray, valid: np.ndarray, headings_rad: np.ndarray,
+    half_width_m: float,
+) -> np.ndarray:
+    """Free distance (from the axle) along each heading through a corridor of half_width_m.
+
+    A heading's corridor runs until its first blocked cell; with none it runs as far as the
+    corridor's visible cells reach (nothing is promised about ground the camera does not see).
+    A corridor with no visible cell at all has free distance 0.
+    """
+    x, y = xy[..., 0][valid], xy[..., 1][valid]
+    b = blocked[valid]
+    c, s = np.cos(headings_rad)[:, None], np.sin(headings_rad)[:, None]
+    along = x[None] * c + y[None] * s  # (n_headings, n_cells)
+    lateral = -x[None] * s + y[None] * c
+    inside = (np.abs(lateral) <= half_width_m) & (along > 0)
+    seen = np.where(inside, along, -np.inf).max(1)
+    first_block = np.where(inside & b[None], along, np.inf).min(1)
+    free = np.minimum(first_block, seen)
+    return np.where(np.isfinite(free) & (free > 0), free, 0.0)
+
+
+def drive_command(
+    cells: CellMap, ground: GroundGrid, policy: PolicyConfig, robot: RobotConfig,
+) -> DriveCommand:
+    """The drive command for one perceived frame. Pure: same grids in, same command out."""
+    ttl = policy.command_ttl_ms
+    xy = ground.xy
+    if xy.shape[:2] != cells.grid_hw:
+        raise ValueError(f"ground grid {xy.shape[:2]} does not match cell grid {cells.grid_hw}")
+    dist = np.hypot(xy[..., 0], xy[..., 1])
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(dist) & (xy[..., 0] > 0) & (dist <= policy.lookahead_m)
+    if not valid.any():
+        return stop(STOP_NO_GROUND, ttl, f"no ground within {policy.lookahead_m} m in view")
+
+    conf = np.nan_to_num(cells.confidence, nan=0.0)
+    mean_conf = float(conf[valid].mean())
+    if mean_conf < policy.min_confidence:
+        return stop(STOP_LOW_CONFIDENCE, ttl,
+                    f"mean confidence {mean_conf:.2f} < {policy.min_confidence:.2f}")
+
+    # unsure cells count as blocked: the robot does not drive onto ground it cannot name
+    blocked = ~cells.traversable | (conf < policy.min_confidence)
+    max_h = math.radians(policy.max_heading_deg)
+    n = 2 * math.floor(policy.max_heading_deg / HEADING_STEP_DEG) + 1
+    headings = np.linspace(-max_h, max_h, n) if n > 1 else np.zeros(1)
+    half_width = robot.width_m / 2 + policy.clearance_m
+    free = np.maximum(free_distances(blocked, xy, valid, headings, half_width) - robot.front_m,
+                      0.0)  # from the bumper
+    # Beyond "open enough" more free ground does not make a heading better: far cells are few
+    # and coarse, and their quantisation must not pull the robot off a clear straight line.
+    open_enough = 0.5 * (policy.slow_down_distance_m + policy.lookahead_m - robot.front_m)
+    score = np.minimum(free, open_enough) - TURN_PENALTY_M_PER_RAD * np.abs(headings)
+    ties = np.flatnonzero(score >= score.max() - 1e-9)
+    best = int(ties[np.argmin(np.abs(headings[ties]))])  # equally open: the straightest
+    heading, free_best = float(headings[best]), float(free[best])
+    free_ahead = float(free[n // 2])
+    where = f"free {free_best:.2f} m at {math.degrees(heading):+.0f}°, ahead {free_ahead:.2f} m"
+
+    if free_best < policy.stop_distance_m:
+        return stop(STOP_BLOCKED, ttl, where)
+    omega = float(np.clip(policy.steer_gain * heading, -policy.max_omega_radps,
+                          policy.max_omega_radps))
+    if free_ahead < policy.stop_distance_m:
+        return DriveCommand(0.0, omega, ttl, TURN, where)
+    span = policy.slow_down_distance_m - policy.stop_distance_m
+    factor = min(1.0, (free_ahead - policy.stop_distance_m) / span)
+    v = policy.max_speed_mps * factor * math.cos(heading)
+    return DriveCommand(v, omega, ttl, CRUISE if factor >= 1.0 else SLOW, where)
+
+
+# --- watering ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WaterCommand:
+    zone: int
+    duration_ms: int
+    reason: str = ""
+
+
+def in_quiet_hours(at: time, quiet_hours: str) -> bool:
+    """Whether local time ``at`` falls in "HH:MM-HH:MM" (start inclusive, end exclusive)."""
+    span = parse_clock_range(quiet_hours)
+    if span is None:
+        return False
+    start, end = time(*span[0]), time(*span[1])
+    at = at.replace(tzinfo=None)
+    if start <= end:
+        return start <= at < end
+    return at >= start or at < end  # wraps midnight
+
+
+def zone_in_view(zone: Zone, pose: tuple[float, float, float], camera: CameraModel,
+                 reach_m: float) -> bool:
+    """Zone within reach of the robot and some of it inside the camera's image."""
+    centre = world_to_robot(np.array([zone.x_m, zone.y_m]), pose)
+    if float(np.hypot(*centre)) > reach_m:
+        return False
+    a = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    ring = np.stack([zone.x_m + zone.radius_m * np.cos(a), zone.y_m + zone.radius_m * np.sin(a)],
+                    axis=-1)
+    pts = world_to_robot(np.vstack([[zone.x_m, zone.y_m], ring]), pose)
+    uv, depth = camera.ground_to_pixels(pts)
+    with np.errstate(invalid="ignore"):
+        inside = ((depth > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < camera.width) & (uv[:, 1] >= 0)
+                  & (uv[:, 1] < camera.height))
+    return bool(inside.any())
+
+
+def why_not_water(
+    zone: Zone, pose: tuple[float, float, float], camera: CameraModel, moisture: float | None,
+    last_watered: datetime | None, now: datetime, cfg: WateringConfig,
+) -> str | None:
+    """None if ``zone`` should be watered now, else the first rule that says no."""
+    if in_quiet_hours(now.time(), cfg.quiet_hours):
+        return f"quiet hours ({cfg.quiet_hours})"
+    if not zone_in_view(zone, pose, camera, cfg.reach_m):
+        return "not in view"
+    if moisture is None or not math.isfinite(moisture):
+        return "moisture unknown"
+    if moisture >= cfg.moisture_threshold:
+        return f"moist enough ({moisture:.2f} >= {cfg.moisture_threshold:.2f})"
+    if last_watered is not None:
+        since = now - last_watered
+        if since < timedelta(hours=cfg.interval_h):
+            return f"watered {since.total_seconds() / 3600:.1f} h ago (< {cfg.interval_h} h)"
+    return None
+
+
+def water_command(
+    zones: Iterable[Zone], pose: tuple[float, float, float], camera: CameraModel,
+    moisture: Mapping[int, float], last_watered: Mapping[int, datetime], now: datetime,
+    cfg: WateringConfig,
+) -> WaterCommand | None:
+    """Water the driest zone that passes every rule, or nothing.
+
+    ``moisture`` and ``last_watered`` are keyed by zone id; ``now`` is local time (the same
+    clock as ``last_watered``; the loop passes simulated time when replaying).
+    """
+    best: tuple[float, Zone] | None = None
+    for z in zones:
+        m = moisture.get(z.id)
+        why = why_not_water(z, pose, camera, m, last_watered.get(z.id), now, cfg)
+        if why is None and m is not None and (best is None or m < best[0]):
+            best = (m, z)
+        elif why is not None:
+            log.debug("zone %d: not watering: %s", z.id, why)
+    if best is None:
+        return None
+    m, z = best
+    return WaterCommand(z.id, cfg.duration_ms,
+                        f"moisture {m:.2f} < {cfg.moisture_threshold:.2f}")
+
+
+def zones_from_meta(extra: Mapping[str, Any]) -> tuple[Zone, ...]:
+    """Watering zones from a recording's ``meta.extra["zones"]``: [{id, x_m, y_m, radius_m}]."""
+    raw = extra.get("zones") or []
+    if not isinstance(raw, list):
+        raise ValueError("meta.json extra.zones must be a list")
+    zones = []
+    for i, z in enumerate(raw):
+        try:
+            zones.append(Zone(int(z["id"]), float(z["x_m"]), float(z["y_m"]),
+                              float(z.get("radius_m", 0.3))))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"meta.json extra.zones[{i}] is not a zone "
+                             f"{{id, x_m, y_m, radius_m}}: {e!r}") from e
+    return tuple(zones)
+
+
+# --- safety clamps -------------------------------------------------------------------------------
+
+def clamp_drive(cmd: DriveCommand, max_v_mps: float, max_omega_radps: float,
+                max_ttl_ms: int = 1000) -> DriveCommand:
+    """The command as it may be sent: speeds and lifetime within limits, never NaN.
+
+    A non-finite speed becomes a stop. Every change is logged (WARNING): a clamp firing means a
+    bug or a bad config upstream, and should be seen.
+    """
+    if not (math.isfinite(cmd.v_mps) and math.isfinite(cmd.omega_radps)):
+        log.warning("drive command %r has a non-finite speed; sending a stop instead", cmd)
+        return replace(cmd, v_mps=0.0, omega_radps=0.0, reason=f"{cmd.reason}+clamped",
+                       ttl_ms=min(max(cmd.ttl_ms, 0), max_ttl_ms))
+    v = min(max(cmd.v_mps, -max_v_mps), max_v_mps)
+    w = min(max(cmd.omega_radps, -max_omega_radps), max_omega_radps)
+    ttl = min(max(int(cmd.ttl_ms), 0), max_ttl_ms)
+    if (v, w, ttl) == (cmd.v_mps, cmd.omega_radps, cmd.ttl_ms):
+        return cmd
+    log.warning("drive command clamped: v %.3f → %.3f m/s, ω %.3f → %.3f rad/s, ttl %d → %d ms",
+                cmd.v_mps, v, cmd.omega_radps, w, cmd.ttl_ms, ttl)
+    return replace(cmd, v_mps=v, omega_radps=w, ttl_ms=ttl, reason=f"{cmd.reason}+clamped")
+
+
+def clamp_water(cmd: WaterCommand, max_duration_ms: int) -> WaterCommand:
+    """The watering as it may be sent: 0 < duration ≤ max_duration_ms (logged when changed)."""
+    d = min(max(int(cmd.duration_ms), 0), max_duration_ms)
+    if d == cmd.duration_ms:
+        return cmd
+    log.warning("water command for zone %d clamped: %d → %d ms", cmd.zone, cmd.duration_ms, d)
+    return replace(cmd, duration_ms=d, reason=f"{cmd.reason}+clamped")
