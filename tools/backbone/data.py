@@ -116,10 +116,15 @@ def collect_frames(
 def train_recordings(root: Path) -> list[Path]:
     """The recordings to pretrain on below ``root``: a benchmark set's role=train recordings
     (never its held-out test gardens), or every recording of a plain folder."""
+    if (Path(root) / "manifest.json").is_file():
+        return [Path(root) / r["path"] for r in manifest_recordings(root) if r["role"] == "train"]
+    return find_recordings(Path(root))
+
+
+def manifest_recordings(root: Path) -> list[dict]:
+    """Every recording entry of a benchmark set's manifest (written by `gardenbot synth
+    --benchmark`), each with its step's name added."""
     import json
 
-    manifest = Path(root) / "manifest.json"
-    if manifest.is_file():
-        m = json.loads(manifest.read_text())
-        return [Path(root) / r["path"] for r in m["recordings"] if r["role"] == "train"]
-    return find_recordings(Path(root))
+    m = json.loads((Path(root) / "manifest.json").read_text())
+    return [{**r, "step": step["name"]} for step in m["steps"] for r in step["recordings"]]

@@ -9,7 +9,6 @@ baseline sit side by side.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from robot.classes import DEFAULT_CLASSES, SEASONS
-from tools.backbone.data import recording_frames, season_shift, ycor_pairs
+from tools.backbone.data import manifest_recordings, recording_frames, season_shift, ycor_pairs
 from tools.backbone.probe import FeatureFn, cells_from_frames, fit_probe, score
 
 log = logging.getLogger(__name__)
@@ -42,11 +41,10 @@ def ycor_probe(feature_fn: FeatureFn, ycor_dir: Path, size: tuple[int, int] = (3
 
 def _season_cells(manifest_dir: Path, role: str, feature_fn: FeatureFn, step: int,
                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    manifest = json.loads((Path(manifest_dir) / "manifest.json").read_text())
     out = {}
     for season in SEASONS:
-        paths = [Path(manifest_dir) / r["path"] for r in manifest["recordings"]
-                 if r["season"] == season and r["role"] == role and r.get("year", 1) == 1]
+        paths = [Path(manifest_dir) / r["path"] for r in manifest_recordings(manifest_dir)
+                 if r["season"] == season and r["role"] == role and r["year"] == 0]
         frames = [(img, lab) for img, lab, _ in
                   recording_frames(paths, step, (320, 240), labelled_only=True)
                   if lab is not None]
