@@ -103,14 +103,18 @@ class PtyProcess:
 
     def request(self, **request: Any) -> dict[str, Any]:
         """Send one JSON control request (emulator process mode) and return its reply."""
+        return self.send_line(json.dumps(request))
+
+    def send_line(self, line: str) -> dict[str, Any]:
+        """Send one raw line on the control channel and return the JSON reply to it."""
         if not self._control or self._proc is None or self._proc.stdin is None:
             raise BoardError("this process has no control channel")
         with self._control_lock:
-            self._proc.stdin.write(json.dumps(request) + "\n")
+            self._proc.stdin.write(line.replace("\n", " ") + "\n")
             self._proc.stdin.flush()
             with self._reply_ready:
                 if not self._reply_ready.wait_for(lambda: self._replies, timeout=5):
-                    raise BoardError(f"no reply to {request}")
+                    raise BoardError(f"no reply to {line!r}")
                 return json.loads(self._replies.popleft())
 
     def close(self, kill: bool = False) -> None:

@@ -141,8 +141,9 @@ class LinkStats:
     naks: dict[str, int]  # by NakCode name
     handshakes: int
     reconnects: int
-    mcu_resets: int  # seen as a drop in uptime
+    mcu_resets: int  # announced, or seen as a drop in uptime
     telemetry_rx: int
+    stale_telemetry: int  # older than the handshake, delivered late: dropped
     telemetry_dropped: int  # queue full: the oldest was dropped
     callback_errors: int
     round_trip: RoundTrip
@@ -182,6 +183,8 @@ class Link:
         self._first_error: BaseException | None = None
         self._ever_connected = False
         self._epoch = 0
+        self._uptime_floor_ms = 0
+        self._last_uptime_ms: int | None = None
         self._decoder = FrameDecoder()
         self._telemetry: queue.Queue[Telemetry] = queue.Queue(self.config.telemetry_queue_size)
         self._latest: Telemetry | None = None
@@ -393,6 +396,7 @@ class Link:
             lost_rx_frames=c["lost_rx_frames"], retries=c["retries"], timeouts=c["timeouts"],
             naks=dict(self._naks), handshakes=c["handshakes"], reconnects=c["reconnects"],
             mcu_resets=c["mcu_resets"], telemetry_rx=c["telemetry_rx"],
+            stale_telemetry=c["stale_telemetry"],
             telemetry_dropped=c["telemetry_dropped"], callback_errors=c["callback_errors"],
             round_trip=rt,
         )
@@ -556,6 +560,8 @@ class Link:
                 raise HandshakeError(f"{self.name}: MCU speaks protocol version "
                                      f"{reply.protocol_version}, we speak {PROTOCOL_VERSION}")
             self._mcu = reply
+            self._uptime_floor_ms = reply.uptime_ms
+            self._last_uptime_ms = None
             self._epoch += 1
             self._ever_connected = True
             self._count("handshakes")
@@ -567,16 +573,27 @@ class Link:
                      reply.uptime_ms)
             self._connected.set()
             self._first_attempt.set()
-        elif reply.hello_seq == NO_SEQ:
-            log.info("%s: the MCU announced a boot", self.name)
+        elif reply.hello_seq == NO_SEQ and self._connected.is_set():
+            self._mcu_rebooted("it announced a boot")
+            self._last_uptime_ms = None
+            self._uptime_floor_ms = 0
+
+    def _mcu_rebooted(self, why: str) -> None:
+        self._epoch += 1  # its memory of our sequence numbers is gone
+        self._count("mcu_resets")
+        log.warning("%s: the MCU rebooted: %s", self.name, why)
 
     def _on_telemetry(self, t: Telemetry) -> None:
-        previous = self._latest
-        if previous is not None and t.uptime_ms < previous.uptime_ms:
-            self._epoch += 1  # its memory of our sequence numbers is gone
-            self._count("mcu_resets")
-            log.warning("%s: MCU uptime went back (%d -> %d ms): it rebooted", self.name,
-                        previous.uptime_ms, t.uptime_ms)
+        if not self._connected.is_set() or (
+                self._last_uptime_ms is None and t.uptime_ms < self._uptime_floor_ms):
+            # From before the handshake (QEMU even delivers such frames after it): not news,
+            # and not a reboot either.
+            self._count("stale_telemetry")
+            return
+        if self._last_uptime_ms is not None and \
+                (t.uptime_ms - self._last_uptime_ms) % 2**32 >= 2**31:
+            self._mcu_rebooted(f"uptime went back ({self._last_uptime_ms} -> {t.uptime_ms} ms)")
+        self._last_uptime_ms = t.uptime_ms
         self._latest = t
         self._count("telemetry_rx")
         try:
