@@ -31,9 +31,15 @@ class Message:
     WIRE: ClassVar[tuple[tuple[str, str], ...]] = ()
     _STRUCT: ClassVar[struct.Struct]
 
+    _NAMES: ClassVar[tuple[str, ...]]
+    _ARRAYS: ClassVar[tuple[tuple[int, int], ...]]  # (position, count) of array fields
+
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
         cls._STRUCT = struct.Struct("<" + "".join(code for _, code in cls.WIRE))
+        cls._NAMES = tuple(name for name, _ in cls.WIRE)
+        cls._ARRAYS = tuple((i, int(code[:-1])) for i, (_, code) in enumerate(cls.WIRE)
+                            if code[0].isdigit())
 
     @classmethod
     def payload_size(cls) -> int:
@@ -54,12 +60,15 @@ class Message:
         if len(payload) != cls._STRUCT.size:
             raise FrameError("bad_length", f"{cls.TYPE.name} payload is {len(payload)} bytes, "
                              f"expected {cls._STRUCT.size}", msg_type=int(cls.TYPE))
-        flat = iter(cls._STRUCT.unpack(payload))
-        kwargs: dict[str, object] = {}
-        for name, code in cls.WIRE:
-            count = int(code[:-1]) if code[0].isdigit() else 0
-            kwargs[name] = tuple(next(flat) for _ in range(count)) if count else next(flat)
-        return cls(**kwargs)
+        values = cls._STRUCT.unpack(payload)
+        for position, count in cls._ARRAYS:  # fold array fields back into tuples (Telemetry)
+            values = (*values[:position], values[position:position + count],
+                      *values[position + count:])
+        # Frozen dataclasses have no validation in __init__; filling __dict__ directly is the
+        # same object, built several times faster (this runs for every received frame).
+        message = object.__new__(cls)
+        message.__dict__.update(zip(cls._NAMES, values, strict=True))
+        return message
 
     def _which_field_is_bad(self) -> str:
         for name, code in self.WIRE:

@@ -10,7 +10,9 @@ import importlib
 import sys
 
 # name -> (module exposing main(argv) -> int, one-line help)
-BENCHMARKS: dict[str, tuple[str, str]] = {}
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "bridge": ("tools.bench.bridge", "serial link: round trip, frame overhead, decoder, errors"),
+}
 
 
 def main(argv: list[str]) -> int:
