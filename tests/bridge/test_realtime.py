@@ -26,7 +26,8 @@ class Mcu:
     emulator: Emulator | None = None
 
     def config(self, **kw) -> LinkConfig:
-        base = {"ack_timeout_ms": 300 if self.kind == "qemu" else 100,
+        base = {"ack_timeout_ms": 500 if self.kind == "qemu" else 100,
+                "retries": 5 if self.kind == "qemu" else 3,
                 "handshake_timeout_ms": 5000, "backoff_initial_ms": 50}
         return LinkConfig(**{**base, **kw})
 
