@@ -79,6 +79,8 @@ class PtyProcess:
         self.port = ""
 
     def start(self) -> PtyProcess:
+        if self._proc is not None:
+            return self
         self._proc = subprocess.Popen(
             self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT if not self._control
             else None, stdin=subprocess.PIPE if self._control else subprocess.DEVNULL,

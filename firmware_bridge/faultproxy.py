@@ -86,6 +86,8 @@ class FaultProxy:
         self.port = ""
 
     def start(self) -> FaultProxy:
+        if self._thread is not None:
+            return self
         self._target_fd = os.open(self.target, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         with contextlib.suppress(termios.error):
             tty.setraw(self._target_fd)
@@ -196,9 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"faultproxy: cannot open {args.target}: {e}", file=sys.stderr)
         return 1
     print(proxy.port, flush=True)
-    with proxy:
+    try:
         while not stopped.wait(0.5):
             pass
+    finally:
+        proxy.close()
     return 0
 
 

@@ -193,6 +193,7 @@ class Link:
         self._last_rx_seq: int | None = None
         self._rtts: deque[float] = deque(maxlen=1000)
         self._counts: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
         self._naks: Counter[str] = Counter()
         self._io_thread: threading.Thread | None = None
         self._hb_thread: threading.Thread | None = None
@@ -381,7 +382,8 @@ class Link:
 
     @property
     def stats(self) -> LinkStats:
-        c = self._counts
+        with self._count_lock:
+            c = Counter(self._counts)
         rtts = sorted(self._rtts)
         if rtts:
             rt = RoundTrip(len(rtts), statistics.median(rtts),
@@ -649,7 +651,8 @@ class Link:
             pending.event.set()  # the waiter sees no answer and checks the connection
 
     def _count(self, key: str, n: int = 1) -> None:
-        self._counts[key] += n
+        with self._count_lock:  # three threads count; Counter += is not atomic
+            self._counts[key] += n
 
 
 def _nak_name(code: int) -> str:

@@ -182,5 +182,5 @@ def test_killing_the_host_process_lets_the_failsafe_stop_the_robot():
         assert state["motor_left_mmps"] == 0 and state["pump_zone"] == PUMP_CLOSED
         assert state["estop_latched"]
         # the MCU measured it: it fired at 300 ms of silence (the Drive's TTL was 1000 ms)
-        assert HEARTBEAT_TIMEOUT_MS <= state["failsafe_age_ms"] <= HEARTBEAT_TIMEOUT_MS + 50
+        assert HEARTBEAT_TIMEOUT_MS <= state["failsafe_age_ms"] <= HEARTBEAT_TIMEOUT_MS + 100
         assert stopped_after_s < 1.0

