@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the firmware tests need: the AVR toolchain and QEMU's AVR machine.
+# Debian packages the firmware tests need: a host C compiler, the AVR toolchain and QEMU's AVR
+# machine.
 # Installs only what is missing; without root (or sudo) it says what to install and goes on,
 # and the tests that need these tools are skipped with that reason.
 set -euo pipefail
 need=()
+command -v make >/dev/null || need+=(make)
+command -v cc >/dev/null || need+=(gcc)  # the firmware's protocol code is also tested on the host
 command -v avr-gcc >/dev/null || need+=(gcc-avr binutils-avr avr-libc)
 command -v qemu-system-avr >/dev/null || need+=(qemu-system-misc)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "replay-policy": ("tools.bench.replay_policy", "balanced replay buffer vs plain reservoir"),
     "runtime": ("tools.bench.runtime", "per-frame cost of adapter (NCM), policy, overlay, "
                 "experience labels"),
+    "bridge": ("tools.bench.bridge", "serial link: round trip, frame overhead, decoder, errors"),
 }
 
 

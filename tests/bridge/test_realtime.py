@@ -1,0 +1,188 @@
+"""Safety and robustness in real time, through the real link and a fault-injecting proxy, against
+each MCU we have: the Python emulator, the C firmware core built for the host, and (slow) the AVR
+firmware in QEMU. Times are asserted as the MCU measured them, never as absolute host latencies."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from firmware_bridge import Link, LinkConfig, LinkDown, LinkTimeout, NakError
+from firmware_bridge.board import host_firmware, missing_tools, qemu_board
+from firmware_bridge.constants import (
+    HEARTBEAT_TIMEOUT_MS,
+    PUMP_CLOSED,
+    TELEMETRY_PERIOD_MS,
+    EstopReason,
+    NakCode,
+)
+from firmware_bridge.emulator import Emulator
+from firmware_bridge.faultproxy import FaultProxy, Faults
+
+# How late a failsafe may fire, as the MCU measures it: the MCU checks every loop (about 1 ms) and
+# the emulator wakes for the deadline. On top of that, whatever stall the MCU itself demonstrably
+# had: QEMU starved of CPU stops running its MCU while the MCU's clock goes on (docs/protocol.md,
+# section 8), which shows as a jump in Telemetry uptime.
+FAILSAFE_SLACK_MS = 40
+
+
+class TelemetryLog:
+    """An on_telemetry callback that remembers when which uptime arrived."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[float, int]] = []
+
+    def __call__(self, t) -> None:
+        self.items.append((time.monotonic(), t.uptime_ms))
+
+    def stall_ms(self, since: float) -> int:
+        """The longest the MCU went without sending Telemetry since ``since``, beyond its period."""
+        ups = [u for w, u in self.items if w >= since - 0.2]
+        gaps = [b - a for a, b in itertools.pairwise(ups)]
+        return max(0, max(gaps, default=0) - TELEMETRY_PERIOD_MS)
+
+
+def failsafe_bound_ms(log: TelemetryLog, since: float) -> int:
+    return HEARTBEAT_TIMEOUT_MS + FAILSAFE_SLACK_MS + log.stall_ms(since)
+
+
+def unlatched(link: Link, command):
+    """Run ``command`` after a release; again if a heartbeat loss the host did not cause (a
+    stalled QEMU) latched the MCU in between."""
+    for _ in range(3):
+        link.release()
+        try:
+            return command()
+        except NakError as e:
+            if e.code != NakCode.ESTOP_LATCHED:
+                raise
+    return command()
+
+
+@dataclass
+class Mcu:
+    kind: str
+    port: str
+    emulator: Emulator | None = None
+
+    def config(self, **kw) -> LinkConfig:
+        base = {"ack_timeout_ms": 500 if self.kind == "qemu" else 100,
+                "retries": 5 if self.kind == "qemu" else 3,
+                "handshake_timeout_ms": 5000, "backoff_initial_ms": 50}
+        return LinkConfig(**{**base, **kw})
+
+
+@pytest.fixture(params=["emulator", "firmware-host", pytest.param("qemu", marks=pytest.mark.slow)])
+def mcu(request: pytest.FixtureRequest) -> Iterator[Mcu]:
+    if request.param == "emulator":
+        with Emulator() as emu:
+            yield Mcu("emulator", emu.port, emu)
+    elif request.param == "firmware-host":
+        exe = request.getfixturevalue("host_build") / "gb_host_firmware"
+        with host_firmware(exe) as board:
+            yield Mcu("firmware-host", board.port)
+    else:
+        reason = missing_tools("qemu")
+        if reason:
+            pytest.skip(f"QEMU unavailable: {reason}")
+        elf = request.getfixturevalue("avr_build") / "firmware-sim.elf"
+        with qemu_board(elf) as board:
+            yield Mcu("qemu", board.port)
+
+
+def telemetry_where(link: Link, predicate, timeout_s: float = 3.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        t = link.read_telemetry(timeout_s=max(0.01, deadline - time.monotonic()))
+        if predicate(t):
+            return t
+    raise AssertionError("no telemetry matched")
+
+
+def test_handshake_drive_water_telemetry(mcu):
+    with FaultProxy(mcu.port) as proxy, Link.open(proxy.port, config=mcu.config()) as link:
+        unlatched(link, lambda: link.drive(0.2, 0.0, ttl_ms=600))
+        unlatched(link, lambda: link.water(1, 2000))
+        t = telemetry_where(link, lambda t: t.left_ticks > 0 and t.pump_zone == 1)
+        assert (t.motor_left_mmps, t.motor_right_mmps) == (200, 200)
+        with pytest.raises(NakError) as e:
+            link.water(2, 100)
+        assert e.value.code in (NakCode.BUSY, NakCode.ESTOP_LATCHED)  # pump busy (or a stall)
+        t = telemetry_where(link, lambda t: not t.motors_on)
+        # Expiry is not a fault: only a heartbeat loss (a stalled QEMU can cause one) latches.
+        assert t.estop_latched == (t.failsafe_count > 0)
+        link.stop()
+
+
+def test_failsafe_fires_within_its_bound_every_time_the_host_goes_silent(mcu):
+    log = TelemetryLog()
+    with FaultProxy(mcu.port) as proxy, \
+            Link.open(proxy.port, config=mcu.config(), on_telemetry=log) as link:
+        for round_ in range(3):
+            unlatched(link, lambda: link.drive(0.1, 0.0, ttl_ms=1000))
+            unlatched(link, lambda r=round_: link.water(r, 5000))
+            link.clear_telemetry()
+            before = link.read_telemetry().failsafe_count
+            silent_at = time.monotonic()
+            proxy.silence(True)
+            t = telemetry_where(link, lambda t, b=before: t.failsafe_count > b)
+            proxy.silence(False)
+            assert t.estop_latched and t.reasons & EstopReason.HEARTBEAT_LOST
+            assert not t.motors_on and t.pump_zone == PUMP_CLOSED
+            assert HEARTBEAT_TIMEOUT_MS <= t.failsafe_age_ms <= failsafe_bound_ms(log, silent_at)
+            link.stop()
+
+
+def test_reopening_the_port_gets_a_new_handshake_and_finds_the_failsafe_fired(mcu):
+    with Link.open(mcu.port, config=mcu.config()) as link:
+        unlatched(link, lambda: link.drive(0.2, 0.0, ttl_ms=1000))
+    time.sleep(0.5)  # the host is away for longer than the heartbeat timeout
+    with Link.open(mcu.port, config=mcu.config()) as link:
+        assert link.mcu.uptime_ms > 0
+        t = telemetry_where(link, lambda t: t.failsafe_count >= 1)  # more if QEMU stalled
+        assert t.estop_latched and t.reasons & EstopReason.HEARTBEAT_LOST and not t.motors_on
+        assert unlatched(link, lambda: link.water(0, 10))
+        assert link.stats.mcu_resets == 0
+
+
+def test_commands_survive_a_faulty_line(mcu):
+    """A long command sequence over a line that drops, flips, duplicates and delays bytes, with
+    silent spells: every Water is acknowledged exactly once or reported failed, and the
+    failsafe fires each time the host goes silent."""
+    faults = Faults(drop=0.004, flip=0.004, duplicate=0.002, delay_ms=(0, 2))
+    steps = 16 if mcu.kind == "qemu" else 40
+    cfg = mcu.config(heartbeat_period_ms=50, retries=6)
+    log = TelemetryLog()
+    with FaultProxy(mcu.port, to_mcu=faults, to_host=faults, seed=7) as proxy, \
+            Link.open(proxy.port, config=cfg, on_telemetry=log) as link:
+        acked, failed, silences = [], [], 0
+        for step in range(steps):
+            if step % (steps // 2) == steps // 2 - 1:  # go silent, twice per run
+                link.clear_telemetry()
+                before = link.read_telemetry().failsafe_count
+                silent_at = time.monotonic()
+                proxy.silence(True)
+                t = telemetry_where(link, lambda t, b=before: t.failsafe_count > b, 5)
+                proxy.silence(False)
+                assert HEARTBEAT_TIMEOUT_MS <= t.failsafe_age_ms <= \
+                    failsafe_bound_ms(log, silent_at)
+                silences += 1
+            try:
+                acked.append(unlatched(link, lambda s=step: link.water(s % 4, 20)).acked_seq)
+                link.stop()
+            except (LinkTimeout, LinkDown, NakError) as e:  # reported failed
+                failed.append(e)
+        stats = link.stats
+    assert silences == 2
+    assert len(acked) + len(failed) == steps
+    assert len(acked) >= steps * 3 // 4, failed
+    assert len(set(acked)) == len(acked)
+    assert stats.resyncs + stats.retries > 0  # the faults did happen
+    if mcu.emulator is not None:
+        executed = [w.seq for w in mcu.emulator.state().waters]
+        assert len(executed) == len(set(executed))  # nothing ran twice
+        assert set(acked) <= set(executed)  # everything acknowledged ran
