@@ -49,9 +49,10 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.M
         for f in smooth_frames(8, seed=5):
             net(DeployedBackbone(net).pre(torch.from_numpy(f)[None]))
     net.eval()
-    export_onnx(net, HW, out / "backbone.onnx")
+    export_onnx(net, HW, out / "backbone.onnx", colour_stats=16)
     quantize_int8(out / "backbone.onnx", out / "backbone.int8.onnx", smooth_frames(16, seed=1))
     stride, dim = grid_geometry(net, HW)
+    dim += 43  # the colour statistics appended by export_onnx
     write_card(out, "tiny", HW, stride, dim,
                {"fp32": out / "backbone.onnx", "int8": out / "backbone.int8.onnx"},
                (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), {})
@@ -60,7 +61,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.M
 
 def test_onnx_features_match_torch(exported):
     out, net = exported
-    model = DeployedBackbone(net).eval()
+    model = DeployedBackbone(net, colour_stats=16).eval()
     frames = smooth_frames(3, seed=9)
     onnx_feats = run_onnx(out / "backbone.onnx", frames)
     with torch.no_grad():
@@ -72,10 +73,10 @@ def test_onnx_features_match_torch(exported):
 def test_runtime_backbone_gives_a_feature_grid(exported):
     out, _ = exported
     bb = Backbone(out / "backbone.json", variant="fp32")
-    assert bb.grid_hw == (6, 8) and bb.feature_dim == 16
+    assert bb.grid_hw == (6, 8) and bb.feature_dim == 16 + 43
     # a frame of another size is resized to the model's input
     feats = bb.features(np.zeros((200, 300, 3), np.uint8))
-    assert feats.shape == (6, 8, 16) and feats.dtype == np.float32
+    assert feats.shape == (6, 8, 59) and feats.dtype == np.float32
     with pytest.raises(ValueError, match="uint8"):
         bb.features(np.zeros((96, 128), np.float32))
 
@@ -92,7 +93,7 @@ def test_int8_agrees_with_fp32(exported):
 def test_card_describes_the_files(exported):
     out, _ = exported
     card = load_card(out / "backbone.json")
-    assert card.stride == 16 and card.feature_dim == 16 and card.input_hw == HW
+    assert card.stride == 16 and card.feature_dim == 59 and card.input_hw == HW
     assert card.backbone_id == card.files["fp32"][1] and len(card.backbone_id) == 64
     assert verify(card, "int8").name == "backbone.int8.onnx"
 
@@ -155,11 +156,13 @@ def test_export_a_users_module_from_the_cli(tmp_path: Path):
                "--calibration", str(tmp_path / "calib"), "--calibration-frames", "6"])
     assert rc == 0
     card = load_card(tmp_path / "m" / "backbone.json")
-    assert (card.stride, card.feature_dim, card.input_hw) == (8, 12, (48, 64))
+    groups = card.raw["output"]["channel_groups"]
+    assert [(g["name"], g["count"]) for g in groups] == [("learned", 12), ("colour_stats", 43)]
+    assert (card.stride, card.feature_dim, card.input_hw) == (8, 55, (48, 64))
     assert card.raw["input"]["normalisation"]["mean_rgb"] == [0.5, 0.5, 0.5]
     assert card.raw["int8_agreement"]["frames"] > 0
     assert Backbone(card, variant="int8").features(np.zeros((48, 64, 3), np.uint8)).shape == (
-        6, 8, 12)
+        6, 8, 55)
 
 
 def test_export_refuses_a_factory_that_is_not_a_module():

@@ -111,18 +111,81 @@ class FramePreprocess(nn.Module):
         return (x - self.mean) * self.inv_std
 
 
+def count_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def _triangle(x: torch.Tensor, centres: torch.Tensor, width: float) -> torch.Tensor:
+    """Soft one-hot of ``x`` (N, 1, H, W) over bins at ``centres``: (N, len(centres), H, W)."""
+    return torch.relu(1.0 - (x - centres.view(1, -1, 1, 1)).abs() / width)
+
+
+class CellColourStats(nn.Module):
+    """Fixed (not learned) colour and texture statistics of every stride×stride cell.
+
+    Per cell: mean and std of R, G, B and two opponent chroma channels (red–green,
+    yellow–blue), a soft 5×5 chroma histogram, a 5-bin lightness histogram, and gradient
+    energy. A linear probe on these alone is the hand-crafted baseline's equal; next to the
+    self-supervised channels they give the adapter the colour detail that colour-robust
+    pretraining deliberately discards, and the adapter learns per season how far to trust it.
+    Built from 1×1/3×3 convolutions, ReLU and average pooling only, so it exports and
+    quantises like the rest of the graph.
+    """
+
+    CHROMA = (-0.4, -0.2, 0.0, 0.2, 0.4)
+    LIGHT = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        # rgb -> (r, g, b, A = r - g, B = (r + g) / 2 - b, L = mean)
+        m = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, -1, 0], [0.5, 0.5, -1],
+                          [1 / 3, 1 / 3, 1 / 3]], dtype=torch.float32)
+        self.register_buffer("mix", m.view(6, 3, 1, 1))
+        self.register_buffer("chroma", torch.tensor(self.CHROMA))
+        self.register_buffer("light", torch.tensor(self.LIGHT))
+        grad = torch.tensor([[[0, 0, 0], [-1, 0, 1], [0, 0, 0]],
+                             [[0, -1, 0], [0, 0, 0], [0, 1, 0]],
+                             [[0, 1, 0], [1, -4, 1], [0, 1, 0]]], dtype=torch.float32) / 2
+        self.register_buffer("grad", grad.view(3, 1, 3, 3))
+
+    @property
+    def channels(self) -> int:
+        return 10 + len(self.CHROMA) ** 2 + len(self.LIGHT) + 3
+
+    def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
+        pool = nn.functional.avg_pool2d
+        s = self.stride
+        x = nn.functional.conv2d(rgb01, self.mix)
+        colour, light = x[:, :5], x[:, 5:6]
+        mean = pool(colour, s)
+        std = torch.sqrt(torch.relu(pool(colour * colour, s) - mean * mean) + 1e-6)
+        a = _triangle(x[:, 3:4], self.chroma, 0.2)
+        b = _triangle(x[:, 4:5], self.chroma, 0.2)
+        hist_ab = (a.unsqueeze(2) * b.unsqueeze(1)).flatten(1, 2)  # (N, n*n, H, W)
+        hist_l = _triangle(light, self.light, 0.2)
+        grads = nn.functional.conv2d(nn.functional.pad(light, (1, 1, 1, 1), mode="replicate"),
+                                     self.grad).abs()
+        return torch.cat([mean, std, pool(hist_ab, s), pool(hist_l, s), pool(grads, s)], 1)
+
+
 class DeployedBackbone(nn.Module):
-    """What ships: raw BGR frames in, feature grid (N, C, h, w) out."""
+    """What ships: raw BGR frames in, feature grid (N, C, h, w) out.
+
+    With ``colour_stats`` the grid is the net's features followed by the fixed per-cell colour
+    statistics (:class:`CellColourStats`) — the card lists which channels are which.
+    """
 
     def __init__(self, net: nn.Module, mean_rgb: tuple[float, ...] = MEAN_RGB,
-                 std_rgb: tuple[float, ...] = STD_RGB) -> None:
+                 std_rgb: tuple[float, ...] = STD_RGB, colour_stats: int | None = None) -> None:
         super().__init__()
         self.pre = FramePreprocess(mean_rgb, std_rgb)
         self.net = net
+        self.colour = CellColourStats(colour_stats) if colour_stats else None
 
     def forward(self, bgr: torch.Tensor) -> torch.Tensor:
-        return self.net(self.pre(bgr))
-
-
-def count_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+        features = self.net(self.pre(bgr))
+        if self.colour is None:
+            return features
+        rgb01 = bgr.permute(0, 3, 1, 2).float().flip(1) / 255.0
+        return torch.cat([features, self.colour(rgb01)], 1)

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--out", type=Path, default=Path("runs/backbone"))
     pre.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     pre.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    pre.add_argument("--threads", type=int, default=None,
+                     help="torch CPU threads (default: torch's choice; use 1 on a machine "
+                          "busy with other work — OpenMP threads spin and fight otherwise)")
 
     ex = sub.add_parser("export", help="ONNX fp32 + static int8 + model card")
     src = ex.add_mutually_exclusive_group(required=True)
@@ -65,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--probe", type=Path, default=None,
                     help="a probe results JSON to record in the card")
     ex.add_argument("--training-data", default=None, help="text for the card's training_data")
+    ex.add_argument("--no-colour-stats", action="store_true",
+                    help="do not append the fixed per-cell colour statistics to the features")
 
     pr = sub.add_parser("probe", help="linear probes: SSL vs random init vs colour baseline")
     pr.add_argument("--checkpoint", type=Path, help="a pretrain checkpoint (torch)")
@@ -99,7 +104,8 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
     cfg = replace(cfg, **overrides)
     if a.colour is not None:
         cfg = replace(cfg, augment=replace(cfg.augment, colour=a.colour))
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    if a.threads:
+        torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "data.json").write_text(json.dumps({
         "recordings": [str(p) for p in recs], "images": [str(p) for p in a.images],
@@ -114,7 +120,7 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
 
 def cmd_export(a: argparse.Namespace) -> int:
     from models import MODELS_DIR
-    from tools.backbone.arch import MEAN_RGB, STD_RGB
+    from tools.backbone.arch import MEAN_RGB, STD_RGB, CellColourStats
     from tools.backbone.export import (
         export_onnx,
         feature_agreement,
@@ -152,11 +158,19 @@ def cmd_export(a: argparse.Namespace) -> int:
         extra["training_data"] = a.training_data
     mean = tuple(a.mean) if a.mean else getattr(net, "gardenbot_mean_rgb", MEAN_RGB)
     std = tuple(a.std) if a.std else getattr(net, "gardenbot_std_rgb", STD_RGB)
-    stride, dim = grid_geometry(net, a.input_size)
+    stride, net_dim = grid_geometry(net, a.input_size)
+    groups = [{"name": "learned", "start": 0, "count": net_dim}]
+    colour = None if a.no_colour_stats else stride
+    if colour:
+        n_colour = CellColourStats(stride).channels
+        groups.append({"name": "colour_stats", "start": net_dim, "count": n_colour,
+                       "note": "fixed per-cell colour and texture statistics "
+                               "(tools/backbone/arch.py CellColourStats)"})
+    dim = sum(g["count"] for g in groups)
     fp32 = out / "backbone.onnx"
     int8 = out / "backbone.int8.onnx"
     log.info("exporting fp32 ONNX: input %s, stride %d, %d features", a.input_size, stride, dim)
-    export_onnx(net, a.input_size, fp32, mean, std)
+    export_onnx(net, a.input_size, fp32, mean, std, colour)
     size_wh = (a.input_size[1], a.input_size[0])
     from tools.backbone.data import collect_frames, find_recordings
 
@@ -177,7 +191,7 @@ def cmd_export(a: argparse.Namespace) -> int:
     if a.probe:
         extra["probe"] = json.loads(a.probe.read_text())
     card = write_card(out, name, a.input_size, stride, dim, {"fp32": fp32, "int8": int8},
-                      mean, std, extra)
+                      mean, std, extra, groups)
     print(f"wrote {fp32}, {int8} and {card}")
     return 0
 

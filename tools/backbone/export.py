@@ -63,9 +63,13 @@ def grid_geometry(net: nn.Module, input_hw: tuple[int, int]) -> tuple[int, int]:
 def export_onnx(
     net: nn.Module, input_hw: tuple[int, int], path: Path,
     mean_rgb: Sequence[float] = MEAN_RGB, std_rgb: Sequence[float] = STD_RGB,
+    colour_stats: int | None = None,
 ) -> None:
-    """fp32 ONNX taking uint8 BGR frames (1, H, W, 3) and giving features (1, C, h, w)."""
-    model = DeployedBackbone(net.eval(), tuple(mean_rgb), tuple(std_rgb)).eval()
+    """fp32 ONNX taking uint8 BGR frames (1, H, W, 3) and giving features (1, C, h, w).
+
+    ``colour_stats`` (the net's stride) appends the fixed per-cell colour statistics.
+    """
+    model = DeployedBackbone(net.eval(), tuple(mean_rgb), tuple(std_rgb), colour_stats).eval()
     dummy = torch.zeros(1, *input_hw, 3, dtype=torch.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The TorchScript exporter (dynamo=False) is deprecated but needs no onnxscript and gives a
@@ -152,7 +156,7 @@ def machine_description() -> str:
 def write_card(
     out_dir: Path, name: str, input_hw: tuple[int, int], stride: int, feature_dim: int,
     files: dict[str, Path], mean_rgb: Sequence[float], std_rgb: Sequence[float],
-    extra: dict[str, Any],
+    extra: dict[str, Any], channel_groups: list[dict[str, Any]] | None = None,
 ) -> Path:
     """models/backbone.json: what the files take and give, their sha256, and how they were made."""
     card = {
@@ -171,6 +175,8 @@ def write_card(
         "output": {
             "name": OUTPUT_NAME, "layout": "NCHW", "dtype": "float32", "stride": stride,
             "feature_dim": feature_dim, "grid": [input_hw[0] // stride, input_hw[1] // stride],
+            "channel_groups": channel_groups or [
+                {"name": "features", "start": 0, "count": feature_dim}],
         },
         "files": {
             variant: {"path": p.name, "sha256": sha256_file(p), "bytes": p.stat().st_size}
