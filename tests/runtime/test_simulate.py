@@ -1,0 +1,109 @@
+"""`gardenbot simulate` end to end on small painted recordings, and how it fails."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from robot.cli import main as cli
+from robot.simulate import find_samples
+from tests.runtime.conftest import write_painted_recording
+
+
+@pytest.fixture(scope="module")
+def seasons(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("seasons")
+    return (write_painted_recording(root / "summer", frames=30, season="summer"),
+            write_painted_recording(root / "autumn", frames=40, season="autumn", bump_last=4))
+
+
+@pytest.mark.slow
+def test_season_change_retrain_and_recovery(seasons, tiny_backbone_card, tiny_defaults,
+                                            tmp_path, capsys):
+    summer, autumn = seasons
+    out = tmp_path / "sim.mp4"
+    code = cli(["simulate", "--recording", str(summer), "--recording", str(autumn),
+                "--card", str(tiny_backbone_card), "--defaults", str(tiny_defaults),
+                "--config", str(_fp32_config(tmp_path)), "--speed", "0", "--press-after", "8",
+                "--out", str(out), "--json", str(tmp_path / "s.json")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["frames"] == 70 and s["ended"] == "end of input"
+    # commands reached the MCU: the emulator itself counted every acknowledged one
+    link, mcu = s["link"], s["mcu"]
+    assert link["drives_sent"] == 70 and link["drives_acked"] == 70 and not link["failures"]
+    assert mcu["commands"]["Drive"] == 70 and mcu["rx_errors"] == 0
+    assert link["waters_acked"] == mcu["waters"] == 1, "the dry zone ahead was watered once"
+    assert link["failsafe_events"] == 0
+    # the retrain: pressed in autumn, published, and better on autumn without losing summer
+    [retrain] = s["retrains"]
+    assert retrain["reason"] == "button" and retrain["state"] == "published"
+    assert s["adapter"] == {"start": 1, "end": 2}
+    held = s["held_back"]
+    assert held["autumn"]["v2"] > held["autumn"]["v1"] + 0.2
+    assert held["summer"]["v2"] >= held["summer"]["v1"] - 0.05
+    assert held["summer"]["v1"] > held["autumn"]["v1"] + 0.2, "autumn looks new to v1"
+    # experience labels were made from the telemetry and checked against the label maps
+    assert s["experience"]["labels"]["traversable"] > 0
+    assert s["buffer"]["accepted"]["annotation"] > 0
+    assert out.stat().st_size > 10_000
+    text = captured.out
+    assert "held back" in text and "summer" in text and "autumn" in text
+    assert "button: published as v2" in text and "the emulated MCU received: Drive 70" in text
+
+
+def _fp32_config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "sim.toml"
+    cfg.write_text('[perception]\nvariant = "fp32"\nthreads = 1\n')
+    return cfg
+
+
+def test_a_corrupt_recording_is_a_clear_error(seasons, tiny_backbone_card, tiny_defaults,
+                                              tmp_path, capsys):
+    bad = tmp_path / "bad"
+    write_painted_recording(bad, frames=12)
+    video = bad / "video.mp4"
+    video.write_bytes(video.read_bytes()[:2000])  # cut short: no index, frames missing
+    code = cli(["simulate", "--recording", str(seasons[0]), "--recording", str(bad),
+                "--card", str(tiny_backbone_card), "--defaults", str(tiny_defaults),
+                "--config", str(_fp32_config(tmp_path))])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "gardenbot simulate: error:" in err and str(video) in err
+
+
+def test_a_missing_model_is_a_clear_error(seasons, tiny_defaults, tmp_path, capsys):
+    code = cli(["simulate", "--recording", str(seasons[0]), "--card",
+                str(tmp_path / "nothing.json"), "--defaults", str(tiny_defaults)])
+    assert code == 1
+    assert "backbone model card is missing" in capsys.readouterr().err
+
+
+def test_defaults_for_another_backbone_are_refused(seasons, tiny_backbone_card, tmp_path,
+                                                   capsys):
+    code = cli(["simulate", "--recording", str(seasons[0]), "--card", str(tiny_backbone_card),
+                "--defaults", str(tmp_path / "empty"), "--config", str(_fp32_config(tmp_path))])
+    assert code == 1
+    assert "no starting adapter" in capsys.readouterr().err
+
+
+def test_bad_arguments_are_refused(seasons, capsys):
+    assert cli(["simulate", "--recording", str(seasons[0]), "--video", "x.mp4"]) == 1
+    assert "not both" in capsys.readouterr().err
+    assert cli(["simulate", "--recording", str(seasons[0]), "--holdout", "1.5"]) == 1
+
+
+def test_samples_are_played_in_season_order_or_as_the_manifest_says(seasons, tmp_path):
+    import shutil
+
+    summer, autumn = seasons
+    folder = tmp_path / "samples"
+    for name, src in (("a-autumn", autumn), ("b-summer", summer)):
+        shutil.copytree(src, folder / name)
+    assert [p.name for p in find_samples(folder)] == ["b-summer", "a-autumn"]
+    (folder / "manifest.json").write_text(json.dumps({"recordings": ["a-autumn"]}))
+    assert [p.name for p in find_samples(folder)] == ["a-autumn"]
+    assert find_samples(tmp_path / "none") == []
