@@ -142,7 +142,9 @@ class PerceptionConfig:
                               "models/backbone.json")
     variant: str = setting("int8", "backbone file to run: \"int8\" (fast) or \"fp32\"",
                            check=one_of("int8", "fp32"))
-    threads: int = setting(2, "onnxruntime threads for the backbone", "threads", positive)
+    threads: int = setting(1, "onnxruntime threads for the backbone (1 leaves a core to the "
+                           "link and the learner on a 2-core computer; docs/benchmarks.md)",
+                           "threads", positive)
     target_fps: float = setting(30.0, "frames per second perception aims for; faster camera "
                                 "frames are dropped; 0 = every frame", "frames/s", non_negative)
 

@@ -231,6 +231,7 @@ def simulate(args: argparse.Namespace, cfg: Config, data_dir: Path) -> dict[str,
         steps.append(world)
         try:
             link = RobotLink.open(world.port, cfg.serial)
+            actuation = ActuationStep(link, state, sim_time)
         except BridgeError as e:
             raise SimulationError(f"no link to the MCU emulator on {world.port}: {e}") from e
         telemetry = TelemetryStep(link, state, range(4))
@@ -256,7 +257,7 @@ def simulate(args: argparse.Namespace, cfg: Config, data_dir: Path) -> dict[str,
         last = len(truths) - 1
         owner = ButtonPresser(factory, pin, last, _press_at(args, source, last))
         steps += [PerceptionStep(perception), scoreboard, policy_step,
-                  ActuationStep(link, state, sim_time), telemetry, experience,
+                  actuation, telemetry, experience,
                   AnnotationStep(memory, args.annotate, _describe), owner, learner]
         overlay = OverlayStep(args.out, args.show, fps,
                               lambda tick: _caption(tick, scoreboard))
@@ -295,6 +296,7 @@ def simulate(args: argparse.Namespace, cfg: Config, data_dir: Path) -> dict[str,
         "button": {"pressed_at_frame": owner.pressed_at, "recording": last},
         "retrains": [_retrain_summary(r) for r in learner.retrains],
         "link": {"drives_sent": link.counters.drives_sent,
+                 "drives_superseded": actuation.superseded,
                  "drives_acked": link.counters.drives_acked,
                  "waters_sent": link.counters.waters_sent,
                  "waters_acked": link.counters.waters_acked,
@@ -481,7 +483,10 @@ def format_summary(s: dict[str, Any]) -> str:
     lines.append("")
     failures = ", ".join(f"{k} {n}" for k, n in L["failures"].items()) or "none"
     zones = ", ".join(f"zone {z} {ms} ms" for z, ms in L["waterings"]) or "none"
-    lines.append(f"link: {L['drives_sent']} drive commands sent, {L['drives_acked']} acked; "
+    superseded = f" ({L['drives_superseded']} superseded by a newer one before they went " \
+        "out)" if L["drives_superseded"] else ""
+    lines.append(f"link: {L['drives_sent']} drive commands sent, {L['drives_acked']} acked"
+                 f"{superseded}; "
                  f"failures: {failures}; failsafe events (MCU): {L['failsafe_events']}")
     mcu = s.get("mcu")
     if mcu:

@@ -266,25 +266,89 @@ class PolicyStep:
 
 
 class ActuationStep:
-    """Sends ``tick.drive`` and ``tick.water`` over the link. Shut down first: motors stop."""
+    """Sends ``tick.drive`` and ``tick.water`` over the link. Shut down first: motors stop.
+
+    With ``background`` (the default) a sender thread carries the commands, so the loop never
+    waits for the serial round trip: the latest drive command replaces one not yet sent (the
+    MCU only needs the newest; ``superseded`` counts the replaced ones), watering commands
+    queue and are all sent.
+    """
 
     name = "actuation"
     safety_first = True
 
-    def __init__(self, link: RobotLink, state: RobotState,
-                 now: Callable[[float], datetime]) -> None:
+    def __init__(self, link: RobotLink, state: RobotState, now: Callable[[float], datetime],
+                 background: bool = True) -> None:
         self.link = link
         self.state = state
         self.now = now
+        self.superseded = 0
+        self._background = background
+        self._drive: DriveCommand | None = None
+        self._waters: deque[tuple[WaterCommand, float]] = deque()
+        self._work = threading.Condition()
+        self._stopping = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._sender, name="actuation", daemon=True)
+            self._thread.start()
 
     def run(self, tick: Tick) -> None:
-        if tick.drive is not None:
-            self.link.drive(tick.drive)
-        if tick.water is not None and self.link.water(tick.water):
-            t = tick.frame.t if tick.frame is not None else 0.0
-            self.state.last_watered[tick.water.zone] = self.now(t)
+        t = tick.frame.t if tick.frame is not None else 0.0
+        if not self._background:
+            if tick.drive is not None:
+                self.link.drive(tick.drive)
+            if tick.water is not None:
+                self._water(tick.water, t)
+            return
+        if tick.drive is None and tick.water is None:
+            return
+        with self._work:
+            if tick.drive is not None:
+                if self._drive is not None:
+                    self.superseded += 1
+                self._drive = tick.drive
+            if tick.water is not None:
+                self._waters.append((tick.water, t))
+            self._work.notify()
+
+    def _water(self, cmd: WaterCommand, t: float) -> None:
+        if self.link.water(cmd):
+            self.state.last_watered[cmd.zone] = self.now(t)
+
+    def _sender(self) -> None:
+        while True:
+            with self._work:
+                self._busy = False
+                self._work.notify_all()
+                while not self._stopping and self._drive is None and not self._waters:
+                    self._work.wait()
+                if self._stopping:
+                    return
+                drive, self._drive = self._drive, None
+                water = self._waters.popleft() if self._waters else None
+                self._busy = True
+            if drive is not None:
+                self.link.drive(drive)
+            if water is not None:
+                self._water(*water)
+
+    def flush(self, timeout_s: float = 2.0) -> bool:
+        """Wait until every command handed over so far has been sent (tests, benchmarks)."""
+        if not self._background:
+            return True
+        with self._work:
+            return self._work.wait_for(lambda: not (self._busy or self._drive or self._waters),
+                                       timeout_s)
 
     def shutdown(self) -> None:
+        if self._thread is not None:
+            with self._work:
+                self._stopping = True
+                self._work.notify_all()
+            self._thread.join(timeout=2)
+            self._thread = None
         self.link.close()
 
 

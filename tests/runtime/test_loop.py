@@ -157,6 +157,7 @@ def test_policy_commands_drive_the_emulated_motors(mcu):
 
     missing = Tick(2, time.monotonic())  # no frame this tick
     policy.run(missing)
+    assert act.flush()
     assert missing.drive.reason == STOP_NO_FRAME
     received = [r.type for r in emu.received()]
     assert received.count("Drive") == 2 and received.count("Water") == 1

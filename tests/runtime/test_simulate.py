@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from robot.cli import main as cli
@@ -34,8 +35,9 @@ def test_season_change_retrain_and_recovery(seasons, tiny_backbone_card, tiny_de
     assert s["frames"] == 70 and s["ended"] == "end of input"
     # commands reached the MCU: the emulator itself counted every acknowledged one
     link, mcu = s["link"], s["mcu"]
-    assert link["drives_sent"] == 70 and link["drives_acked"] == 70 and not link["failures"]
-    assert mcu["commands"]["Drive"] == 70 and mcu["rx_errors"] == 0
+    assert link["drives_sent"] + link["drives_superseded"] == 70, "one command per frame"
+    assert link["drives_acked"] == link["drives_sent"] > 30 and not link["failures"]
+    assert mcu["commands"]["Drive"] == link["drives_sent"] and mcu["rx_errors"] == 0
     assert link["waters_acked"] == mcu["waters"] == 1, "the dry zone ahead was watered once"
     assert link["failsafe_events"] == 0
     # the retrain: pressed in autumn, published, and better on autumn without losing summer
@@ -52,7 +54,8 @@ def test_season_change_retrain_and_recovery(seasons, tiny_backbone_card, tiny_de
     assert out.stat().st_size > 10_000
     text = captured.out
     assert "held back" in text and "summer" in text and "autumn" in text
-    assert "button: published as v2" in text and "the emulated MCU received: Drive 70" in text
+    assert "button: published as v2" in text
+    assert f"the emulated MCU received: Drive {link['drives_sent']}" in text
 
 
 def _fp32_config(tmp_path: Path) -> Path:
@@ -107,3 +110,36 @@ def test_samples_are_played_in_season_order_or_as_the_manifest_says(seasons, tmp
     (folder / "manifest.json").write_text(json.dumps({"recordings": ["a-autumn"]}))
     assert [p.name for p in find_samples(folder)] == ["a-autumn"]
     assert find_samples(tmp_path / "none") == []
+
+
+def test_an_emulator_that_dies_stops_the_simulation_with_a_clear_error():
+    import time
+
+    from robot.camera import CameraFrame
+    from robot.runtime.loop import Tick
+    from robot.sim.world import EmulatorWorld, SimulationError
+
+    world = EmulatorWorld([None], [0.0])
+    try:
+        world.proc.close(kill=True)
+        tick = Tick(0, time.monotonic(), frame=CameraFrame(0, 0.0, np.zeros((4, 4, 3), np.uint8)))
+        with pytest.raises(SimulationError, match=r"the MCU emulator \(pid \d+\) died"):
+            world.run(tick)
+    finally:
+        world.shutdown()
+
+
+def test_synthetic_watering_zones_become_circles_of_equal_area():
+    from robot.geometry import CameraModel
+    from robot.recording import RecordingMeta
+    from robot.sim.world import zones_of
+
+    square = [[2.0, 1.0], [4.0, 1.0], [4.0, 3.0], [2.0, 3.0]]  # 2 m × 2 m around (3, 2)
+    meta = RecordingMeta(10.0, 64, 48, CameraModel.from_fov(64, 48, 70, 0.35, 32), extra={
+        "watering_zones": [{"zone": f"z{i}", "outline": square} for i in range(5)]})
+    zones = zones_of(meta)
+    assert [z.name for z in zones] == ["z0", "z1", "z2", "z3"], "the pump has 4 valves"
+    z = zones[0].zone
+    assert (z.x_m, z.y_m) == pytest.approx((3.0, 2.0))
+    assert np.pi * z.radius_m**2 == pytest.approx(4.0)
+

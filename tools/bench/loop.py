@@ -139,20 +139,25 @@ def run(port: str, data_dir: Path, card: Path | None, frames_from: Path | None,
         def shutdown(self) -> None:
             pass
 
+    actuation = ActuationStep(link, state, lambda t: None)
     images = load_frames(frames_from, backbone.card.input_hw)
     steps = [CameraStep(MemoryCamera(images)), PerceptionStep(perception),
              PolicyStep(GroundGrid.from_camera(camera, backbone.grid_hw), camera, cfg.policy,
                         cfg.robot, cfg.watering, [], state, lambda t: None),
-             ActuationStep(link, state, lambda t: None), TelemetryStep(link, state),
+             actuation, TelemetryStep(link, state),
              ExperienceStep(memory, camera, backbone.grid_hw, classes, cfg.robot,
                             cfg.experience, cfg.watering.moisture_threshold, origin,
                             keyframe_period_s=0.25),
              learner, Phases(), clock]
     result = Loop(steps, max_duration_s=idle_s + busy_s + 120).run()
+    rt = link.link.stats.round_trip
     out: dict[str, Any] = {"reason": result.reason, "variant": variant, "threads": threads,
                            "input": f"{backbone.card.input_hw[1]}x{backbone.card.input_hw[0]}",
                            "step_ms": {k: round(v, 3) for k, v in result.step_ms.items()},
                            "drives_acked": link.counters.drives_acked,
+                           "drives_superseded": actuation.superseded,
+                           "round_trip_ms": {"median": round(rt.median_ms, 2),
+                                             "p99": round(rt.p99_ms, 2), "count": rt.count},
                            "drive_failures": dict(link.counters.failures),
                            "retrains": [r.status.state if r.status else "?"
                                         for r in learner.retrains]}
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle-s", type=float, default=10.0)
     p.add_argument("--busy-s", type=float, default=15.0)
     p.add_argument("--variant", default="int8")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
     print(json.dumps(run(a.port, a.data_dir, a.card, a.frames_from, a.idle_s, a.busy_s,
                          a.variant, a.threads)))

@@ -69,7 +69,7 @@ main(sys.argv[1:])
 
 
 def bench_loop(card: Path | None, defaults: Path | None, frames_from: Path | None,
-               idle_s: float, busy_s: float) -> dict[str, Any]:
+               idle_s: float, busy_s: float, threads: int) -> dict[str, Any]:
     """The control loop in a child process against an emulator process; see tools/bench/loop.py.
     """
     import shutil
@@ -82,7 +82,7 @@ def bench_loop(card: Path | None, defaults: Path | None, frames_from: Path | Non
         data = Path(tmp) / "data"
         shutil.copytree(defaults or shipped_defaults_dir(), data)
         args = ["--port", mcu.port, "--data-dir", str(data), "--idle-s", str(idle_s),
-                "--busy-s", str(busy_s)]
+                "--busy-s", str(busy_s), "--threads", str(threads)]
         if card is not None:
             args += ["--card", str(card)]
         if frames_from is not None:
@@ -122,7 +122,7 @@ def report(r: dict[str, Any]) -> str:
 
 
 def _loop_report(lp: dict[str, Any]) -> list[str]:
-    lines = [f"control loop, frame in → command acked ({lp['variant']} backbone, "
+    lines = [f"control loop, frame in → command out ({lp['variant']} backbone, "
              f"{lp['threads']} threads, {lp['input']}):",
              "| learner | ticks | frames/s | median ms | p95 ms |", "|---|---|---|---|---|"]
     for phase in ("idle", "retraining"):
@@ -132,8 +132,11 @@ def _loop_report(lp: dict[str, Any]) -> list[str]:
                          f"{x['p95_ms']} |")
     steps = ", ".join(f"{k} {v:.2f}" for k, v in lp["step_ms"].items())
     lines += [f"median ms per step: {steps}",
-              f"retrains: {', '.join(lp['retrains']) or 'none'}; drive failures: "
-              f"{lp['drive_failures'] or 'none'}",
+              f"link: {lp['drives_acked']} drive commands acked, {lp['drives_superseded']} "
+              f"superseded before sending, failures {lp['drive_failures'] or 'none'}; round "
+              f"trip median {lp['round_trip_ms']['median']} ms, p99 {lp['round_trip_ms']['p99']} "
+              "ms",
+              f"retrains during the run: {', '.join(lp['retrains']) or 'none'}",
               f"perception process peak RSS: {lp['perception_process_peak_rss_mb']} MB"]
     return lines
 
@@ -173,9 +176,12 @@ def main(argv: list[str]) -> int:
     loop.add_argument("--idle-s", type=float, default=10.0, help="seconds with the learner idle")
     loop.add_argument("--busy-s", type=float, default=15.0,
                       help="seconds with a retrain running (back to back)")
+    loop.add_argument("--loop-threads", type=int, default=1,
+                      help="onnxruntime threads of the loop's backbone (perception.threads)")
     a = p.parse_args(argv)
     loop_args = None if a.no_loop else {"defaults": a.defaults, "frames_from": a.frames_from,
-                                        "idle_s": a.idle_s, "busy_s": a.busy_s}
+                                        "idle_s": a.idle_s, "busy_s": a.busy_s,
+                                        "threads": a.loop_threads}
     results = run(a.card, a.repeats, loop_args)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=2))
