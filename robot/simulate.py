@@ -462,7 +462,7 @@ def format_summary(s: dict[str, Any]) -> str:
     lines.append("")
     b = s["button"]
     lines.append("retrain: " + (f"button pressed at frame {b['pressed_at_frame']} of the last "
-                                "recording" if b["pressed_at_frame"] is not None
+                                "input" if b["pressed_at_frame"] is not None
                                 else "button not pressed"))
     for r in s["retrains"]:
         if r["state"] in ("published", "rejected"):
@@ -477,8 +477,8 @@ def format_summary(s: dict[str, Any]) -> str:
         t, season, v = s["version_changes"][0]
         lines.append(f"  perception switched to {v} at t = {t:.1f} s ({season})")
     elif s["retrains"] and a1 != a0:
-        lines.append(f"  v{a1} was published after the last frame (shown in the held-back "
-                     "rows only)")
+        lines.append(f"  v{a1} was published after the last frame"
+                     + (" (shown in the held-back rows only)" if s["held_back"] else ""))
     L = s["link"]
     lines.append("")
     failures = ", ".join(f"{k} {n}" for k, n in L["failures"].items()) or "none"
