@@ -298,3 +298,37 @@ def test_a_camera_that_disappears_mid_run_stops_the_robot_then_resumes(
     assert stops, "the stop commands reached the MCU"
     assert source.stats.outages == 1 and source.stats.reconnects == 1
     assert sum("no frames" in r.message for r in caplog.records) == 1, "one line per outage"
+
+
+def test_status_line_rewrites_in_place_on_a_terminal_and_prints_lines_otherwise(monkeypatch):
+    import io
+
+    from robot.runtime.output import StatusLine
+
+    term, log = io.StringIO(), io.StringIO()
+    on_tty = StatusLine(lambda tick, fps: f"tick {tick.index}", stream=term, period_s=0.0,
+                        tty=True)
+    to_log = StatusLine(lambda tick, fps: f"tick {tick.index}", stream=log, period_s=0.0,
+                        tty=False)
+    for i in range(3):
+        on_tty.run(Tick(i, 0.0))
+        to_log.run(Tick(i, 0.0))
+    on_tty.shutdown()
+    assert term.getvalue() == "\rtick 0\rtick 1\rtick 2\n"
+    assert log.getvalue() == "tick 0\ntick 1\ntick 2\n"
+    slow = StatusLine(lambda tick, fps: "x", stream=io.StringIO(), tty=False)
+    for i in range(5):
+        slow.run(Tick(i, 0.0))
+    assert slow.lines == 1, "one line per second when not on a terminal"
+
+
+def test_show_without_a_display_warns_once_and_runs_without_a_window(monkeypatch, caplog):
+    from robot.runtime.output import OverlayStep
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    step = OverlayStep(None, show=True, fps=10, caption=lambda tick: "")
+    assert not step.show
+    assert sum("no display" in r.message for r in caplog.records) == 1
+    step.run(Tick(0, 0.0, cells=cells(np.zeros((2, 2), np.uint8))))
+    step.shutdown()
