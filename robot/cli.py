@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "adapter": ("robot.adapter_cli", "list, inspect and roll back adapter versions"),
     "config": ("robot.config_cli", "write a commented default gardenbot.toml, or check one"),
     "doctor": ("robot.doctor", "check camera, serial port, model files, disk, clock and config"),
+    "simulate": ("robot.simulate", "run the whole robot on recorded gardens, on this computer"),
+    "run": ("robot.run_cli", "run the robot: camera, perception, policy, serial link, learner"),
+    "record": ("robot.record_cli", "record camera frames and telemetry for replay on a desktop"),
+    "defaults": ("tools.defaults", "make the shipped default adapter and replay buffer"),
 }
 
 USAGE = """usage: gardenbot [-v | -q] <command> [args...]

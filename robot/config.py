@@ -23,6 +23,15 @@ from typing import Any, get_type_hints
 from robot.atomic import atomic_write_bytes
 from robot.errors import ConfigError
 from robot.geometry import CameraModel
+from robot.learner_config import (
+    STRATEGY_NAMES,
+    BufferConfig,
+    LearnerProcessConfig,
+    PublishConfig,
+    TrainConfig,
+    TriggerConfig,
+)
+from robot.triggers import parse_schedule
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -81,16 +90,6 @@ def parse_clock_range(text: str) -> tuple[tuple[int, int], tuple[int, int]] | No
     return parse_clock(parts[0]), parse_clock(parts[1])
 
 
-def clock_or_empty(v: str) -> str | None:
-    if not v.strip():
-        return None
-    try:
-        parse_clock(v)
-    except ValueError as e:
-        return f"{e} (or \"\" for none)"
-    return None
-
-
 def clock_range_or_empty(v: str) -> str | None:
     try:
         parse_clock_range(v)
@@ -143,11 +142,11 @@ class PerceptionConfig:
                               "models/backbone.json")
     variant: str = setting("int8", "backbone file to run: \"int8\" (fast) or \"fp32\"",
                            check=one_of("int8", "fp32"))
-    threads: int = setting(2, "onnxruntime threads for the backbone", "threads", positive)
+    threads: int = setting(1, "onnxruntime threads for the backbone (1 leaves a core to the "
+                           "link and the learner on a 2-core computer; docs/benchmarks.md)",
+                           "threads", positive)
     target_fps: float = setting(30.0, "frames per second perception aims for; faster camera "
                                 "frames are dropped; 0 = every frame", "frames/s", non_negative)
-    adapter: str = setting("", "adapter file (.onnx or nearest-class-mean .npz); \"\" = the "
-                           "adapter store's current version")
 
 
 @dataclass(frozen=True)
@@ -224,34 +223,59 @@ class SerialConfig:
                            non_negative)
 
 
+def schedule_phrase(v: str) -> str | None:
+    try:
+        parse_schedule(v)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _number_above_zero_or_off(v: float) -> str | None:
+    return None if v >= 0 else "must be > 0, or 0 for off"
+
+
+# [learner] and [triggers] take their defaults from the learner's own dataclasses
+# (robot/learner_config.py); robot/runtime/settings.py maps the keys onto them.
+_BUFFER, _TRAIN, _PUBLISH = BufferConfig(), TrainConfig(), PublishConfig()
+_PROCESS, _TRIGGER = LearnerProcessConfig(), TriggerConfig()
+
+
 @dataclass(frozen=True)
 class LearnerConfig:
     """Retraining the adapter on the robot."""
 
-    strategy: str = setting("replay", "continual-learning strategy", check=one_of(
-        "finetune", "replay", "ewc", "lwf", "agem", "bank", "slda", "ncm", "joint"))
-    buffer_bytes: int = setting(4_000_000, "replay buffer capacity on disk", "bytes", positive)
-    min_new_samples: int = setting(200, "a scheduled retrain runs only with this many new "
-                                   "labelled cells", "cells", non_negative)
-    publish_margin: float = setting(0.02, "publish a new adapter unless it validates worse than "
-                                    "the current one by more than this", "accuracy, 0..1",
-                                    in_range(0, 1))
-    nice: int = setting(10, "OS priority of the learner process (higher = lower priority)", "",
-                        in_range(0, 19))
+    strategy: str = setting(_TRAIN.strategy, "continual-learning strategy",
+                            check=one_of(*STRATEGY_NAMES))
+    buffer_bytes: int = setting(_BUFFER.capacity_bytes, "replay buffer capacity on disk",
+                                "bytes", in_range(65_536, 2**40))
+    min_new_samples: int = setting(_TRIGGER.min_new_samples, "a scheduled or drift retrain "
+                                   "runs only with this many new labelled cells", "cells",
+                                   non_negative)
+    publish_margin: float = setting(_PUBLISH.margin, "publish a new adapter unless it "
+                                    "validates worse than the current one by more than this",
+                                    "accuracy, 0..1", in_range(0, 1))
+    nice: int = setting(_PROCESS.nice_increment, "OS priority of the learner process (higher "
+                        "= lower priority)", "", in_range(0, 19))
 
 
 @dataclass(frozen=True)
 class TriggersConfig:
     """What starts a retrain (besides `gardenbot retrain`)."""
 
-    schedule: str = setting("02:00", "retrain daily at this local time; \"\" = never", "HH:MM",
-                            clock_or_empty)
+    schedule: str = setting(_TRIGGER.schedule, "when to retrain: \"nightly at HH:MM\", "
+                            "\"weekly on sun at HH:MM\", \"every N h\" or \"off\"",
+                            check=schedule_phrase)
     button_pin: int = setting(-1, "GPIO (BCM number) of the retrain button; -1 = none", "",
                               in_range(-1, 53))
-    drift_threshold: float = setting(0.5, "novelty above this counts as drift; 0 = off",
-                                     "0..1", in_range(0, 1))
-    drift_hold_s: float = setting(60.0, "novelty must stay high this long to trigger", "s",
-                                  non_negative)
+    drift_novelty: float = setting(_TRIGGER.drift_novelty, "a cell is novel when the "
+                                   "adapter's novelty exceeds this (1 = unlike 95% of its "
+                                   "training cells); 0 = no drift alarm", "",
+                                   _number_above_zero_or_off)
+    drift_fraction: float = setting(_TRIGGER.drift_fraction, "a frame is novel when this "
+                                    "share of its cells is novel", "0..1", in_range(0.01, 1))
+    drift_hold_s: float = setting(_TRIGGER.drift_sustain_s, "frames must stay novel this long "
+                                  "to raise the drift alarm", "s", positive)
 
 
 @dataclass(frozen=True)
@@ -300,6 +324,8 @@ class PathsConfig:
                             check=non_empty)
     recordings_dir: str = setting("recordings", "where `gardenbot record` writes",
                                   check=non_empty)
+    defaults_dir: str = setting("", "starting adapter store and replay buffer, copied into an "
+                                "empty data_dir; \"\" = the shipped models/default")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """`gardenbot doctor`: is this machine ready to run the robot? A checklist, exit 1 on a failure.
 
 Checks: the config loads; the camera opens and gives a frame; the serial port exists and opens;
-the backbone's model card and files match their sha256; an adapter file, if one is configured,
-loads; free disk where state is written; the clock is plausible (a Pi without a real-time clock
-and network starts in 1970, which breaks schedules, logs and recordings).
+the backbone's model card and files match their sha256; the adapter perception will run (the
+data folder's, or the shipped starting one) loads and fits that backbone; free disk where state
+is written; the clock is plausible (a Pi without a real-time clock and network starts in 1970,
+which breaks schedules, logs and recordings).
 
 Each check is a function returning :class:`Check`, with the hardware reached through injectable
 arguments, so every branch is tested without a camera or a board.
@@ -157,22 +158,32 @@ def check_models(cfg: Config) -> list[Check]:
     return out
 
 
-def check_adapter(cfg: Config) -> Check | None:
-    """A configured nearest-class-mean adapter loads (others are checked by their own code)."""
-    if not cfg.perception.adapter:
-        return None
-    path = cfg.resolve(cfg.perception.adapter)
-    if path.suffix != ".npz":
-        exists = path.is_file()
-        return Check("adapter", OK if exists else FAIL,
-                     f"{path} {'exists' if exists else 'is missing'}")
-    from robot.perception import NearestClassMean
+def check_adapter(cfg: Config) -> Check:
+    """The adapter perception will run: the data folder's current version, or (on a fresh
+    robot) the shipped starting adapter copied there on the first run — made for this backbone.
+    """
+    from robot.adapter_store import AdapterStore
+    from robot.backbone import load_card
+    from robot.learner_paths import LearnerPaths
+    from robot.runtime.settings import card_path, defaults_dir
 
     try:
-        clf = NearestClassMean.load(path)
+        card = load_card(card_path(cfg))
+    except GardenbotError:
+        return Check("adapter", WARN, "not checked: the backbone card does not load")
+    data = LearnerPaths(cfg.resolve(cfg.paths.data_dir))
+    seed = LearnerPaths(defaults_dir(cfg))
+    where, source = (data.store, "data folder") if (data.store / "current.json").is_file() \
+        else (seed.store, "starting adapter (copied into the data folder on the first run)")
+    store = AdapterStore(where, backbone_sha256=card.backbone_id, feature_dim=card.feature_dim)
+    try:
+        adapter, meta = store.load()
     except GardenbotError as e:
-        return Check("adapter", FAIL, str(e))
-    return Check("adapter", OK, f"{path}: {clf.version}, {len(clf.classes)} classes")
+        hint = "" if source == "data folder" else \
+            " (make one with `gardenbot defaults --benchmark DIR`)"
+        return Check("adapter", FAIL, f"{source}: {e}{hint}")
+    return Check("adapter", OK, f"{where}: version {meta['version']} ({adapter.strategy}), "
+                 f"{len(adapter.classes)} classes, {source}")
 
 
 def run_checks(
@@ -188,9 +199,7 @@ def run_checks(
         checks.append(check_serial(cfg))
     if "models" not in skip:
         checks.extend(check_models(cfg))
-        adapter = check_adapter(cfg)
-        if adapter is not None:
-            checks.append(adapter)
+        checks.append(check_adapter(cfg))
     if "disk" not in skip:
         checks.append(check_disk(cfg))
     if "clock" not in skip:

@@ -182,7 +182,11 @@ def events_from_telemetry(
     times = np.array([float(r["t"]) for r in recs])
     bump = np.array([_flag(r, "bumper") for r in recs], bool)
     stall = np.array([_flag(r, "stall") for r in recs], bool)
-    slip = np.array([(_number(r, "slip") or 0.0) > cfg.slip_threshold for r in recs], bool)
+    slip = np.array([(_number(r, "slip" if "slip" in r else "wheel_slip") or 0.0)
+                     > cfg.slip_threshold for r in recs], bool)
+    # Wheels spinning while the bumper is pressed: the robot pushes against something, and the
+    # slip says nothing about the ground under the wheels (the bump itself is the evidence).
+    slip &= ~bump
     poses = track.at(times)
     dist = np.interp(times, track.t, track.distance())
     events: list[GroundEvent] = []

@@ -3,29 +3,28 @@
     frame (H, W, 3) BGR ─► Backbone.features ─► (h, w, C) ─► CellClassifier.classify ─► CellMap
 
 The backbone is frozen (robot/backbone.py). The classifier ("adapter") is whatever implements
-:class:`CellClassifier`: the learner's ONNX adapter, or the :class:`NearestClassMean` here, which
-needs no training loop and is also a sound fallback. ``Perception.swap`` replaces the classifier
-between two frames without stopping (the learner publishes a new version). Only numpy and
+:class:`CellClassifier`; on the robot it is :class:`StoreClassifier`, the current version of
+the learner's adapter store (ONNX), which hot-swaps whenever the learner publishes.
+``Perception.swap`` replaces the classifier object itself between two frames. Only numpy and
 onnxruntime run here — never torch.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import os
 import time
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from robot.atomic import atomic_write_bytes
-from robot.classes import DEFAULT_CLASSES, TRAVERSABLE, UNLABELLED
+from robot.classes import TRAVERSABLE, UNLABELLED
 from robot.errors import ModelError
+
+if TYPE_CHECKING:
+    from robot.adapter_runtime import AdapterRunner
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,8 @@ class CellClassifier(Protocol):
 
     ``classify(features)`` takes (h, w, C) float32 and returns ``classes`` (h, w) uint8 ids into
     ``classes``, ``confidence`` (h, w) float32 in [0, 1] (probability of the chosen class) and
-    ``novelty`` — (h, w) float32 or one float, in [0, 1], how unlike anything known a cell is.
+    ``novelty`` — (h, w) float32 or one float, how unlike anything known a cell is (the
+    learner's adapters: below 1 for cells like their training data, above 1 for unlike ones).
     """
 
     version: str
@@ -68,7 +68,7 @@ class CellMap:
 
     classes: np.ndarray  # (h, w) uint8 class ids
     confidence: np.ndarray  # (h, w) float32, 0..1
-    novelty: np.ndarray  # (h, w) float32, 0..1
+    novelty: np.ndarray  # (h, w) float32, > 1 = unlike the adapter's training data
     class_names: tuple[str, ...]
     t: float  # the frame's time, seconds
     adapter_version: str
@@ -150,137 +150,43 @@ class Perception:
         )
 
 
-class NearestClassMean:
-    """Each class is the mean direction of its features; a cell takes the nearest one by cosine.
+class StoreClassifier:
+    """The learner's adapter store as perception's classifier: a thin wrapper of AdapterRunner.
 
-    Features are unit-normalised; the class means are compared after subtracting their own
-    average (centring: features of a ReLU backbone all point into one orthant, and cosines
-    between raw means are all close to 1). confidence = softmax over classes of
-    ``scale · cosine`` (the winner's probability), with ``scale`` fitted on the training cells;
-    novelty = 1 − raw cosine to the nearest class mean, clipped to [0, 1]. Classes with no
-    training features (``counts == 0``) stay in the class map but are never predicted.
+    Each ``classify`` runs the store's current adapter; when the learner publishes a version
+    (or someone rolls back), the runner swaps it in between two frames without stopping.
+    ``version`` is the version that classified the latest frame, as text ("v3").
     """
 
-    FORMAT = "gardenbot-ncm"
-
-    def __init__(
-        self, means: np.ndarray, classes: tuple[str, ...] = DEFAULT_CLASSES,
-        counts: np.ndarray | None = None, scale: float = 10.0, version: str = "ncm",
-        backbone_id: str = "",
-    ) -> None:
-        means = np.asarray(means, np.float32)
-        if means.ndim != 2 or means.shape[0] != len(classes):
-            raise ModelError(f"class means must be (K={len(classes)}, C), got {means.shape}")
-        counts = np.ones(len(classes), np.int64) if counts is None else np.asarray(counts)
-        if counts.shape != (len(classes),) or not (counts > 0).any():
-            raise ModelError("need a sample count per class, at least one of them non-zero")
-        if not np.isfinite(means[counts > 0]).all():
-            raise ModelError("class means must be finite")
-        self._absent = counts == 0
-        self._unit = _unit_rows(means)
-        self._centre = means[~self._absent].mean(0)
-        self._centred = _unit_rows(means - self._centre)
-        self.means = means
-        self.counts = counts.astype(np.int64)
-        self.classes = tuple(classes)
-        self.scale = float(scale)
-        self.version = version
-        self.backbone_id = backbone_id
-        self.feature_dim = int(means.shape[1])
+    def __init__(self, runner: AdapterRunner) -> None:
+        self.runner = runner
+        self.feature_dim = runner.feature_dim
+        self.backbone_id = runner.store.backbone_sha256 or ""
+        self._version = runner.version
 
     @classmethod
-    def fit(
-        cls, features: np.ndarray, labels: np.ndarray, classes: tuple[str, ...] = DEFAULT_CLASSES,
-        scale: float = 0.0, version: str = "ncm", backbone_id: str = "",
-    ) -> NearestClassMean:
-        """Class means of unit-normalised features; ``labels`` 255 (unlabelled) are ignored.
+    def open(cls, store_dir: str | os.PathLike[str], backbone: FeatureExtractor,
+             reload_check_s: float = 0.5) -> StoreClassifier:
+        """The current adapter of ``store_dir``, made for ``backbone`` (else a ModelError)."""
+        from robot.adapter_runtime import AdapterRunner
 
-        ``scale`` 0 (the default) fits the softmax temperature to the same features.
-        """
-        features = np.asarray(features, np.float32).reshape(-1, np.shape(features)[-1])
-        labels = np.asarray(labels).reshape(-1)
-        if len(features) != len(labels):
-            raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
-        keep = labels != UNLABELLED
-        features, labels = features[keep], labels[keep]
-        if (labels >= len(classes)).any():
-            raise ValueError(f"label {int(labels.max())} is outside the class map "
-                             f"({len(classes)} classes)")
-        if not np.isfinite(features).all():
-            raise ValueError("features contain NaN or infinity")
-        unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-        k, c = len(classes), features.shape[1]
-        sums = np.zeros((k, c), np.float64)
-        np.add.at(sums, labels, unit)
-        counts = np.bincount(labels, minlength=k)
-        if not counts.any():
-            raise ValueError("no labelled features to fit class means on")
-        means = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
-        clf = cls(means, classes, counts, scale, version, backbone_id)
-        if scale <= 0:  # fit the temperature: least negative log-likelihood on the fit data
-            cos = clf._centred_cosines(features)
-            best = min(np.geomspace(1.0, 300.0, 48),
-                       key=lambda s: _nll(s * cos, labels))
-            clf.scale = float(best)
-        return clf
+        return cls(AdapterRunner(store_dir, backbone_sha256=backbone.backbone_id,
+                                 feature_dim=backbone.feature_dim,
+                                 reload_check_s=reload_check_s))
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.runner.classes
+
+    @property
+    def version(self) -> str:
+        return f"v{self._version}"
+
+    @property
+    def version_number(self) -> int:
+        return self._version
 
     def classify(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if features.ndim != 3 or features.shape[2] != self.feature_dim:
-            raise ModelError(f"adapter {self.version} wants (h, w, {self.feature_dim}) features, "
-                             f"got {features.shape}")
-        h, w, c = features.shape
-        f = features.reshape(-1, c)
-        bad = ~np.isfinite(f).all(1)  # a damaged frame or model: say "unsure", never guess
-        if bad.any():
-            f = np.where(bad[:, None], 0.0, f)
-        cos = self._centred_cosines(f)
-        best = cos.argmax(1)
-        top = cos[np.arange(len(best)), best]
-        conf = 1.0 / np.exp(self.scale * (cos - top[:, None])).sum(1)  # the winner's softmax
-        raw = _unit_rows(f) @ self._unit.T
-        novelty = np.clip(1.0 - raw[:, ~self._absent].max(1), 0.0, 1.0)
-        conf[bad] = 0.0
-        novelty[bad] = 1.0
-        return (best.astype(np.uint8).reshape(h, w), conf.astype(np.float32).reshape(h, w),
-                novelty.astype(np.float32).reshape(h, w))
-
-    def _centred_cosines(self, f: np.ndarray) -> np.ndarray:
-        """(N, K) cosine of each centred feature row to each centred class mean."""
-        cos = _unit_rows(_unit_rows(f) - self._centre) @ self._centred.T
-        cos[:, self._absent] = -np.inf
-        return cos
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write an .npz crash-safely (temp file, fsync, rename)."""
-        buf = io.BytesIO()
-        np.savez(buf, format=np.array(self.FORMAT), means=self.means, counts=self.counts,
-                 classes=np.array(self.classes), scale=np.float32(self.scale),
-                 version=np.array(self.version), backbone_id=np.array(self.backbone_id))
-        atomic_write_bytes(path, buf.getvalue())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> NearestClassMean:
-        path = Path(path)
-        if not path.is_file():
-            raise ModelError(f"{path}: adapter file is missing")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if str(z["format"]) != cls.FORMAT:
-                    raise ModelError(f"{path}: not a nearest-class-mean adapter")
-                return cls(z["means"], tuple(str(s) for s in z["classes"]), z["counts"],
-                           float(z["scale"]), str(z["version"]), str(z["backbone_id"]))
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as e:
-            if isinstance(e, ModelError):
-                raise
-            raise ModelError(f"{path}: adapter file is corrupt or incomplete: {e}") from e
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(n, 1e-12)).astype(np.float32)
-
-
-def _nll(logits: np.ndarray, labels: np.ndarray) -> float:
-    z = logits - logits.max(1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-    return float(-logp[np.arange(len(labels)), labels].mean())
+        pred = self.runner.predict(np.asarray(features, np.float32))
+        self._version = pred.adapter_version
+        return pred.classes, pred.confidence, pred.novelty

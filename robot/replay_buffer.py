@@ -298,6 +298,10 @@ class ReplayBuffer:
         val = is_validation_uid(cells.uid, self.config.validation_fraction)
         return cells.take(~val), cells.take(val)
 
+    def count_newer_than(self, uid: int) -> int:
+        """Cells in the buffer with a uid above ``uid`` (e.g. a parent's trained_upto_uid)."""
+        return int((self._uid[: self._n] > uid).sum())
+
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self._labels[: self._n], minlength=len(self.classes))
         return {name: int(c) for name, c in zip(self.classes, counts, strict=False)}

@@ -98,7 +98,7 @@ def test_bad_values_name_key_and_line(line: str, problem: str):
     ("watering", "quiet_hours = \"22:00 to 07:00\"", "not a range HH:MM-HH:MM"),
     ("watering", "quiet_hours = \"22-07\"", "'22' is not a 24-hour time HH:MM"),
     ("watering", "quiet_hours = \"22:00-25:00\"", "'25:00' is not a 24-hour time"),
-    ("triggers", "schedule = \"2am\"", "'2am' is not a 24-hour time HH:MM"),
+    ("triggers", "schedule = \"2am\"", "cannot read schedule '2am'; use 'off'"),
     ("learner", "strategy = \"magic\"", "must be one of 'finetune', 'replay'"),
     ("logging", "json = \"yes\"", "must be true or false"),
     ("serial", "port = \"\"", "must not be empty"),

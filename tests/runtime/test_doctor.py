@@ -25,7 +25,6 @@ from robot.doctor import (
     check_serial,
     format_checklist,
 )
-from robot.perception import NearestClassMean
 
 
 def cfg_with(text: str, where: Path | None = None) -> Config:
@@ -139,12 +138,26 @@ def test_models_ok_tampered_and_missing(tiny_backbone_card: Path, tmp_path: Path
     assert none[0].status == FAIL and "missing" in none[0].detail
 
 
-def test_adapter_file_is_loaded(tmp_path: Path):
-    assert check_adapter(Config()) is None
-    NearestClassMean(np.eye(5, 4), version="ncm-1").save(tmp_path / "a.npz")
-    assert check_adapter(cfg_with('[perception]\nadapter = "a.npz"\n', tmp_path)).status == OK
-    (tmp_path / "b.npz").write_bytes(b"junk")
-    assert check_adapter(cfg_with('[perception]\nadapter = "b.npz"\n', tmp_path)).status == FAIL
+def test_adapter_check_reads_the_data_folder_or_the_starting_adapter(
+        tiny_backbone_card: Path, tiny_defaults: Path, tmp_path: Path):
+    import shutil
+
+    base = f'[perception]\nmodel_card = "{tiny_backbone_card}"\nvariant = "fp32"\n'
+    fresh = cfg_with(base + f'[paths]\ndata_dir = "data"\ndefaults_dir = "{tiny_defaults}"\n',
+                     tmp_path)
+    check = check_adapter(fresh)
+    assert check.status == OK and "starting adapter" in check.detail and "version 1" in \
+        check.detail
+    shutil.copytree(tiny_defaults, tmp_path / "data")
+    assert "data folder" in check_adapter(fresh).detail
+    none = cfg_with(base + f'[paths]\ndefaults_dir = "{tmp_path / "nothing"}"\n'
+                    f'data_dir = "{tmp_path / "empty"}"\n')
+    check = check_adapter(none)
+    assert check.status == FAIL and "gardenbot defaults" in check.detail
+    meta = tmp_path / "data" / "adapters" / "v000001" / "meta.json"
+    meta.write_text(meta.read_text().replace('"feature_dim": 16', '"feature_dim": 32'))
+    check = check_adapter(fresh)
+    assert check.status == FAIL and "made for 32-channel features" in check.detail
 
 
 def test_checklist_says_ready_or_what_failed():
@@ -155,11 +168,13 @@ def test_checklist_says_ready_or_what_failed():
     assert format_checklist([Check("x", FAIL, "no")]).endswith("1 check failed")
 
 
-def test_doctor_command_exit_codes(tiny_backbone_card: Path, tmp_path: Path, capsys):
+def test_doctor_command_exit_codes(tiny_backbone_card: Path, tiny_defaults: Path,
+                                   tmp_path: Path, capsys):
     video = write_video(tmp_path / "v.mp4")
     good = tmp_path / "good.toml"
     good.write_text(f'[camera]\nsource = "{video}"\n[serial]\nport = "emulator"\n'
-                    f'[perception]\nmodel_card = "{tiny_backbone_card}"\nvariant = "fp32"\n')
+                    f'[perception]\nmodel_card = "{tiny_backbone_card}"\nvariant = "fp32"\n'
+                    f'[paths]\ndefaults_dir = "{tiny_defaults}"\n')
     assert cli(["doctor", "--config", str(good), "--skip", "disk"]) == 0
     out = capsys.readouterr().out
     assert "[ ok ] camera" in out and "ready" in out

@@ -142,6 +142,24 @@ def test_slip_labels_the_muddy_patch_not_traversable():
                    for lb in labels if lb.kind == TRAVERSABLE_KIND)
 
 
+def test_wheels_spinning_against_an_obstacle_say_nothing_about_the_ground():
+    records = straight_drive()
+    for r in records:  # pushing against the box: the wheels spin, the robot does not move
+        if r["bumper"]:
+            r["slip"] = 1.0
+    _, _, events, labels = run(records)
+    assert [e.kind for e in events if e.kind != TRAVERSABLE_KIND] == [OBSTACLE]
+    assert not [lb for lb in labels if lb.kind == NOT_TRAVERSABLE]
+
+
+def test_the_generators_wheel_slip_field_is_read_as_slip():
+    records = straight_drive(slip_patch=True)
+    for r in records:
+        r["wheel_slip"] = r.pop("slip")
+    _, _, events, _ = run(records)
+    assert any(e.kind == NOT_TRAVERSABLE for e in events)
+
+
 def test_bump_on_a_curve_lands_on_the_obstacle_too():
     radius, hz = 2.0, 20.0
     omega = SPEED / radius

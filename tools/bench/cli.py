@@ -14,7 +14,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "perf": ("tools.bench.perf", "latency, throughput and memory of the robot's parts"),
     "learner": ("tools.bench.learner", "retrain time, learner RSS, adapter inference, vs backbone"),
     "replay-policy": ("tools.bench.replay_policy", "balanced replay buffer vs plain reservoir"),
-    "runtime": ("tools.bench.runtime", "per-frame cost of adapter (NCM), policy, overlay, "
+    "runtime": ("tools.bench.runtime", "per-frame cost of adapter, policy, overlay, "
                 "experience labels"),
     "bridge": ("tools.bench.bridge", "serial link: round trip, frame overhead, decoder, errors"),
 }

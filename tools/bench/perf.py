@@ -2,7 +2,10 @@
 
 Measures, in one run: the machine's fp32 GEMM peak; the backbone's latency (fp32 and int8, one
 and two threads) with its achieved GFLOP/s; the peak RSS of a process that only runs the
-backbone. Prints a table and writes every number to JSON; asserts nothing.
+backbone; and the robot's whole control loop (tools/bench/loop.py: frame in → command out
+through the serial link to an MCU emulator, learner idle and then retraining in the
+background, with the perception process's peak RSS). Prints a table and writes every number
+to JSON; asserts nothing.
 """
 
 from __future__ import annotations
@@ -58,13 +61,48 @@ def bench_backbone(card: Path | None, repeats: int) -> dict[str, Any]:
     return out
 
 
-def run(card: Path | None, repeats: int) -> dict[str, Any]:
+_LOOP_CHILD = """
+import sys
+from tools.bench.loop import main
+main(sys.argv[1:])
+"""
+
+
+def bench_loop(card: Path | None, defaults: Path | None, frames_from: Path | None,
+               idle_s: float, busy_s: float, threads: int) -> dict[str, Any]:
+    """The control loop in a child process against an emulator process; see tools/bench/loop.py.
+    """
+    import shutil
+    import tempfile
+
+    from firmware_bridge.board import emulator_process
+    from robot.runtime.settings import shipped_defaults_dir
+
+    with tempfile.TemporaryDirectory(prefix="bench-loop-") as tmp, emulator_process() as mcu:
+        data = Path(tmp) / "data"
+        shutil.copytree(defaults or shipped_defaults_dir(), data)
+        args = ["--port", mcu.port, "--data-dir", str(data), "--idle-s", str(idle_s),
+                "--busy-s", str(busy_s), "--threads", str(threads)]
+        if card is not None:
+            args += ["--card", str(card)]
+        if frames_from is not None:
+            args += ["--frames-from", str(frames_from)]
+        r = run_child_measuring_rss(_LOOP_CHILD, args)
+    r["perception_process_peak_rss_mb"] = round(r.pop("peak_rss_mb"), 1)
+    return r
+
+
+def run(card: Path | None, repeats: int, loop: dict[str, Any] | None = None
+        ) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine()}
     log.info("GEMM peak")
     results["gemm_peak_gflops"] = {
         "1t": round(gemm_peak_gflops(1), 1), "2t": round(gemm_peak_gflops(2), 1)}
     log.info("backbone latency")
-    results["backbone"] = bench_backbone(card, repeats)
+    results["backbone"] = bench_backbone(card, repeats) if repeats > 0 else None
+    if loop is not None:
+        log.info("control loop")
+        results["loop"] = bench_loop(card, **loop)
     return results
 
 
@@ -75,6 +113,36 @@ def report(r: dict[str, Any]) -> str:
         f"machine: {r['machine']['cpu']}, {r['machine']['logical_cpus']} CPUs, "
         f"load {r['machine']['load_average']}",
         f"fp32 GEMM peak: {peak['1t']} GFLOP/s (1 thread), {peak['2t']} GFLOP/s (2 threads)",
+    ]
+    if b is not None:
+        lines += _backbone_report(b, peak)
+    if r.get("loop"):
+        lines += ["", *_loop_report(r["loop"])]
+    return "\n".join(lines)
+
+
+def _loop_report(lp: dict[str, Any]) -> list[str]:
+    lines = [f"control loop, frame in → command out ({lp['variant']} backbone, "
+             f"{lp['threads']} threads, {lp['input']}):",
+             "| learner | ticks | frames/s | median ms | p95 ms |", "|---|---|---|---|---|"]
+    for phase in ("idle", "retraining"):
+        if phase in lp:
+            x = lp[phase]
+            lines.append(f"| {phase} | {x['ticks']} | {x['fps']} | {x['median_ms']} | "
+                         f"{x['p95_ms']} |")
+    steps = ", ".join(f"{k} {v:.2f}" for k, v in lp["step_ms"].items())
+    lines += [f"median ms per step: {steps}",
+              f"link: {lp['drives_acked']} drive commands acked, {lp['drives_superseded']} "
+              f"superseded before sending, failures {lp['drive_failures'] or 'none'}; round "
+              f"trip median {lp['round_trip_ms']['median']} ms, p99 {lp['round_trip_ms']['p99']} "
+              "ms",
+              f"retrains during the run: {', '.join(lp['retrains']) or 'none'}",
+              f"perception process peak RSS: {lp['perception_process_peak_rss_mb']} MB"]
+    return lines
+
+
+def _backbone_report(b: dict[str, Any], peak: dict[str, Any]) -> list[str]:
+    lines = [
         f"backbone: {b['gflop_per_frame']} GFLOP per {b['input']} frame",
         "",
         "| backbone | threads | median ms | p95 ms | GFLOP/s | % of GEMM peak |",
@@ -89,17 +157,32 @@ def report(r: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"peak RSS of a backbone-only process: fp32 {b['fp32_process_peak_rss_mb']} MB, "
                  f"int8 {b['int8_process_peak_rss_mb']} MB")
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="gardenbot bench perf", description=__doc__)
     p.add_argument("--card", type=Path, default=None, help="backbone model card (default: "
                                                           "the shipped one)")
-    p.add_argument("--repeats", type=int, default=200)
+    p.add_argument("--repeats", type=int, default=200,
+                   help="backbone timings per variant (0 = skip the backbone section)")
     p.add_argument("--out", type=Path, default=Path("runs/bench-perf.json"))
+    loop = p.add_argument_group("control loop")
+    loop.add_argument("--no-loop", action="store_true", help="skip the control-loop section")
+    loop.add_argument("--defaults", type=Path,
+                      help="starting data for the card's backbone (default models/default)")
+    loop.add_argument("--frames-from", type=Path, metavar="RECORDING",
+                      help="frames to feed the loop (default: a synthetic scene)")
+    loop.add_argument("--idle-s", type=float, default=10.0, help="seconds with the learner idle")
+    loop.add_argument("--busy-s", type=float, default=15.0,
+                      help="seconds with a retrain running (back to back)")
+    loop.add_argument("--loop-threads", type=int, default=1,
+                      help="onnxruntime threads of the loop's backbone (perception.threads)")
     a = p.parse_args(argv)
-    results = run(a.card, a.repeats)
+    loop_args = None if a.no_loop else {"defaults": a.defaults, "frames_from": a.frames_from,
+                                        "idle_s": a.idle_s, "busy_s": a.busy_s,
+                                        "threads": a.loop_threads}
+    results = run(a.card, a.repeats, loop_args)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=2))
     print(report(results))

@@ -1,7 +1,8 @@
 """`gardenbot bench runtime`: the cost per frame of the runtime's numpy steps.
 
 Measures, on synthetic inputs at the default geometry (320×240 frames, a 15×20 grid, 256
-features): the nearest-class-mean adapter, the drive policy, the watering rules, the overlay
+features): the learner's adapter (an ONNX graph from the adapter store, here trained with
+the closed-form ``ncm`` strategy on random cells), the drive policy, the watering rules, the overlay
 renderer, and experience labelling (per frame, over a 20 s straight drive at 0.3 m/s with
 telemetry at 20 Hz and frames at 30/s). The backbone is benchmarked by its own tools. Prints
 medians over repeats; nothing is asserted. Record results with the machine in
@@ -37,18 +38,21 @@ def measure(repeat: int = 7, inner: int = 50, drive_s: float = 20.0) -> dict[str
     from robot.classes import DEFAULT_CLASSES
     from robot.config import Config, Zone
     from robot.experience import PoseTrack, events_from_telemetry, experience_labels
+    from robot.learner import LearnerState, TrainConfig, train
     from robot.overlay import render_overlay
-    from robot.perception import CellMap, NearestClassMean
+    from robot.perception import CellMap
     from robot.policy import GroundGrid, drive_command, water_command
+    from robot.samples import make_cells
 
     cfg = Config()
     cam = cfg.camera.model()
     grid = (15, 20)
     rng = np.random.default_rng(0)
     feats = rng.random((*grid, 256), dtype=np.float32)
-    ncm = NearestClassMean.fit(rng.random((2000, 256), dtype=np.float32),
-                               rng.integers(0, 5, 2000))
-    nov = ncm.classify(feats)[2]
+    adapter, _ = train("ncm", LearnerState.initial(DEFAULT_CLASSES, 256, "bench"),
+                       make_cells(rng.random((2000, 256), dtype=np.float32),
+                                  rng.integers(0, 5, 2000)), config=TrainConfig(strategy="ncm"))
+    nov = adapter.predict_grid(feats).novelty
     cells = CellMap(np.zeros(grid, np.uint8), np.full(grid, 0.9, np.float32),
                     nov, DEFAULT_CLASSES, 0.0, "bench")
     ground = GroundGrid.from_camera(cam, grid)
@@ -65,7 +69,7 @@ def measure(repeat: int = 7, inner: int = 50, drive_s: float = 20.0) -> dict[str
     frame_times = np.arange(0, drive_s, 1 / fps)
 
     results = {
-        "ncm_classify_ms": _median_ms(lambda: ncm.classify(feats), repeat, inner),
+        "adapter_classify_ms": _median_ms(lambda: adapter.predict_grid(feats), repeat, inner),
         "drive_command_ms": _median_ms(
             lambda: drive_command(cells, ground, cfg.policy, cfg.robot), repeat, inner),
         "water_command_8_zones_ms": _median_ms(

@@ -1,0 +1,172 @@
+"""`gardenbot run` and `gardenbot record` with a recording as camera and the MCU emulator as
+port; clean shutdown on SIGTERM; the MCU's failsafe when the host dies; config errors."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge.board import emulator_process, wait_until
+from robot.cli import main as cli
+from robot.config import Config, parse_config
+from robot.learner_config import BufferConfig, PublishConfig, TrainConfig, TriggerConfig
+from robot.recording import Recording
+from robot.runtime.settings import learner_settings
+from tests.runtime.conftest import tiny_config, write_painted_recording
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def drive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_painted_recording(tmp_path_factory.mktemp("drive") / "rec", frames=40)
+
+
+def test_run_drives_learns_records_and_logs_json(drive, tiny_backbone_card, tiny_defaults,
+                                                 tmp_path, capsys):
+    cfg = tiny_config(tmp_path, tiny_backbone_card, tiny_defaults, camera=str(drive),
+                      extra="[policy]\nmin_confidence = 0.0\n")
+    code = cli(["run", "--config", str(cfg), "--frames", "25", "--record",
+                str(tmp_path / "rec"), "--annotate", "0.5", "--log-json"])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+             if line.startswith("{")]
+    end = [r for r in lines if r["message"].startswith("gardenbot run ended")]
+    assert end and end[0]["drives_acked"] == end[0]["drives_sent"] >= 20
+    assert any(r["message"].startswith("status:") for r in lines), "status goes to the log"
+    data = tmp_path / "data"
+    assert (data / "adapters" / "current.json").is_file(), "seeded from the defaults"
+    from robot.replay_buffer import ReplayBuffer
+
+    buf = ReplayBuffer.load(data / "replay_buffer.gbrb")
+    assert buf.total_seen > ReplayBuffer.load(tiny_defaults / "replay_buffer.gbrb").total_seen, \
+        "labels collected during the run were saved at shutdown"
+    rec = Recording(tmp_path / "rec")
+    assert len(rec) >= 20 and rec.telemetry()[-1].keys() >= {"x_m", "bumper", "moisture"}
+
+
+def test_record_writes_a_recording_that_simulate_replays(drive, tiny_backbone_card,
+                                                         tiny_defaults, tmp_path, capsys):
+    cfg = tiny_config(tmp_path, tiny_backbone_card, tiny_defaults, camera=str(drive),
+                      extra='[[watering.zones]]\nid = 2\nx_m = 1.0\ny_m = 0.5\n')
+    out = tmp_path / "mine"
+    assert cli(["record", "--config", str(cfg), "--out", str(out), "--seconds", "2",
+                "--season", "spring"]) == 0
+    assert "recorded" in capsys.readouterr().out
+    rec = Recording(out)
+    assert 10 <= len(rec) <= 25 and rec.meta.season == "spring"
+    tel = rec.telemetry()
+    assert len(tel) >= 20 and all(b["t"] > a["t"] for a, b in itertools.pairwise(tel))
+    assert rec.meta.extra["zones"] == [{"id": 2, "x_m": 1.0, "y_m": 0.5, "radius_m": 0.3}]
+    assert cli(["record", "--config", str(cfg), "--out", str(out), "--seconds", "1"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    code = cli(["simulate", "--recording", str(out), "--card", str(tiny_backbone_card),
+                "--defaults", str(tiny_defaults), "--config", str(cfg), "--speed", "0",
+                "--press-after", "-1"])
+    assert code == 0
+    assert "no label maps in the input" in capsys.readouterr().out
+
+
+def _start_host(cfg: Path, port: str, extra: list[str] = ()) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen(
+        [sys.executable, "-m", "robot.cli", "run", "--config", str(cfg), "--port", port,
+         *extra], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+
+
+@pytest.mark.slow
+def test_the_failsafe_stops_the_motors_when_the_host_is_killed(tiny_backbone_card,
+                                                               tiny_defaults, tmp_path):
+    long_drive = write_painted_recording(tmp_path / "long", frames=300)
+    cfg = tiny_config(tmp_path, tiny_backbone_card, tiny_defaults, camera=str(long_drive),
+                      extra="[policy]\nmin_confidence = 0.0\n")
+    with emulator_process() as mcu:
+        host = _start_host(cfg, mcu.port)
+        try:
+            assert wait_until(lambda: mcu.request(cmd="state")["state"]["motor_left_mmps"] > 0,
+                              30), "the host drives"
+            host.kill()  # kill -9: no goodbye, no Stop
+            killed = time.monotonic()
+            host.wait(5)
+            assert wait_until(lambda: mcu.request(cmd="state")["state"]["motor_left_mmps"] == 0
+                              and mcu.request(cmd="state")["state"]["motor_right_mmps"] == 0,
+                              2.0)
+            stopped_after_s = time.monotonic() - killed
+            state = mcu.request(cmd="state")["state"]
+        finally:
+            if host.poll() is None:
+                host.kill()
+    assert state["failsafe_count"] == 1 and state["estop_latched"]
+    # the MCU's own measure: it fired at the first tick at or past the 300 ms timeout
+    assert 300 <= state["failsafe_age_ms"] <= 400
+    assert stopped_after_s < 2.0
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_motors_and_exits_cleanly(tiny_backbone_card, tiny_defaults,
+                                                    tmp_path):
+    long_drive = write_painted_recording(tmp_path / "long", frames=300)
+    cfg = tiny_config(tmp_path, tiny_backbone_card, tiny_defaults, camera=str(long_drive),
+                      extra="[policy]\nmin_confidence = 0.0\n")
+    with emulator_process() as mcu:
+        host = _start_host(cfg, mcu.port)
+        try:
+            assert wait_until(lambda: mcu.request(cmd="state")["state"]["motor_left_mmps"] > 0,
+                              30)
+            host.send_signal(signal.SIGTERM)
+            out, _ = host.communicate(timeout=15)
+        finally:
+            if host.poll() is None:
+                host.kill()
+        state = mcu.request(cmd="state")["state"]
+        received = mcu.request(cmd="received")["received"]
+    assert host.returncode == 0, out
+    assert "ended (SIGTERM)" in out
+    assert not state["motor_left_mmps"] and not state["motor_right_mmps"]
+    assert received[-1]["type"] == "Stop", "the host said goodbye with a Stop"
+
+
+def test_config_errors_name_the_key_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[policy]\nmax_sped_mps = 0.3\n[triggers]\nschedule = "at noon"\n')
+    assert cli(["run", "--config", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.toml:2: [policy] max_sped_mps: unknown key (did you mean 'max_speed_mps'?)" \
+        in err
+    assert "bad.toml:4: [triggers] schedule: cannot read schedule 'at noon'" in err
+    assert cli(["run", "--config", str(tmp_path / "none.toml")]) == 1
+    assert "config file does not exist" in capsys.readouterr().err
+    assert cli(["record", "--config", str(bad)]) == 1
+
+
+def test_missing_port_is_a_clear_error(drive, tiny_backbone_card, tiny_defaults, tmp_path,
+                                       capsys):
+    cfg = tiny_config(tmp_path, tiny_backbone_card, tiny_defaults, camera=str(drive),
+                      port=str(tmp_path / "ttyNONE"))
+    assert cli(["run", "--config", str(cfg), "--frames", "3"]) == 1
+    assert "no link to the MCU on" in capsys.readouterr().err
+
+
+def test_the_learner_settings_come_from_the_config_with_the_learners_defaults():
+    s = learner_settings(Config())
+    assert s.buffer == BufferConfig() and s.train == TrainConfig()
+    assert s.publish == PublishConfig() and s.triggers == TriggerConfig() and s.drift_alarm
+    cfg = parse_config('[learner]\nstrategy = "ewc"\nbuffer_bytes = 1_000_000\n'
+                       'min_new_samples = 50\npublish_margin = 0.05\nnice = 5\n'
+                       '[triggers]\nschedule = "every 6 h"\nbutton_pin = 17\n'
+                       'drift_novelty = 0\ndrift_hold_s = 30\n')
+    s = learner_settings(cfg)
+    assert (s.train.strategy, s.buffer.capacity_bytes, s.publish.margin,
+            s.process.nice_increment) == ("ewc", 1_000_000, 0.05, 5)
+    assert (s.triggers.schedule, s.triggers.min_new_samples, s.triggers.button_pin,
+            s.triggers.drift_sustain_s) == ("every 6 h", 50, "GPIO17", 30.0)
+    assert not s.drift_alarm

@@ -1,0 +1,145 @@
+"""`gardenbot simulate` end to end on small painted recordings, and how it fails."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot.cli import main as cli
+from robot.simulate import find_samples
+from tests.runtime.conftest import write_painted_recording
+
+
+@pytest.fixture(scope="module")
+def seasons(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("seasons")
+    return (write_painted_recording(root / "summer", frames=30, season="summer"),
+            write_painted_recording(root / "autumn", frames=40, season="autumn", bump_last=4))
+
+
+@pytest.mark.slow
+def test_season_change_retrain_and_recovery(seasons, tiny_backbone_card, tiny_defaults,
+                                            tmp_path, capsys):
+    summer, autumn = seasons
+    out = tmp_path / "sim.mp4"
+    code = cli(["simulate", "--recording", str(summer), "--recording", str(autumn),
+                "--card", str(tiny_backbone_card), "--defaults", str(tiny_defaults),
+                "--config", str(_fp32_config(tmp_path)), "--speed", "0", "--press-after", "8",
+                "--out", str(out), "--json", str(tmp_path / "s.json")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["frames"] == 70 and s["ended"] == "end of input"
+    # commands reached the MCU: the emulator itself counted every acknowledged one
+    link, mcu = s["link"], s["mcu"]
+    assert link["drives_sent"] + link["drives_superseded"] == 70, "one command per frame"
+    assert link["drives_acked"] == link["drives_sent"] > 30 and not link["failures"]
+    assert mcu["commands"]["Drive"] == link["drives_sent"] and mcu["rx_errors"] == 0
+    assert link["waters_acked"] == mcu["waters"] == 1, "the dry zone ahead was watered once"
+    assert link["failsafe_events"] == 0
+    # the retrain: pressed in autumn, published, and better on autumn without losing summer
+    [retrain] = s["retrains"]
+    assert retrain["reason"] == "button" and retrain["state"] == "published"
+    assert s["adapter"] == {"start": 1, "end": 2}
+    held = s["held_back"]
+    assert held["autumn"]["v2"] > held["autumn"]["v1"] + 0.2
+    assert held["summer"]["v2"] >= held["summer"]["v1"] - 0.05
+    assert held["summer"]["v1"] > held["autumn"]["v1"] + 0.2, "autumn looks new to v1"
+    # experience labels were made from the telemetry and checked against the label maps
+    assert s["experience"]["labels"]["traversable"] > 0
+    assert s["buffer"]["accepted"]["annotation"] > 0
+    assert out.stat().st_size > 10_000
+    text = captured.out
+    assert "held back" in text and "summer" in text and "autumn" in text
+    assert "button: published as v2" in text
+    assert f"the emulated MCU received: Drive {link['drives_sent']}" in text
+
+
+def _fp32_config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "sim.toml"
+    cfg.write_text('[perception]\nvariant = "fp32"\nthreads = 1\n')
+    return cfg
+
+
+def test_a_corrupt_recording_is_a_clear_error(seasons, tiny_backbone_card, tiny_defaults,
+                                              tmp_path, capsys):
+    bad = tmp_path / "bad"
+    write_painted_recording(bad, frames=12)
+    video = bad / "video.mp4"
+    video.write_bytes(video.read_bytes()[:2000])  # cut short: no index, frames missing
+    code = cli(["simulate", "--recording", str(seasons[0]), "--recording", str(bad),
+                "--card", str(tiny_backbone_card), "--defaults", str(tiny_defaults),
+                "--config", str(_fp32_config(tmp_path))])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "gardenbot simulate: error:" in err and str(video) in err
+
+
+def test_a_missing_model_is_a_clear_error(seasons, tiny_defaults, tmp_path, capsys):
+    code = cli(["simulate", "--recording", str(seasons[0]), "--card",
+                str(tmp_path / "nothing.json"), "--defaults", str(tiny_defaults)])
+    assert code == 1
+    assert "backbone model card is missing" in capsys.readouterr().err
+
+
+def test_defaults_for_another_backbone_are_refused(seasons, tiny_backbone_card, tmp_path,
+                                                   capsys):
+    code = cli(["simulate", "--recording", str(seasons[0]), "--card", str(tiny_backbone_card),
+                "--defaults", str(tmp_path / "empty"), "--config", str(_fp32_config(tmp_path))])
+    assert code == 1
+    assert "no starting adapter" in capsys.readouterr().err
+
+
+def test_bad_arguments_are_refused(seasons, capsys):
+    assert cli(["simulate", "--recording", str(seasons[0]), "--video", "x.mp4"]) == 1
+    assert "not both" in capsys.readouterr().err
+    assert cli(["simulate", "--recording", str(seasons[0]), "--holdout", "1.5"]) == 1
+
+
+def test_samples_are_played_in_season_order_or_as_the_manifest_says(seasons, tmp_path):
+    import shutil
+
+    summer, autumn = seasons
+    folder = tmp_path / "samples"
+    for name, src in (("a-autumn", autumn), ("b-summer", summer)):
+        shutil.copytree(src, folder / name)
+    assert [p.name for p in find_samples(folder)] == ["b-summer", "a-autumn"]
+    (folder / "manifest.json").write_text(json.dumps({"recordings": ["a-autumn"]}))
+    assert [p.name for p in find_samples(folder)] == ["a-autumn"]
+    assert find_samples(tmp_path / "none") == []
+
+
+def test_an_emulator_that_dies_stops_the_simulation_with_a_clear_error():
+    import time
+
+    from robot.camera import CameraFrame
+    from robot.runtime.loop import Tick
+    from robot.sim.world import EmulatorWorld, SimulationError
+
+    world = EmulatorWorld([None], [0.0])
+    try:
+        world.proc.close(kill=True)
+        tick = Tick(0, time.monotonic(), frame=CameraFrame(0, 0.0, np.zeros((4, 4, 3), np.uint8)))
+        with pytest.raises(SimulationError, match=r"the MCU emulator \(pid \d+\) died"):
+            world.run(tick)
+    finally:
+        world.shutdown()
+
+
+def test_synthetic_watering_zones_become_circles_of_equal_area():
+    from robot.geometry import CameraModel
+    from robot.recording import RecordingMeta
+    from robot.sim.world import zones_of
+
+    square = [[2.0, 1.0], [4.0, 1.0], [4.0, 3.0], [2.0, 3.0]]  # 2 m × 2 m around (3, 2)
+    meta = RecordingMeta(10.0, 64, 48, CameraModel.from_fov(64, 48, 70, 0.35, 32), extra={
+        "watering_zones": [{"zone": f"z{i}", "outline": square} for i in range(5)]})
+    zones = zones_of(meta)
+    assert [z.name for z in zones] == ["z0", "z1", "z2", "z3"], "the pump has 4 valves"
+    z = zones[0].zone
+    assert (z.x_m, z.y_m) == pytest.approx((3.0, 2.0))
+    assert np.pi * z.radius_m**2 == pytest.approx(4.0)
+

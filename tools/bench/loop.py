@@ -1,0 +1,189 @@
+"""The robot's control loop end to end, as `gardenbot bench perf` measures it (section "loop").
+
+Runs in its own process (so that its peak RSS is the perception process's alone): frames from
+memory (decoded beforehand: the camera's cost is not the robot's CPU), the int8 backbone and
+the current adapter of a data folder seeded with the shipped defaults, the policy, the serial
+link to an MCU emulator in another process (each drive command waits for its Ack), telemetry,
+experience labels and the learner step — everything `gardenbot run` has but the status line.
+The loop runs unthrottled; its tick rate is the frame-in → command-out rate.
+
+Two phases: the learner idle, then retrains running back to back in the background learner
+process (os.nice +10, one torch thread), counting only ticks while one runs.
+
+    python -m tools.bench.loop --port /dev/pts/N --data-dir DIR [--card C] [--frames-from REC]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FRAME_DT_S = 1 / 30  # the frames' own clock: a 30 frames/s camera
+
+
+class MemoryCamera:
+    """Decoded frames played in a circle, their times on a 30 frames/s clock."""
+
+    name = "memory camera"
+
+    def __init__(self, images: list[np.ndarray]) -> None:
+        self.images = images
+        self.n = 0
+
+    @property
+    def finished(self) -> bool:
+        return False
+
+    def read_frame(self) -> Any:
+        from robot.camera import CameraFrame
+
+        image = self.images[self.n % len(self.images)]
+        self.n += 1
+        return CameraFrame(self.n - 1, self.n * FRAME_DT_S, image)
+
+    def close(self) -> None:
+        pass
+
+
+def load_frames(recording: Path | None, hw: tuple[int, int], count: int = 60) -> list[np.ndarray]:
+    if recording is not None:
+        from robot.recording import Recording
+
+        return [f.image for f in Recording(recording).frames(stop=count)]
+    rng = np.random.default_rng(0)  # a smooth random scene: the backbone's cost is the same
+    base = rng.integers(40, 200, (hw[0] // 8, hw[1] // 8, 3)).astype(np.uint8)
+    import cv2
+
+    return [cv2.resize(np.roll(base, i, axis=1), (hw[1], hw[0])) for i in range(count)]
+
+
+class TickClock:
+    """A loop step at the end of the list: the wall time of every tick, by learner state."""
+
+    name = "tick clock"
+
+    def __init__(self, learner: Any) -> None:
+        self.learner = learner
+        self.last: float | None = None
+        self.ms: dict[str, list[float]] = {"idle": [], "retraining": []}
+
+    def run(self, tick: Any) -> None:
+        now = time.perf_counter()
+        if self.last is not None:
+            self.ms["retraining" if self.learner.running else "idle"].append(
+                1e3 * (now - self.last))
+        self.last = now
+
+    def shutdown(self) -> None:
+        pass
+
+
+def run(port: str, data_dir: Path, card: Path | None, frames_from: Path | None,
+        idle_s: float, busy_s: float, variant: str, threads: int) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from robot.config import Config
+    from robot.perception import Perception, StoreClassifier
+    from robot.policy import GroundGrid
+    from robot.runtime.control import ActuationStep, PolicyStep, RobotLink, RobotState
+    from robot.runtime.learning import CellOrigin, ExperienceStep, LearnerStep, Memory
+    from robot.runtime.loop import Loop
+    from robot.runtime.settings import learner_settings, open_backbone, prepare_data_dir
+    from robot.runtime.telemetry import TelemetryStep
+    from robot.runtime.vision import CameraStep, PerceptionStep
+
+    cfg = Config()
+    cfg = replace(cfg, perception=replace(cfg.perception, variant=variant, threads=threads))
+    backbone = open_backbone(cfg, card)
+    paths = prepare_data_dir(data_dir, data_dir, backbone.backbone_id, backbone.feature_dim)
+    settings = learner_settings(cfg)
+    perception = Perception(backbone, StoreClassifier.open(paths.store, backbone))
+    classes = perception.classifier.classes
+    memory = Memory.open(paths.buffer, paths.store, backbone.backbone_id, backbone.feature_dim,
+                         classes, settings)
+    camera = cfg.camera.model()
+    state = RobotState()
+    link = RobotLink.open(port, cfg.serial)
+
+    def origin(tick: Any) -> CellOrigin:
+        return CellOrigin("bench", "bench", time.time())
+
+    learner = LearnerStep(memory, paths, settings, backbone_sha256=backbone.backbone_id,
+                          feature_dim=backbone.feature_dim, classes=classes, use_button=False,
+                          save_period_s=1e9)
+    clock = TickClock(learner)
+
+    class Phases:
+        """Idle for idle_s, then retrains back to back for busy_s of retraining."""
+
+        name = "phases"
+
+        def __init__(self) -> None:
+            self.start = time.monotonic()
+
+        def run(self, tick: Any) -> None:
+            if time.monotonic() - self.start < idle_s:
+                return
+            if not learner.running:
+                if sum(clock.ms["retraining"]) / 1e3 >= busy_s:
+                    tick.stop = "done"
+                else:
+                    learner.request("bench")
+
+        def shutdown(self) -> None:
+            pass
+
+    actuation = ActuationStep(link, state, lambda t: None)
+    images = load_frames(frames_from, backbone.card.input_hw)
+    steps = [CameraStep(MemoryCamera(images)), PerceptionStep(perception),
+             PolicyStep(GroundGrid.from_camera(camera, backbone.grid_hw), camera, cfg.policy,
+                        cfg.robot, cfg.watering, [], state, lambda t: None),
+             actuation, TelemetryStep(link, state),
+             ExperienceStep(memory, camera, backbone.grid_hw, classes, cfg.robot,
+                            cfg.experience, cfg.watering.moisture_threshold, origin,
+                            keyframe_period_s=0.25),
+             learner, Phases(), clock]
+    result = Loop(steps, max_duration_s=idle_s + busy_s + 120).run()
+    rt = link.link.stats.round_trip
+    out: dict[str, Any] = {"reason": result.reason, "variant": variant, "threads": threads,
+                           "input": f"{backbone.card.input_hw[1]}x{backbone.card.input_hw[0]}",
+                           "step_ms": {k: round(v, 3) for k, v in result.step_ms.items()},
+                           "drives_acked": link.counters.drives_acked,
+                           "drives_superseded": actuation.superseded,
+                           "round_trip_ms": {"median": round(rt.median_ms, 2),
+                                             "p99": round(rt.p99_ms, 2), "count": rt.count},
+                           "drive_failures": dict(link.counters.failures),
+                           "retrains": [r.status.state if r.status else "?"
+                                        for r in learner.retrains]}
+    for phase, ms in clock.ms.items():
+        if len(ms) > 10:
+            out[phase] = {"ticks": len(ms), "fps": round(1e3 / statistics.mean(ms), 1),
+                          "median_ms": round(statistics.median(ms), 2),
+                          "p95_ms": round(float(np.quantile(ms, 0.95)), 2)}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--port", required=True)
+    p.add_argument("--data-dir", type=Path, required=True)
+    p.add_argument("--card", type=Path)
+    p.add_argument("--frames-from", type=Path)
+    p.add_argument("--idle-s", type=float, default=10.0)
+    p.add_argument("--busy-s", type=float, default=15.0)
+    p.add_argument("--variant", default="int8")
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args(argv)
+    print(json.dumps(run(a.port, a.data_dir, a.card, a.frames_from, a.idle_s, a.busy_s,
+                         a.variant, a.threads)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
