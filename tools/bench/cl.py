@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from robot.learner_config import STRATEGY_NAMES, BufferConfig, TrainConfig
-from tools.bench.cl_metrics import summarize
+from tools.bench.cl_results import acceptance, aggregate, best_strategies
 from tools.bench.cl_stream import BenchError, Stream, read_manifest
 
 log = logging.getLogger(__name__)
@@ -31,12 +31,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DATA = Path("runs/bench-data")
 DEFAULT_CACHE = Path("runs/cache/bench-cl")
 
-# Issue 5's acceptance bars, in accuracy fractions.
-AA_GAP_TO_JOINT = 0.03
-DEFAULT_FM_MAX = 0.03
-FINETUNE_FM_MIN = 0.10
-FULL_RUN_S_MAX = 15 * 60
-QUICK_RUN_S_MAX = 2 * 60
+DEFAULT_SEEDS = 3  # 1 with --quick
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -110,65 +105,11 @@ def stream_summary(stream: Stream, cells: dict[str, Any]) -> dict[str, Any]:
             "classes": list(stream.classes)}
 
 
-def add_metrics(runs: dict[str, dict[str, Any]]) -> None:
-    """Attach every metric (on accuracy and on mean IoU) to each strategy's run, in place."""
-    joint = runs.get("joint")
-    for r in runs.values():
-        for key, mat in (("metrics", "accuracy"), ("metrics_iou", "mean_iou"),
-                         ("metrics_balanced", "balanced_accuracy")):
-            ref = joint["matrices"][mat] if joint is not None else None
-            r[key] = summarize(r["matrices"][mat], ref)
-
-
-def best_strategies(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    final = {n: r["metrics"]["final"]["AA"] for n, r in runs.items()}
-    best = max(final, key=lambda n: final[n])
-    robot = {n: v for n, v in final.items() if n != "joint"}
-    out: dict[str, Any] = {"strategy": best, "AA": final[best]}
-    if robot:
-        rb = max(robot, key=lambda n: robot[n])
-        out.update(robot_strategy=rb, robot_AA=robot[rb])
-    return out
-
-
-def acceptance(runs: dict[str, dict[str, Any]], total_s: float, quick: bool
-               ) -> list[dict[str, Any]]:
-    """Issue 5's bars, checked on what was run (a bar whose strategies were not run is left out)."""
-    out = []
-    default = TrainConfig().strategy
-    fin = {n: r["metrics"]["final"] for n, r in runs.items()}
-    if default in fin and "joint" in fin:
-        gap = fin["joint"]["AA"] - fin[default]["AA"]
-        out.append({"name": "default_aa_vs_joint", "value": gap, "bar": AA_GAP_TO_JOINT,
-                    "passed": gap <= AA_GAP_TO_JOINT,
-                    "text": f"default strategy ({default}) final AA {100 * fin[default]['AA']:.1f}"
-                            f" vs joint {100 * fin['joint']['AA']:.1f}: {100 * gap:.1f} points "
-                            f"below joint (bar: ≤ {100 * AA_GAP_TO_JOINT:.0f})"})
-    if default in fin:
-        fm = fin[default]["FM"]
-        out.append({"name": "default_fm", "value": fm, "bar": DEFAULT_FM_MAX,
-                    "passed": fm <= DEFAULT_FM_MAX,
-                    "text": f"default strategy ({default}) final FM {100 * fm:.1f} points "
-                            f"(bar: ≤ {100 * DEFAULT_FM_MAX:.0f})"})
-    if "finetune" in fin:
-        fm = fin["finetune"]["FM"]
-        out.append({"name": "finetune_fm", "value": fm, "bar": FINETUNE_FM_MIN,
-                    "passed": fm >= FINETUNE_FM_MIN,
-                    "text": f"finetune final FM {100 * fm:.1f} points (bar: ≥ "
-                            f"{100 * FINETUNE_FM_MIN:.0f}: the stream must make it forget)"})
-    bar = QUICK_RUN_S_MAX if quick else FULL_RUN_S_MAX
-    out.append({"name": "duration", "value": total_s, "bar": bar, "passed": total_s <= bar,
-                "text": f"whole run {total_s:.0f} s (bar: ≤ {bar} s for "
-                        f"{'--quick' if quick else 'the full benchmark'}; data generation "
-                        "not included)"})
-    return out
-
-
 # --- the run ------------------------------------------------------------------------------
 
 def run_benchmark(
     stream: Stream, *, card: Path | None, variant: str, strategies: list[str], out: Path,
-    cache_dir: Path, seed: int, jobs: int, overrides: dict[str, Any], command: str,
+    cache_dir: Path, seeds: list[int], jobs: int, overrides: dict[str, Any], command: str,
     title: str, quick: bool, share_of: dict[str, float | None] | None = None,
     extra_durations: dict[str, float] | None = None,
 ) -> dict[str, Any]:
@@ -184,28 +125,31 @@ def run_benchmark(
     bb = Backbone(card, variant=variant, threads=2)
     cache = FeatureCache(cache_dir, bb, stream.classes)
     buffer_config = BufferConfig()
-    prepared, cells = prepare(stream, cache, cache_dir, buffer_config, seed)
+    # The buffer depends on the seed (which cells it keeps), so each seed has its own files;
+    # the features are extracted once.
+    prepared, cells = prepare(stream, cache, cache_dir, buffer_config, seeds)
     prepare_s = time.perf_counter() - t0
     log.info("stream ready in %.1f s (%d sources extracted in %.1f s, %d from the cache)",
              prepare_s, cache.misses, cache.extracted_s, cache.hits)
-    job_list = [StrategyJob(s, prepared, seed, tuple(sorted(overrides.items())))
-                for s in strategies]
+    job_list = [StrategyJob(s, prepared[seed], seed, tuple(sorted(overrides.items())))
+                for seed in seeds for s in strategies]
     t1 = time.perf_counter()
 
     def done(r: dict[str, Any]) -> None:
         c = r["cost"]
-        log.info("%-8s done: update %.1f s, process %.0f s, peak RSS %.0f MB", r["strategy"],
-                 c["update_s_total"], c["process_wall_s"], c["peak_rss_mb"])
+        log.info("%-8s seed %d done: update %.1f s, process %.0f s, peak RSS %.0f MB",
+                 r["strategy"], r["seed"], c["update_s_total"], c["process_wall_s"],
+                 c["peak_rss_mb"])
 
     if jobs == 0:  # in this process: no per-strategy RSS isolation (debugging, tests)
-        runs = {}
+        raw = []
         for j in job_list:
-            runs[j.strategy] = run_strategy(j)
-            done(runs[j.strategy])
+            raw.append(run_strategy(j))
+            done(raw[-1])
     else:
-        runs = run_all(job_list, jobs, done)
+        raw = run_all(job_list, jobs, done)
     strategies_s = time.perf_counter() - t1
-    add_metrics(runs)
+    runs = aggregate(raw, strategies, seeds)
     samples = None
     if share_of is not None:
         from tools.bench.cl_real import sample_sheet
@@ -220,7 +164,7 @@ def run_benchmark(
         "title": title,
         "columns": stream.step_names,
         "setup": {
-            "command": command, "date": started, "seed": seed, "jobs": jobs,
+            "command": command, "date": started, "seeds": seeds, "jobs": jobs,
             "strategies": strategies,
             "train_config": dataclasses.asdict(TrainConfig(**overrides)),
             "train_config_overrides": overrides,
@@ -310,7 +254,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", type=Path, default=None,
                    help="report folder (default runs/bench-cl/, runs/bench-cl-real/ with --real)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help=f"how many seeds, from --seed on; metrics are averaged over them "
+                        f"(default {DEFAULT_SEEDS}, 1 with --quick)")
     p.add_argument("--jobs", type=int, default=1,
                    help="strategies run in parallel child processes (default 1, so timings "
                         "are not shared; 0 = in this process, no per-strategy RSS)")
@@ -321,6 +268,10 @@ def main(argv: list[str]) -> int:
         raise BenchError("--real and --benchmark are two different tracks; give one")
     if a.jobs < 0:
         raise BenchError("--jobs must be >= 0")
+    n_seeds = a.seeds if a.seeds is not None else (1 if a.quick else DEFAULT_SEEDS)
+    if n_seeds < 1:
+        raise BenchError("--seeds must be >= 1")
+    seeds = [a.seed + i for i in range(n_seeds)]
     strategies = parse_strategies(a.strategies)
     overrides = parse_overrides(a.set)
     command = "gardenbot bench cl " + shlex.join(argv)
@@ -341,7 +292,7 @@ def main(argv: list[str]) -> int:
         out = a.out or Path("runs/bench-cl")
     results = run_benchmark(
         stream, card=a.card, variant=a.variant, strategies=strategies, out=out,
-        cache_dir=a.cache, seed=a.seed, jobs=a.jobs, overrides=overrides, command=command,
+        cache_dir=a.cache, seeds=seeds, jobs=a.jobs, overrides=overrides, command=command,
         title=title, quick=a.quick, share_of=share_of, extra_durations=extra)
     print(console_summary(results))
     print(f"\nreport: {out / 'report.md'}  (results.json, PNG plots alongside)")

@@ -9,6 +9,7 @@ match its key, or cannot be read, is recomputed (never trusted).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -118,7 +119,10 @@ class FeatureCache:
         self.misses = 0
 
     def path(self, source: Source) -> Path:
-        return self.dir / f"{_safe(source.name)}.npz"
+        """One file per source location (two benchmark sets with the same recording names
+        do not overwrite each other's features)."""
+        where = hashlib.sha256("\n".join(str(p.resolve()) for p in source.paths).encode())
+        return self.dir / f"{_safe(source.name)}-{where.hexdigest()[:10]}.npz"
 
     def _key(self, source: Source) -> dict[str, Any]:
         return {"format": CACHE_FORMAT, "backbone_id": self.backbone.backbone_id,

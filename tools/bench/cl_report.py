@@ -58,20 +58,31 @@ def write_json(results: dict[str, Any], out: Path) -> Path:
 
 def _summary_table(results: dict[str, Any]) -> list[str]:
     lines = [
-        "| strategy | AA | mIoU (AA) | AIA | FM (ours) | AF first−last | BWT | IM (mean) | "
-        "unseen (mean) | update s total (median/step) | buffer | state | peak RSS MB "
-        "(learner Δ) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| strategy | AA | AA on mIoU | AA on bal. acc. | AIA | FM (ours) | AF first−last | "
+        "BWT | IM (mean) | unseen (mean) | update s total (median/step) | buffer | state | "
+        "peak RSS MB (learner Δ) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["strategies"].items():
         f, fi, c = r["metrics"]["final"], r["metrics_iou"]["final"], r["cost"]
+        fb = r["metrics_balanced"]["final"]
+        rng = r["metrics"]["final_range"]
         lines.append(
-            f"| {name} | {pts(f['AA'])} | {pts(fi['AA'])} | {pts(f['AIA'])} | {pts(f['FM'])} | "
+            f"| {name} | {pts(f['AA'])}{_span(rng['AA'])} | {pts(fi['AA'])} | {pts(fb['AA'])} | "
+            f"{pts(f['AIA'])} | {pts(f['FM'])}{_span(rng['FM'])} | "
             f"{pts(f['AF_first_last'])} | {pts(f['BWT'], True)} | {pts(f.get('IM_mean'), True)}"
             f" | {pts(f['UA_mean'])} | {c['update_s_total']:.1f} ({c['update_s_median']:.2f}) "
             f"| {_mb(c['buffer_bytes_max'])} | {_mb(c['state_bytes_max'])} | "
             f"{c['peak_rss_mb']:.0f} ({c['learner_rss_delta_mb']:+.0f}) |")
     return lines
+
+
+def _span(lo_hi: list[float | None]) -> str:
+    """' (lo–hi)' over seeds, or nothing when there was one seed."""
+    lo, hi = lo_hi
+    if lo is None or hi is None or lo == hi or not (math.isfinite(lo) and math.isfinite(hi)):
+        return ""
+    return f" ({pts(lo)}–{pts(hi)})"
 
 
 def _matrix_table(m: list[list[float]], names: list[str]) -> list[str]:
@@ -112,16 +123,28 @@ def write_markdown(results: dict[str, Any], out: Path) -> Path:
               f"Date: {setup['date']}; durations: {results['durations_text']}", ""]
     lines += ["## Stream", "", *results["stream_text"], ""]
     lines += ["| step | season | train sources | train frames | train cells | test sources | "
-              "test frames | test cells |", "|---|---|---|---|---|---|---|---|"]
+              "test frames | test cells | test: most common class (share) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for s in results["stream"]["steps"]:
+        share = s["test_class_share"]
+        top = max(share, key=lambda c: share[c])
         lines.append(f"| {s['name']} | {s['season']} | {s['train_sources']} | "
                      f"{s['train_frames']:,} | {s['train_cells']:,} | {s['test_sources']} | "
-                     f"{s['test_frames']:,} | {s['test_cells']:,} |")
-    lines += ["", "Numbers are per-cell accuracy in percent (points); mIoU is the same AA "
-              "computed on mean IoU. FM = best earlier accuracy − now (ours); AF = accuracy "
-              "right after training a season − now (Avalanche's \"forgetting\", = −BWT). "
-              "IM = joint's a[k][k] − a[k][k]. Unseen = accuracy on test sets of steps not "
-              "trained yet. Formulas: docs/bench.md.", ""]
+                     f"{s['test_frames']:,} | {s['test_cells']:,} | {top} "
+                     f"({pts(share[top])} %) |")
+    lines += ["", "The last column is the per-cell accuracy of always answering the most common "
+              "class: the floor a useful adapter must clear (balanced accuracy and mIoU do not "
+              "reward it)."]
+    seeds = setup["seeds"]
+    lines += ["", "Numbers are per-cell accuracy in percent (points), the mean over "
+              f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} {seeds} (each seed: its own "
+              "buffer selection and training; min–max over seeds in brackets). \"AA on mIoU\" "
+              "and \"AA on bal. acc.\" are the same average computed on mean IoU and on "
+              "balanced accuracy (mean recall over the classes present). FM = best earlier "
+              "accuracy − now (ours); AF = accuracy right after training a season − now "
+              "(Avalanche's \"forgetting\", = −BWT). IM = joint's a[k][k] − a[k][k] (same "
+              "seed). Unseen = accuracy on test sets of steps not trained yet. Formulas: "
+              "docs/bench.md.", ""]
     lines += ["## Summary (after the last step)", "", *_summary_table(results), ""]
     best = results.get("best")
     if best:
@@ -138,12 +161,18 @@ def write_markdown(results: dict[str, Any], out: Path) -> Path:
     if results.get("samples_png"):
         lines += ["## Sample images of each step", "", f"![samples]({SAMPLES_PNG})", ""]
     lines += ["## Per strategy", "",
-              "Rows: after training through that step; columns: that step's test set. "
-              "*Italic*: not trained on yet (forward view).", ""]
+              "Rows: after training through that step; columns: that step's test set; the mean "
+              "over seeds. *Italic*: not trained on yet (forward view). Per-step metrics are "
+              "means over seeds; update seconds the median.", ""]
     for name, r in results["strategies"].items():
         c = r["cost"]
+        per_seed = r["metrics"]["final_per_seed"]
+        seed_line = ([f"Per seed {r['seeds']}: final AA "
+                      + ", ".join(pts(v) for v in per_seed["AA"]) + "; FM "
+                      + ", ".join(pts(v) for v in per_seed["FM"]) + ".", ""]
+                     if len(r["seeds"]) > 1 else [])
         lines += [f"### {name}", "", *_matrix_table(r["matrices"]["accuracy"], names), "",
-                  *_step_table(r, names), "",
+                  *seed_line, *_step_table(r, names), "",
                   f"Learner process: peak RSS {c['peak_rss_mb']:.0f} MB, of which "
                   f"{c['baseline_rss_mb']:.0f} MB before the first retrain (Python, torch, "
                   f"onnxruntime, the test sets); update {c['update_s_total']:.1f} s over "

@@ -74,7 +74,7 @@ def train_cells(step: Step, cells: dict[str, SourceCells]) -> LabelledCells:
 
 
 @dataclass(frozen=True, eq=False)
-class TestSet:
+class EvalSet:
     features: np.ndarray  # (N, C) float16
     labels: np.ndarray  # (N,) uint8
     frame_ids: np.ndarray  # (N,) int64, unique per frame across the set's sources
@@ -84,7 +84,7 @@ class TestSet:
         return len(np.unique(self.frame_ids))
 
 
-def test_set(sources: Sequence[Source], cells: dict[str, SourceCells]) -> TestSet:
+def eval_set(sources: Sequence[Source], cells: dict[str, SourceCells]) -> EvalSet:
     feats, labels, frames = [], [], []
     offset = 0
     for src in sources:
@@ -93,7 +93,7 @@ def test_set(sources: Sequence[Source], cells: dict[str, SourceCells]) -> TestSe
         labels.append(c.labels)
         frames.append(c.frame.astype(np.int64) + offset)
         offset += int(c.frame.max()) + 1 if len(c) else 0
-    return TestSet(np.concatenate(feats), np.concatenate(labels), np.concatenate(frames))
+    return EvalSet(np.concatenate(feats), np.concatenate(labels), np.concatenate(frames))
 
 
 # --- preparing (parent) -----------------------------------------------------------------------
@@ -132,14 +132,19 @@ def build_buffers(stream: Stream, cells: dict[str, SourceCells], folder: Path, f
 
 
 def prepare(stream: Stream, cache: FeatureCache, work_dir: Path, config: BufferConfig,
-            seed: int) -> tuple[PreparedStream, dict[str, SourceCells]]:
+            seeds: Sequence[int]) -> tuple[dict[int, PreparedStream], dict[str, SourceCells]]:
+    """Cell features of every source (once) and, per seed, the buffer files before each step
+    (the buffer's selection depends on its seed)."""
     cells = {src.name: cache.cells(src) for src in stream.sources()}
     bb = cache.backbone
-    key = _buffer_key(stream, bb.backbone_id, bb.variant, config, seed)
-    buffers = build_buffers(stream, cells, work_dir / f"buffers-{key}", bb.feature_dim,
-                            bb.backbone_id, config, seed)
-    prepared = PreparedStream(stream, {s.name: str(cache.path(s)) for s in stream.sources()},
-                              tuple(str(p) for p in buffers), bb.feature_dim, bb.backbone_id)
+    files = {s.name: str(cache.path(s)) for s in stream.sources()}
+    prepared = {}
+    for seed in seeds:
+        key = _buffer_key(stream, bb.backbone_id, bb.variant, config, seed)
+        buffers = build_buffers(stream, cells, work_dir / f"buffers-{key}", bb.feature_dim,
+                                bb.backbone_id, config, seed)
+        prepared[seed] = PreparedStream(stream, files, tuple(str(p) for p in buffers),
+                                        bb.feature_dim, bb.backbone_id)
     return prepared, cells
 
 
@@ -172,8 +177,10 @@ def run_strategy(job: StrategyJob) -> dict[str, Any]:
 
     p = job.prepared
     stream = p.stream
-    cells = {name: load_source(path) for name, path in p.cache_files.items()}
-    tests = [test_set(s.test, cells) for s in stream.steps]
+    # Test sets stay loaded; a step's train cells are loaded when it comes and dropped after,
+    # so the process holds what the learner needs, not the whole stream.
+    tests = [eval_set(s.test, {src.name: load_source(p.cache_files[src.name]) for src in s.test})
+             for s in stream.steps]
     config = TrainConfig(strategy=job.strategy, **dict(job.overrides))
     uses_replay = STRATEGIES[job.strategy].uses_replay
     state = LearnerState.initial(stream.classes, p.feature_dim, p.backbone_id)
@@ -183,7 +190,8 @@ def run_strategy(job: StrategyJob) -> dict[str, Any]:
                                                       "balanced_accuracy")}
     steps_out = []
     for k, step in enumerate(stream.steps):
-        new = train_cells(step, cells)
+        new = train_cells(step, {src.name: load_source(p.cache_files[src.name])
+                                 for src in step.train})
         buffer = ReplayBuffer.load(p.buffer_files[k], backbone_sha256=p.backbone_id,
                                     feature_dim=p.feature_dim)
         t0 = time.perf_counter()
@@ -204,10 +212,11 @@ def run_strategy(job: StrategyJob) -> dict[str, Any]:
             "state_bytes": len(state.to_bytes()),
             "adapter_bytes": len(adapter.onnx_bytes),
         })
-        del buffer
+        del buffer, new
     peak = _vm_hwm_mb()
     return {
         "strategy": job.strategy,
+        "seed": job.seed,
         "matrices": {k: v.tolist() for k, v in mats.items()},
         "steps": steps_out,
         "cost": {
@@ -224,13 +233,13 @@ def run_strategy(job: StrategyJob) -> dict[str, Any]:
 
 
 def run_all(jobs: Sequence[StrategyJob], workers: int = 1,
-            done: Callable[[dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
-    """Every job in a fresh spawned process (``workers`` at a time); results by strategy."""
+            done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Every job in a fresh spawned process (``workers`` at a time); results in job order."""
     ctx = mp.get_context("spawn")
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[tuple[str, int], dict[str, Any]] = {}
     with ctx.Pool(processes=max(1, workers), maxtasksperchild=1) as pool:
         for r in pool.imap_unordered(run_strategy, jobs):
-            results[r["strategy"]] = r
+            results[(r["strategy"], r["seed"])] = r
             if done is not None:
                 done(r)
-    return {j.strategy: results[j.strategy] for j in jobs}
+    return [results[(j.strategy, j.seed)] for j in jobs]
