@@ -131,21 +131,22 @@ def run_benchmark(
     prepare_s = time.perf_counter() - t0
     log.info("stream ready in %.1f s (%d sources extracted in %.1f s, %d from the cache)",
              prepare_s, cache.misses, cache.extracted_s, cache.hits)
-    job_list = [StrategyJob(s, prepared[seed], seed, tuple(sorted(overrides.items())))
-                for seed in seeds for s in strategies]
+    job_list = [StrategyJob(s, tuple((seed, prepared[seed]) for seed in seeds),
+                            tuple(sorted(overrides.items()))) for s in strategies]
     t1 = time.perf_counter()
 
-    def done(r: dict[str, Any]) -> None:
-        c = r["cost"]
-        log.info("%-8s seed %d done: update %.1f s, process %.0f s, peak RSS %.0f MB",
-                 r["strategy"], r["seed"], c["update_s_total"], c["process_wall_s"],
-                 c["peak_rss_mb"])
+    def done(rs: list[dict[str, Any]]) -> None:
+        c = rs[0]["cost"]
+        log.info("%-8s done (%d seed%s): update %s s, process %.0f s, peak RSS %.0f MB",
+                 rs[0]["strategy"], len(rs), "s" if len(rs) > 1 else "",
+                 " / ".join(f"{r['cost']['update_s_total']:.1f}" for r in rs),
+                 c["process_wall_s"], c["peak_rss_mb"])
 
     if jobs == 0:  # in this process: no per-strategy RSS isolation (debugging, tests)
         raw = []
         for j in job_list:
-            raw.append(run_strategy(j))
-            done(raw[-1])
+            raw.extend(run_strategy(j))
+            done(raw[-len(seeds):])
     else:
         raw = run_all(job_list, jobs, done)
     strategies_s = time.perf_counter() - t1

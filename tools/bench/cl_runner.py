@@ -5,7 +5,8 @@ step (``ReplayBuffer`` of the default 4 MB and balanced policy, fed every train 
 earlier steps in stream order) and saves each as the robot's buffer file. The buffer depends
 only on the stream and its seed, never on the strategy, so every strategy sees the same files.
 
-Each strategy then runs in a spawned child (one per strategy, so its peak RSS is its own):
+Each strategy then runs in a spawned child (one per strategy, so its peak RSS is its own;
+every seed in turn in that process):
 
     state = LearnerState.initial(classes, C, backbone sha256)
     for step k:   adapter, state = train(name, state, new cells of k, buffer before k,
@@ -50,9 +51,10 @@ class PreparedStream:
 
 @dataclass(frozen=True)
 class StrategyJob:
+    """One strategy, every seed, in one process (the seeds differ in buffer files only)."""
+
     strategy: str
-    prepared: PreparedStream
-    seed: int = 0
+    runs: tuple[tuple[int, PreparedStream], ...]  # (seed, its prepared stream)
     overrides: tuple[tuple[str, Any], ...] = ()  # TrainConfig fields; () = the robot's defaults
 
 
@@ -168,34 +170,27 @@ def _scores(s: dict[str, Any]) -> dict[str, float]:
             "balanced_accuracy": s["balanced_accuracy"]}
 
 
-def run_strategy(job: StrategyJob) -> dict[str, Any]:
-    """Train ``job.strategy`` through the stream; the accuracy matrices and what it cost."""
-    t_start = time.perf_counter()
-    from robot.learner import LearnerState, TrainConfig, evaluate, train
+def _run_seed(strategy: str, seed: int, p: PreparedStream, tests: list[EvalSet],
+              config: Any) -> dict[str, Any]:
+    from robot.learner import LearnerState, evaluate, train
     from robot.learner.strategies import STRATEGIES
     from robot.replay_buffer import ReplayBuffer
 
-    p = job.prepared
     stream = p.stream
-    # Test sets stay loaded; a step's train cells are loaded when it comes and dropped after,
-    # so the process holds what the learner needs, not the whole stream.
-    tests = [eval_set(s.test, {src.name: load_source(p.cache_files[src.name]) for src in s.test})
-             for s in stream.steps]
-    config = TrainConfig(strategy=job.strategy, **dict(job.overrides))
-    uses_replay = STRATEGIES[job.strategy].uses_replay
+    uses_replay = STRATEGIES[strategy].uses_replay
     state = LearnerState.initial(stream.classes, p.feature_dim, p.backbone_id)
-    baseline_rss = _vm_hwm_mb()
     t_steps = len(stream.steps)
     mats = {k: np.zeros((t_steps, t_steps)) for k in ("accuracy", "mean_iou",
                                                       "balanced_accuracy")}
     steps_out = []
     for k, step in enumerate(stream.steps):
+        # a step's train cells are loaded when it comes and dropped after
         new = train_cells(step, {src.name: load_source(p.cache_files[src.name])
                                  for src in step.train})
         buffer = ReplayBuffer.load(p.buffer_files[k], backbone_sha256=p.backbone_id,
                                     feature_dim=p.feature_dim)
         t0 = time.perf_counter()
-        adapter, state = train(job.strategy, state, new, buffer, config, seed=job.seed + k)
+        adapter, state = train(strategy, state, new, buffer, config, seed=seed + k)
         update_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         for j, ts in enumerate(tests):
@@ -213,10 +208,9 @@ def run_strategy(job: StrategyJob) -> dict[str, Any]:
             "adapter_bytes": len(adapter.onnx_bytes),
         })
         del buffer, new
-    peak = _vm_hwm_mb()
     return {
-        "strategy": job.strategy,
-        "seed": job.seed,
+        "strategy": strategy,
+        "seed": seed,
         "matrices": {k: v.tolist() for k, v in mats.items()},
         "steps": steps_out,
         "cost": {
@@ -224,22 +218,41 @@ def run_strategy(job: StrategyJob) -> dict[str, Any]:
             "update_s_median": round(float(np.median([s["update_s"] for s in steps_out])), 3),
             "buffer_bytes_max": max(s["buffer_bytes"] for s in steps_out),
             "state_bytes_max": max(s["state_bytes"] for s in steps_out),
-            "peak_rss_mb": round(peak, 1),
-            "baseline_rss_mb": round(baseline_rss, 1),
-            "learner_rss_delta_mb": round(peak - baseline_rss, 1),
-            "process_wall_s": round(time.perf_counter() - t_start, 2),
         },
     }
 
 
+def run_strategy(job: StrategyJob) -> list[dict[str, Any]]:
+    """Train ``job.strategy`` through the stream once per seed: per seed, the matrices and
+    what it cost; the process's peak RSS (all seeds) is in every seed's cost."""
+    t_start = time.perf_counter()
+    from robot.learner import TrainConfig
+
+    stream = job.runs[0][1].stream
+    files = job.runs[0][1].cache_files
+    # The test sets stay loaded for every step and seed.
+    tests = [eval_set(s.test, {src.name: load_source(files[src.name]) for src in s.test})
+             for s in stream.steps]
+    config = TrainConfig(strategy=job.strategy, **dict(job.overrides))
+    baseline_rss = _vm_hwm_mb()
+    out = [_run_seed(job.strategy, seed, p, tests, config) for seed, p in job.runs]
+    peak = _vm_hwm_mb()
+    for r in out:
+        r["cost"].update(peak_rss_mb=round(peak, 1), baseline_rss_mb=round(baseline_rss, 1),
+                         learner_rss_delta_mb=round(peak - baseline_rss, 1),
+                         process_wall_s=round(time.perf_counter() - t_start, 2))
+    return out
+
+
 def run_all(jobs: Sequence[StrategyJob], workers: int = 1,
-            done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Every job in a fresh spawned process (``workers`` at a time); results in job order."""
+            done: Callable[[list[dict[str, Any]]], None] | None = None
+            ) -> list[dict[str, Any]]:
+    """Every job in a fresh spawned process (``workers`` at a time); per-seed results."""
     ctx = mp.get_context("spawn")
-    results: dict[tuple[str, int], dict[str, Any]] = {}
+    results: list[dict[str, Any]] = []
     with ctx.Pool(processes=max(1, workers), maxtasksperchild=1) as pool:
         for r in pool.imap_unordered(run_strategy, jobs):
-            results[(r["strategy"], r["seed"])] = r
+            results.extend(r)
             if done is not None:
                 done(r)
-    return [results[(j.strategy, j.seed)] for j in jobs]
+    return results
