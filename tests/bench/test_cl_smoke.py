@@ -45,7 +45,8 @@ def test_bench_cl_writes_the_report_and_every_number(tiny_card: Path, tiny_bench
     assert r["strategies"]["joint"]["metrics"]["final"]["IM"] == 0.0
     assert r["setup"]["train_config"]["steps"] == 20 and r["setup"]["seeds"] == [0, 1]
     assert {a["name"] for a in r["acceptance"]} == {"default_aa_vs_joint", "default_fm",
-                                                    "finetune_fm", "duration"}
+                                                    "finetune_fm", "fm_on_balanced_accuracy",
+                                                    "duration"}
     report = (out / "report.md").read_text()
     assert "### replay" in report and "| finetune |" in report
     assert "best final AA" in capsys.readouterr().out

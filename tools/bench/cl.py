@@ -317,5 +317,6 @@ def console_summary(results: dict[str, Any]) -> str:
                  + (f"; best a robot can run: {b['robot_strategy']} ({pts(b['robot_AA'])})"
                     if "robot_strategy" in b else ""))
     for acc in results["acceptance"]:
-        lines.append(f"{'PASS' if acc['passed'] else 'FAIL'}: {acc['text']}")
+        verdict = "INFO" if acc["passed"] is None else ("PASS" if acc["passed"] else "FAIL")
+        lines.append(f"{verdict}: {acc['text']}")
     return "\n".join(lines)

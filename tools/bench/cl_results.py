@@ -142,6 +142,15 @@ def acceptance(runs: dict[str, dict[str, Any]], total_s: float, quick: bool
                     "text": f"finetune final FM {100 * fm:.1f} points"
                             f"{_seeds_text(runs['finetune'], 'FM')} (bar: ≥ "
                             f"{100 * FINETUNE_FM_MIN:.0f}: the stream must make it forget)"})
+    balanced = {n: r["metrics_balanced"]["final"]["FM"] for n, r in runs.items()
+                if n in (default, "joint", "finetune")}
+    if balanced:
+        out.append({"name": "fm_on_balanced_accuracy", "value": balanced, "bar": None,
+                    "passed": None,
+                    "text": "for reference (no bar), final FM computed on balanced accuracy: "
+                            + ", ".join(f"{n} {100 * v:.1f}" + _seeds_text(
+                                {"metrics": runs[n]["metrics_balanced"]}, "FM")
+                                for n, v in balanced.items())})
     bar = QUICK_RUN_S_MAX if quick else FULL_RUN_S_MAX
     out.append({"name": "duration", "value": total_s, "bar": bar, "passed": total_s <= bar,
                 "text": f"whole run {total_s:.0f} s (bar: ≤ {bar} s for "
