@@ -240,7 +240,9 @@ def plot_matrices(results: dict[str, Any], out: Path) -> Path:
         ax.axis("off")
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.6, label="per-cell accuracy %")
-    fig.suptitle(f"Accuracy matrix a[k][j] — {results['title']} (italic: not trained yet)",
+    n_seeds = len(results["setup"]["seeds"])
+    fig.suptitle(f"Accuracy matrix a[k][j] — {results['title']}, mean over {n_seeds} "
+                 f"seed{'s' if n_seeds > 1 else ''} (italic: not trained yet)",
                  fontsize=12)
     path = out / MATRIX_PNG
     fig.savefig(path, dpi=110)
@@ -280,7 +282,9 @@ def plot_curves(results: dict[str, Any], out: Path) -> Path:
         ax.set_ylim(lo, 100)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", fontsize=10, frameon=False)
-    fig.suptitle(f"Accuracy over the stream — {results['title']}", fontsize=12)
+    n_seeds = len(results["setup"]["seeds"])
+    fig.suptitle(f"Accuracy over the stream — {results['title']} (mean over {n_seeds} "
+                 f"seed{'s' if n_seeds > 1 else ''})", fontsize=12)
     path = out / CURVES_PNG
     fig.savefig(path, dpi=110)
     plt.close(fig)
