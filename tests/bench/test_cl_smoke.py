@@ -88,3 +88,20 @@ def test_bad_arguments_are_clear_errors(args, error, message):
 def test_a_folder_without_a_benchmark_set_is_a_clear_error(tiny_card: Path, tmp_path: Path):
     with pytest.raises(BenchError, match="no benchmark manifest"):
         cl.main(["--benchmark", str(tmp_path), "--card", str(tiny_card)])
+
+
+def test_on_the_quick_set_only_the_duration_bar_is_judged():
+    from tools.bench.cl_results import acceptance
+
+    run = {"metrics": {"final": {"AA": 0.7, "FM": 0.05}, "final_per_seed": {"AA": [0.7],
+                                                                            "FM": [0.05]}},
+           "metrics_balanced": {"final": {"FM": 0.01}, "final_per_seed": {"FM": [0.01]}}}
+    runs = {"replay": run, "joint": run, "finetune": run}
+    full = {a["name"]: a["passed"] for a in acceptance(runs, 100.0, quick=False)}
+    assert full == {"default_aa_vs_joint": True, "default_fm": False, "finetune_fm": False,
+                    "fm_on_balanced_accuracy": None, "duration": True}
+    quick = {a["name"]: a["passed"] for a in acceptance(runs, 100.0, quick=True)}
+    assert quick == {"default_aa_vs_joint": None, "default_fm": None, "finetune_fm": None,
+                     "fm_on_balanced_accuracy": None, "duration": True}
+    assert {a["name"]: a["passed"] for a in acceptance(runs, 130.0, quick=True)}["duration"] \
+        is False
