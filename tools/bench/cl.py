@@ -294,7 +294,8 @@ def main(argv: list[str]) -> int:
     results = run_benchmark(
         stream, card=a.card, variant=a.variant, strategies=strategies, out=out,
         cache_dir=a.cache, seeds=seeds, jobs=a.jobs, overrides=overrides, command=command,
-        title=title, quick=a.quick, share_of=share_of, extra_durations=extra)
+        title=title, quick=a.quick or bool(stream.info.get("quick")), share_of=share_of,
+        extra_durations=extra)
     print(console_summary(results))
     print(f"\nreport: {out / 'report.md'}  (results.json, PNG plots alongside)")
     return 0
