@@ -72,14 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="do not append the fixed per-cell colour statistics to the features")
 
     pr = sub.add_parser("probe", help="linear probes: SSL vs random init vs colour baseline")
-    pr.add_argument("--checkpoint", type=Path, help="a pretrain checkpoint (torch)")
     pr.add_argument("--card", type=Path, help="an exported model card (onnxruntime)")
     pr.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
     pr.add_argument("--synthetic", type=Path, help="a `gardenbot synth --benchmark` folder")
     pr.add_argument("--ycor", type=Path, help="the YCOR folder (train/ and valid/)")
     pr.add_argument("--baselines", action="store_true",
-                    help="also probe the colour baseline and the randomly initialised net")
+                    help="also probe the hand-crafted colour-and-texture baseline and the same "
+                         "architecture randomly initialised")
     pr.add_argument("--out", type=Path, default=Path("runs/probe.json"))
+    pr.add_argument("--threads", type=int, default=1, help="onnxruntime threads")
 
     ve = sub.add_parser("verify", help="check the model card and the sha256 of its files")
     ve.add_argument("--card", type=Path, default=None)
@@ -196,45 +197,64 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _onnx_extractors(card_path: Path, variant: str, name: str, threads: int) -> dict:
+    """The whole feature grid of an exported backbone, and each of its channel groups alone."""
+    from robot.backbone import Backbone
+
+    bb = Backbone(card_path, variant=variant, threads=threads)
+    out = {name: bb.features}
+    groups = bb.card.raw["output"].get("channel_groups", [])
+    if len(groups) > 1:
+        for g in groups:
+            lo, hi = g["start"], g["start"] + g["count"]
+            out[f"{name}[{g['name']}]"] = lambda img, lo=lo, hi=hi: bb.features(img)[..., lo:hi]
+    return out
+
+
 def cmd_probe(a: argparse.Namespace) -> int:
-    import numpy as np
+    import tempfile
+
     import torch
 
     from robot.atomic import atomic_write_json
-    from tools.backbone.arch import FramePreprocess, GardenNet
+    from robot.backbone import load_card
+    from tools.backbone.arch import ArchConfig, CellColourStats, GardenNet
     from tools.backbone.evaluate import compare, summary_table
+    from tools.backbone.export import export_onnx, grid_geometry, write_card
     from tools.backbone.probe import FeatureFn, colour_texture_features
 
     if not a.synthetic and not a.ycor:
         raise SystemExit("gardenbot backbone probe: give --synthetic and/or --ycor")
+    if not a.card and not a.baselines:
+        raise SystemExit("gardenbot backbone probe: give --card and/or --baselines")
     extractors: dict[str, FeatureFn] = {}
-    pre = FramePreprocess()
-
-    def torch_fn(net: torch.nn.Module) -> FeatureFn:
-        @torch.no_grad()
-        def fn(img: np.ndarray) -> np.ndarray:
-            return net(pre(torch.from_numpy(img)[None]))[0].permute(1, 2, 0).numpy()
-        return fn
-
-    arch = None
-    if a.checkpoint:
-        from tools.backbone.pretrain import load_trained
-
-        net, _ = load_trained(a.checkpoint)
-        arch = net.cfg
-        extractors["ssl"] = torch_fn(net)
+    arch = ArchConfig()
+    colour = True
     if a.card:
-        from robot.backbone import Backbone
-
-        bb = Backbone(a.card, variant=a.variant)
-        extractors[f"ssl-onnx-{a.variant}"] = bb.features
-    if a.baselines:
-        torch.manual_seed(0)
-        extractors["random-init"] = torch_fn(GardenNet(arch).eval() if arch else GardenNet().eval())
-        extractors["colour-texture"] = colour_texture_features
-    if not extractors:
-        raise SystemExit("gardenbot backbone probe: give --checkpoint, --card or --baselines")
-    results = compare(extractors, a.synthetic, a.ycor)
+        card = load_card(a.card)
+        extractors.update(_onnx_extractors(a.card, a.variant, "ssl", a.threads))
+        if "architecture" in card.raw and "widths" in card.raw["architecture"]:
+            arch = ArchConfig.from_dict(card.raw["architecture"])
+        colour = len(card.raw["output"].get("channel_groups", [])) > 1
+    with tempfile.TemporaryDirectory() as tmp:
+        if a.baselines:
+            # the same architecture, randomly initialised, exported the same way
+            torch.manual_seed(0)
+            net = GardenNet(arch).eval()
+            stride, dim = grid_geometry(net, (240, 320))
+            export_onnx(net, (240, 320), Path(tmp) / "backbone.onnx", colour_stats=(
+                stride if colour else None))
+            groups = [{"name": "learned", "start": 0, "count": dim}]
+            if colour:
+                groups.append({"name": "colour_stats", "start": dim,
+                               "count": CellColourStats(stride).channels})
+            write_card(Path(tmp), "random-init", (240, 320), stride,
+                       sum(g["count"] for g in groups), {"fp32": Path(tmp) / "backbone.onnx"},
+                       (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), {}, groups)
+            extractors.update(_onnx_extractors(Path(tmp) / "backbone.json", "fp32",
+                                               "random-init", a.threads))
+            extractors["colour-texture"] = colour_texture_features
+        results = compare(extractors, a.synthetic, a.ycor)
     atomic_write_json(a.out, results)
     print(summary_table(results))
     print(f"\nfull results: {a.out}")
