@@ -173,10 +173,11 @@ def cmd_export(a: argparse.Namespace) -> int:
     log.info("exporting fp32 ONNX: input %s, stride %d, %d features", a.input_size, stride, dim)
     export_onnx(net, a.input_size, fp32, mean, std, colour)
     size_wh = (a.input_size[1], a.input_size[0])
-    from tools.backbone.data import collect_frames, find_recordings
+    from tools.backbone.data import collect_frames, find_recordings, train_recordings
 
     def frames_of(paths: list[Path], n: int, seed: int):
-        recs = [r for p in paths for r in find_recordings(p)]
+        # of a benchmark set only its training gardens: held-out gardens stay unseen
+        recs = [r for p in paths for r in train_recordings(p)]
         dirs = [p for p in paths if not find_recordings(p)]
         return collect_frames(recs, dirs, frame_step=3, size=size_wh, max_frames=n, seed=seed)
 

@@ -76,6 +76,8 @@ def export_onnx(
     # plain, quantisation-friendly graph; its deprecation warning is not news to the user.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        # "Constant folding not applied" for the BGR→RGB flip: harmless, and not the user's to fix
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
         torch.onnx.export(
             model, (dummy,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
             opset_version=OPSET, dynamo=False, do_constant_folding=True,
