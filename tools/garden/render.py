@@ -1,0 +1,215 @@
+"""The forward camera's view of a world from a robot pose: a clean image and its label map.
+
+Per frame: the camera's ground grid (fixed in the robot frame) is moved to the pose and used to
+remap the ground atlas; rays whose ground point lies outside the garden meet the boundary
+instead; then every standing part near the view is ray-cast inside its projected bounding box
+and drawn where it is nearer than what is already there (a depth buffer in ray units).
+Camera effects (exposure, noise, blur) come afterwards, in ``camera_fx``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from robot.classes import UNLABELLED
+from robot.geometry import CameraModel
+from tools.garden.boundary import boundary_hits
+from tools.garden.lighting import shade
+from tools.garden.noise import periodic_noise
+from tools.garden.objects import Cylinder
+from tools.garden.texture import OBSTACLE, RES_M, SNOW
+from tools.garden.world import World
+
+SKY_BGR = (235, 205, 170)
+_MATERIAL_GRAIN = {"stone": 0.35, "terracotta": 0.12, "plastic": 0.04, "wood": 0.25,
+                   "metal": 0.06}
+
+
+class GardenRenderer:
+    """Renders ``world`` through ``camera``; cheap per frame, all set-up done here."""
+
+    def __init__(self, world: World, camera: CameraModel) -> None:
+        self.world = world
+        self.camera = camera
+        v, u = np.mgrid[0 : camera.height, 0 : camera.width].astype(np.float64) + 0.5
+        rays = camera.pixel_rays(u, v)
+        self._rays = rays.astype(np.float32)
+        rz = rays[..., 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_ground = np.where(rz < -1e-9, -camera.height_m / rz, np.inf)
+        self._t_ground = t_ground.astype(np.float32)
+        ground = camera.ground_grid()
+        self._sees_ground = np.isfinite(ground[..., 0])
+        self._gx = np.nan_to_num(ground[..., 0], nan=0.0).astype(np.float32)
+        self._gy = np.nan_to_num(ground[..., 1], nan=0.0).astype(np.float32)
+        self._grain = periodic_noise(256, 40, np.random.default_rng(7))
+        self._detail = _NearDetail(camera, ground)
+        g = world.garden
+        self._parts = [p for ob in g.obstacles for p in ob.parts]
+        self._sunlit = [1.0 - world.shadow_at(*_sunward(p, world)) for p in self._parts]
+
+    def render(self, pose: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+        """BGR uint8 image (H, W, 3) and class ids (H, W) seen from ``pose`` (x_m, y_m, theta)."""
+        w = self.world
+        g = w.garden
+        x, y, th = pose
+        c, s = math.cos(th), math.sin(th)
+        cam_xy = (x + c * self.camera.forward_offset_m, y + s * self.camera.forward_offset_m)
+        wx = x + c * self._gx - s * self._gy
+        wy = y + s * self._gx + c * self._gy
+        map_x = wx * (1.0 / RES_M) - 0.5
+        map_y = wy * (1.0 / RES_M) - 0.5
+        depth = self._t_ground.copy()
+        out = ~self._sees_ground | (wx < 0) | (wy < 0) | (wx > g.width_m) | (wy > g.height_m)
+        sky = None
+        if out.any():
+            rays = self._rays[out]
+            dirs = np.stack([c * rays[:, 0] - s * rays[:, 1], s * rays[:, 0] + c * rays[:, 1],
+                             rays[:, 2]], -1)
+            origin = np.array([cam_xy[0], cam_xy[1], self.camera.height_m])
+            t, side, along, z = boundary_hits(g, origin, dirs)
+            top = g.boundary_height_m
+            rows = np.asarray(w.strip_rows, np.float32)[side] + (top - z) * (1.0 / RES_M) - 0.5
+            map_x[out] = along * (1.0 / RES_M) - 0.5
+            map_y[out] = rows
+            depth[out] = t
+            above = z > top
+            if above.any():
+                sky = np.zeros(out.shape, bool)
+                sky[out] = above
+        image = cv2.remap(w.atlas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        labels = cv2.remap(w.atlas_classes, map_x, map_y, cv2.INTER_NEAREST,
+                           borderMode=cv2.BORDER_REPLICATE)
+        self._detail.apply(image, labels, wx, wy)
+        if sky is not None:
+            image[sky] = SKY_BGR
+            labels[sky] = UNLABELLED
+            depth[sky] = np.inf
+        self._draw_parts(pose, image, labels, depth)
+        return image, labels
+
+    def _draw_parts(self, pose, image: np.ndarray, labels: np.ndarray, depth: np.ndarray) -> None:
+        cam = self.camera
+        origin = cam.position.astype(np.float32)
+        th = pose[2]
+        c, s = math.cos(th), math.sin(th)
+        sun_w = self.world.look.light.sun_direction
+        sun_r = np.array([c * sun_w[0] + s * sun_w[1], -s * sun_w[0] + c * sun_w[1], sun_w[2]],
+                         np.float32)
+        snow = self.world.look.snow_lawn > 0
+        for part, sunlit in zip(self._parts, self._sunlit, strict=True):
+            local = part.in_frame(pose)
+            box = _pixel_box(cam, local)
+            if box is None:
+                continue
+            v0, v1, u0, u1 = box
+            rays = self._rays[v0:v1, u0:u1]
+            t, normals, top = local.hit(origin, rays)
+            near = t < depth[v0:v1, u0:u1]
+            if not near.any():
+                continue
+            n = normals[near].astype(np.float32)
+            albedo = np.empty((len(n), 3), np.float32)
+            albedo[:] = part.colour
+            if isinstance(part, Cylinder):
+                albedo[top[near]] = part.top_colour
+            hits = origin + t[near][:, None] * rays[near]
+            grain = self._grain_at(hits, pose)
+            albedo *= (1.0 + _MATERIAL_GRAIN.get(part.material, 0.1) * (grain - 0.5) * 2)[:, None]
+            if snow:
+                cap = np.clip((n[:, 2] - 0.55) * 4.0, 0, 1)[:, None]
+                albedo += (SNOW - albedo) * cap
+            lit = shade(albedo, n, sun_r, self.world.look.light, sunlit)
+            region = image[v0:v1, u0:u1]
+            region[near] = np.clip(lit, 0, 255).astype(np.uint8)
+            labels[v0:v1, u0:u1][near] = OBSTACLE
+            depth[v0:v1, u0:u1][near] = t[near]
+
+    def _grain_at(self, hits_robot: np.ndarray, pose) -> np.ndarray:
+        """A world-fixed noise value per surface point, so that texture does not swim."""
+        x, y, th = pose
+        c, s = math.cos(th), math.sin(th)
+        wx = x + c * hits_robot[:, 0] - s * hits_robot[:, 1]
+        wy = y + s * hits_robot[:, 0] + c * hits_robot[:, 1]
+        u = ((wx + 0.7 * wy) * 200).astype(np.int64) % 256
+        v = ((hits_robot[:, 2] + 0.3 * wy) * 200).astype(np.int64) % 256
+        return self._grain[v, u]
+
+
+class _NearDetail:
+    """Fine ground detail where the camera sees more than the 1 cm texture holds.
+
+    Near the robot a texture pixel covers several image pixels and would look smeared; there a
+    world-fixed millimetre pattern (blades for lawn and plants, grit for soil and paths) modulates
+    the image, fading out where the texture is sharp enough on its own.
+    """
+
+    RES_M = 0.0025
+    # modulation depth per class id (lawn, path, soil, plant, obstacle) for each pattern
+    BLADES = (0.55, 0.0, 0.0, 0.35, 0.0)
+    GRIT = (0.0, 0.3, 0.45, 0.0, 0.0)
+
+    def __init__(self, camera: CameraModel, ground: np.ndarray) -> None:
+        step_v = np.linalg.norm(np.diff(ground, axis=0), axis=-1)
+        step_u = np.linalg.norm(np.diff(ground, axis=1), axis=-1)
+        footprint = np.sqrt(step_v[:, :-1] * step_u[:-1, :])
+        footprint = np.pad(footprint, ((0, 1), (0, 1)), mode="edge")
+        weight = np.clip((RES_M / np.nan_to_num(footprint, nan=1.0) - 1.0) / 1.5, 0.0, 1.0)
+        rows = np.nonzero(weight.max(1) > 0.02)[0]
+        self.v0 = int(rows[0]) if len(rows) else camera.height
+        self.weight = weight[self.v0 :].astype(np.float32)
+        rng = np.random.default_rng(11)
+        from tools.garden.noise import stroke_tile
+
+        blades = stroke_tile(9, (70.0, 90.0, 110.0, 80.0), rng, size=256)
+        grit = periodic_noise(256, 90, rng) * 0.5 + rng.random((256, 256), dtype=np.float32) * 0.5
+        self.blades = (blades - blades.mean()).astype(np.float32)
+        self.grit = (grit - grit.mean()).astype(np.float32)
+        lut = np.zeros((256, 2), np.float32)
+        lut[: len(self.BLADES), 0] = self.BLADES
+        lut[: len(self.GRIT), 1] = self.GRIT
+        self.lut = lut
+
+    def apply(self, image: np.ndarray, labels: np.ndarray, wx: np.ndarray, wy: np.ndarray) -> None:
+        v0 = self.v0
+        if v0 >= image.shape[0]:
+            return
+        mx = wx[v0:] * (1.0 / self.RES_M)
+        my = wy[v0:] * (1.0 / self.RES_M)
+        b = cv2.remap(self.blades, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        g = cv2.remap(self.grit, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        amp = self.lut[labels[v0:]]
+        gain = 1.0 + self.weight * (amp[..., 0] * b + amp[..., 1] * g) * 2.0
+        region = image[v0:]
+        region[:] = np.clip(region * gain[..., None], 0, 255).astype(np.uint8)
+
+
+def _sunward(part, world: World) -> tuple[float, float]:
+    """A ground point just beside ``part`` on the sun's side: shaded there means shaded here."""
+    d = world.look.light.sun_direction
+    n = math.hypot(d[0], d[1]) or 1.0
+    r = part.bounding_radius_m + 0.05
+    return part.x_m + r * d[0] / n, part.y_m + r * d[1] / n
+
+
+def _pixel_box(cam: CameraModel, part) -> tuple[int, int, int, int] | None:
+    """Image rows/cols (v0, v1, u0, u1) that may show ``part`` (robot frame), or None."""
+    r = part.bounding_radius_m
+    if part.x_m + r < 0.0:  # wholly behind the robot
+        return None
+    corners = part.corners()
+    uv, depth = cam.points_to_pixels(corners)
+    if (depth <= 0.02).all():
+        return None
+    if (depth <= 0.02).any():
+        return 0, cam.height, 0, cam.width  # straddles the camera plane: test every pixel
+    u0 = max(math.floor(uv[:, 0].min()), 0)
+    u1 = min(math.ceil(uv[:, 0].max()) + 1, cam.width)
+    v0 = max(math.floor(uv[:, 1].min()), 0)
+    v1 = min(math.ceil(uv[:, 1].max()) + 1, cam.height)
+    if u0 >= u1 or v0 >= v1:
+        return None
+    return v0, v1, u0, u1
