@@ -10,7 +10,11 @@ import importlib
 import sys
 
 # name -> (module exposing main(argv) -> int, one-line help)
-BENCHMARKS: dict[str, tuple[str, str]] = {}
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "synth": ("tools.bench.synth", "garden-world generation speed (frames/s)"),
+    "season-probe": ("tools.bench.season_probe",
+                     "cross-season accuracy of a colour/texture cell probe"),
+}
 
 
 def main(argv: list[str]) -> int:

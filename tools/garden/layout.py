@@ -245,7 +245,7 @@ def _make_paths(
 
 def _make_beds(w: float, h: float, board: _Board, rng: np.random.Generator) -> list[Bed]:
     beds: list[Bed] = []
-    want = int(rng.integers(3, 5))
+    want = int(rng.integers(4, 7))
     tries = 0
     while len(beds) < want and tries < 400:
         tries += 1
@@ -283,7 +283,7 @@ def _bed_polygon(shape: str, w: float, h: float, rng: np.random.Generator) -> np
         return np.stack([local[:, 1], local[:, 0]], -1)
     cx, cy = float(rng.uniform(1.5, w - 1.5)), float(rng.uniform(1.5, h - 1.5))
     if shape == "island":
-        rx, ry = float(rng.uniform(0.7, 1.5)), float(rng.uniform(0.6, 1.1))
+        rx, ry = float(rng.uniform(0.8, 1.8)), float(rng.uniform(0.6, 1.2))
         a = np.linspace(0, 2 * math.pi, 40, endpoint=False)
         wob = (1 + 0.15 * np.sin(2 * a + rng.uniform(0, 6))
                + 0.08 * np.sin(3 * a + rng.uniform(0, 6)))

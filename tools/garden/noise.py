@@ -8,6 +8,8 @@ numpy ``Generator`` so that a texture depends only on its seed.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -71,36 +73,42 @@ def line_kernel(length_px: int, angle_deg: float) -> np.ndarray:
 def cell_tile(
     cell_px: float, rng: np.random.Generator, size: int = TILE_PX,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Irregular cells (pebbles, clods, slabs of crazy paving) on a periodic tile.
+    """Irregular cells (pebbles, clods, leaves) on a periodic tile.
 
-    Jittered-grid Voronoi: returns ``(ids, edge)`` where ``ids`` (int32) numbers the cells and
-    ``edge`` (float32, 0 at a cell's seed and 1 at its border) lets a texture shade each cell as
-    a rounded lump.
+    A Voronoi diagram of jittered-grid seeds (OpenCV's labelled distance transform, on a tile
+    padded with the wrapped-around seeds so that it repeats seamlessly). Returns ``(ids, edge)``:
+    ``ids`` (int32) numbers the cells and ``edge`` (float32) runs from 0 at a cell's seed to 1 at
+    its border, so a texture can shade each cell as a rounded lump.
     """
-    n = max(round(size / cell_px), 2)
+    n = max(int(round(size / cell_px)), 2)
     step = size / n
     jy = (rng.random((n, n)) * 0.8 + 0.1 + np.arange(n)[:, None]) * step
     jx = (rng.random((n, n)) * 0.8 + 0.1 + np.arange(n)[None, :]) * step
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
-    gy = np.minimum((yy / step).astype(np.int32), n - 1)
-    gx = np.minimum((xx / step).astype(np.int32), n - 1)
-    d1 = np.full((size, size), np.inf, np.float32)
-    d2 = np.full((size, size), np.inf, np.float32)
-    ids = np.zeros((size, size), np.int32)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            sy, sx = gy + dy, gx + dx
-            # seeds of the neighbouring tile copy, shifted by one tile so the pattern wraps
-            py = jy[sy % n, sx % n] + np.floor_divide(sy, n) * size
-            px = jx[sy % n, sx % n] + np.floor_divide(sx, n) * size
-            d = (py - yy) ** 2 + (px - xx) ** 2
-            closer = d < d1
-            d2 = np.where(closer, d1, np.minimum(d2, d))
-            d1 = np.where(closer, d, d1)
-            ids = np.where(closer, (sy % n) * n + (sx % n), ids)
-    r1, r2 = np.sqrt(d1), np.sqrt(d2)
-    edge = np.clip(2.0 * r1 / np.maximum(r1 + r2, 1e-6), 0.0, 1.0)
-    return ids, edge.astype(np.float32)
+    pad = int(math.ceil(2 * step))
+    big = size + 2 * pad
+    seeds = np.full((big, big), 255, np.uint8)
+    ids_at = np.zeros((big, big), np.int32)
+    for oy in (-size, 0, size):
+        for ox in (-size, 0, size):
+            r = np.floor(jy + oy + pad).astype(int).ravel()
+            c = np.floor(jx + ox + pad).astype(int).ravel()
+            ok = (r >= 0) & (r < big) & (c >= 0) & (c < big)
+            seeds[r[ok], c[ok]] = 0
+            ids_at[r[ok], c[ok]] = np.arange(n * n)[ok]
+    d1, lab = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 5,
+                                              labelType=cv2.DIST_LABEL_PIXEL)
+    # label -> seed pixel -> seed id
+    zr, zc = np.nonzero(seeds == 0)
+    seed_id = np.zeros(lab.max() + 1, np.int32)
+    seed_id[lab[zr, zc]] = ids_at[zr, zc]
+    ids = seed_id[lab]
+    border = np.ones((big, big), np.uint8)
+    border[:, 1:][ids[:, 1:] != ids[:, :-1]] = 0
+    border[1:, :][ids[1:, :] != ids[:-1, :]] = 0
+    d2 = cv2.distanceTransform(border, cv2.DIST_L2, 5)
+    edge = np.clip(d1 / np.maximum(d1 + d2, 1e-6), 0.0, 1.0)
+    crop = (slice(pad, pad + size), slice(pad, pad + size))
+    return ids[crop].astype(np.int32), edge[crop].astype(np.float32)
 
 
 def tile_over(tile: np.ndarray, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:

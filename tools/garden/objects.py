@@ -149,7 +149,7 @@ class Spheroid:
         px, py, pz = ox + t * dx, oy + t * dy, (oz + t * dz) * k
         with np.errstate(invalid="ignore"):
             n = np.stack([px, py, pz], -1)
-            n /= np.linalg.norm(n, axis=-1, keepdims=True) + 1e-9
+            n /= np.sqrt(px * px + py * py + pz * pz)[..., None] + 1e-9
         return t, n, n[..., 2] > 0.8
 
 

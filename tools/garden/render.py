@@ -18,7 +18,7 @@ from robot.classes import UNLABELLED
 from robot.geometry import CameraModel
 from tools.garden.boundary import boundary_hits
 from tools.garden.lighting import shade
-from tools.garden.noise import periodic_noise
+from tools.garden.noise import periodic_noise, stroke_tile
 from tools.garden.objects import Cylinder
 from tools.garden.texture import OBSTACLE, RES_M, SNOW
 from tools.garden.world import World
@@ -48,8 +48,13 @@ class GardenRenderer:
         self._grain = periodic_noise(256, 40, np.random.default_rng(7))
         self._detail = _NearDetail(camera, ground)
         g = world.garden
-        self._parts = [p for ob in g.obstacles for p in ob.parts]
+        # a camera whose every ray points down never sees anything above its own height
+        ceiling = camera.height_m if rays[..., 2].max() < 0 else np.inf
+        self._parts = [p for ob in g.obstacles for p in ob.parts if _bottom(p) < ceiling]
         self._sunlit = [1.0 - world.shadow_at(*_sunward(p, world)) for p in self._parts]
+        self._centres = np.array([(p.x_m, p.y_m) for p in self._parts]).reshape(-1, 2)
+        self._radii = np.array([p.bounding_radius_m for p in self._parts])
+        self._half_fov = math.atan2(camera.width / 2, camera.fx)
 
     def render(self, pose: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
         """BGR uint8 image (H, W, 3) and class ids (H, W) seen from ``pose`` (x_m, y_m, theta)."""
@@ -100,7 +105,8 @@ class GardenRenderer:
         sun_r = np.array([c * sun_w[0] + s * sun_w[1], -s * sun_w[0] + c * sun_w[1], sun_w[2]],
                          np.float32)
         snow = self.world.look.snow_lawn > 0
-        for part, sunlit in zip(self._parts, self._sunlit, strict=True):
+        for k in self._candidates(pose):
+            part, sunlit = self._parts[k], self._sunlit[k]
             local = part.in_frame(pose)
             box = _pixel_box(cam, local)
             if box is None:
@@ -128,6 +134,24 @@ class GardenRenderer:
             labels[v0:v1, u0:u1][near] = OBSTACLE
             depth[v0:v1, u0:u1][near] = t[near]
 
+    def _candidates(self, pose) -> np.ndarray:
+        """Indices of the parts that may be in view: in front and inside the horizontal FOV."""
+        if not len(self._parts):
+            return np.zeros(0, int)
+        x, y, th = pose
+        c, s = math.cos(th), math.sin(th)
+        dx = self._centres[:, 0] - x
+        dy = self._centres[:, 1] - y
+        fx = c * dx + s * dy - self.camera.forward_offset_m
+        fy = -s * dx + c * dy
+        dist = np.hypot(fx, fy)
+        r = self._radii
+        ahead = fx + r > 0.0
+        angle = np.abs(np.arctan2(fy, fx))
+        spread = np.arcsin(np.clip(r / np.maximum(dist, 1e-6), 0.0, 1.0))
+        near = dist <= r + 0.05
+        return np.nonzero(ahead & ((angle - spread <= self._half_fov + 0.02) | near))[0]
+
     def _grain_at(self, hits_robot: np.ndarray, pose) -> np.ndarray:
         """A world-fixed noise value per surface point, so that texture does not swim."""
         x, y, th = pose
@@ -144,13 +168,15 @@ class _NearDetail:
 
     Near the robot a texture pixel covers several image pixels and would look smeared; there a
     world-fixed millimetre pattern (blades for lawn and plants, grit for soil and paths) modulates
-    the image, fading out where the texture is sharp enough on its own.
+    the image, fading out where the texture is sharp enough on its own. One periodic tile per
+    class, pre-scaled by that class's depth, is stacked into an atlas so that a single remap
+    fetches the right pattern for every pixel.
     """
 
     RES_M = 0.0025
-    # modulation depth per class id (lawn, path, soil, plant, obstacle) for each pattern
-    BLADES = (0.55, 0.0, 0.0, 0.35, 0.0)
-    GRIT = (0.0, 0.3, 0.45, 0.0, 0.0)
+    TILE = 256
+    # modulation depth per class id (lawn, path, soil, plant, obstacle): blades, grit
+    DEPTH = ((0.55, 0.0), (0.0, 0.3), (0.0, 0.45), (0.35, 0.0), (0.0, 0.0))
 
     def __init__(self, camera: CameraModel, ground: np.ndarray) -> None:
         step_v = np.linalg.norm(np.diff(ground, axis=0), axis=-1)
@@ -160,31 +186,37 @@ class _NearDetail:
         weight = np.clip((RES_M / np.nan_to_num(footprint, nan=1.0) - 1.0) / 1.5, 0.0, 1.0)
         rows = np.nonzero(weight.max(1) > 0.02)[0]
         self.v0 = int(rows[0]) if len(rows) else camera.height
-        self.weight = weight[self.v0 :].astype(np.float32)
+        self.weight2 = (2.0 * weight[self.v0 :]).astype(np.float32)
         rng = np.random.default_rng(11)
-        from tools.garden.noise import stroke_tile
-
-        blades = stroke_tile(9, (70.0, 90.0, 110.0, 80.0), rng, size=256)
-        grit = periodic_noise(256, 90, rng) * 0.5 + rng.random((256, 256), dtype=np.float32) * 0.5
-        self.blades = (blades - blades.mean()).astype(np.float32)
-        self.grit = (grit - grit.mean()).astype(np.float32)
-        lut = np.zeros((256, 2), np.float32)
-        lut[: len(self.BLADES), 0] = self.BLADES
-        lut[: len(self.GRIT), 1] = self.GRIT
-        self.lut = lut
+        blades = stroke_tile(9, (70.0, 90.0, 110.0, 80.0), rng, size=self.TILE)
+        grit = (periodic_noise(self.TILE, 90, rng) * 0.5
+                + rng.random((self.TILE, self.TILE), dtype=np.float32) * 0.5)
+        patterns = (blades - blades.mean(), grit - grit.mean())
+        n = self.TILE + 2  # one wrapped pixel on each side keeps bilinear sampling seamless
+        atlas = np.zeros((len(self.DEPTH) * n, n), np.float32)
+        for k, depth in enumerate(self.DEPTH):
+            tile = depth[0] * patterns[0] + depth[1] * patterns[1]
+            atlas[k * n : (k + 1) * n] = np.pad(tile, 1, mode="wrap")
+        self.atlas = atlas
+        self.rows_per_class = n
+        self.classes = len(self.DEPTH)
 
     def apply(self, image: np.ndarray, labels: np.ndarray, wx: np.ndarray, wy: np.ndarray) -> None:
         v0 = self.v0
         if v0 >= image.shape[0]:
             return
-        mx = wx[v0:] * (1.0 / self.RES_M)
-        my = wy[v0:] * (1.0 / self.RES_M)
-        b = cv2.remap(self.blades, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        g = cv2.remap(self.grit, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        amp = self.lut[labels[v0:]]
-        gain = 1.0 + self.weight * (amp[..., 0] * b + amp[..., 1] * g) * 2.0
+        scale = 1.0 / self.RES_M
+        mx = np.mod(wx[v0:] * scale, self.TILE) + 1.0
+        lab = np.minimum(labels[v0:], self.classes - 1).astype(np.float32)
+        my = np.mod(wy[v0:] * scale, self.TILE) + 1.0 + lab * self.rows_per_class
+        detail = cv2.remap(self.atlas, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        gain = cv2.merge([detail * self.weight2 + 1.0] * 3)
         region = image[v0:]
-        region[:] = np.clip(region * gain[..., None], 0, 255).astype(np.uint8)
+        region[:] = cv2.multiply(region, gain, dtype=cv2.CV_8U)
+
+
+def _bottom(part) -> float:
+    return float(part.z0_m) if hasattr(part, "z0_m") else part.z_m - part.half_height_m
 
 
 def _sunward(part, world: World) -> tuple[float, float]:

@@ -19,6 +19,7 @@ import numpy as np
 from robot.classes import DEFAULT_CLASSES
 from tools.garden.layout import Garden
 from tools.garden.noise import (
+    TILE_PX,
     cell_tile,
     periodic_noise,
     stroke_tile,
@@ -150,7 +151,8 @@ def _lawn(garden, look, shape, patch, kinds, g_rng, s_rng) -> np.ndarray:
     colour = _mix(lush, straw, dry)
     # spring clover and moss: bluer, darker tufts
     moss = value_noise(shape, 18.0, g_rng)
-    colour = _mix(colour, _col((0.12, 0.32, 0.1)), np.clip((moss - 0.72) * 2.0, 0, 0.4))
+    moss_amount = 0.4 * look.wetness
+    colour = _mix(colour, _col((0.12, 0.32, 0.1)), np.clip((moss - 0.72) * 2.0, 0, moss_amount))
     shade = 0.45 + 0.95 * blades
     out = colour * shade[..., None] * (0.85 + 0.3 * patch[..., None])
     if look.daisies > 0:
@@ -209,7 +211,7 @@ def _soil(garden, look, shape, patch, kinds, g_rng, s_rng) -> np.ndarray:
         out = _mix(out, _col((0.2, 0.21, 0.23)) * clods[..., None], 0.5)
     elif dryness > 0.6:  # sun-baked cracks
         cracks = tile_over(_tile("cracks", _variant(garden)), shape, g_rng)
-        out *= (1.0 - 0.6 * cracks)[..., None]
+        out *= (1.0 - 0.5 * cracks)[..., None]
     return out
 
 
@@ -263,7 +265,8 @@ def _tile(kind: str, variant: int) -> np.ndarray:
         tile = (0.7 + 0.5 * _cell_value(ids, 2654435761)) * (1.1 - 0.5 * edge**2)
     elif kind == "cracks":
         _ids, edge = cell_tile(14.0, rng)
-        tile = (edge > 0.94).astype(np.float32)
+        keep = periodic_noise(TILE_PX, 24, rng) > 0.55  # not every crack opens
+        tile = ((edge > 0.95) & keep).astype(np.float32)
     elif kind == "foliage":
         ids, edge = cell_tile(4.5, rng)
         tile = (0.6 + 0.6 * _cell_value(ids, 2654435761)) * (1.1 - 0.6 * edge**2)
@@ -309,25 +312,35 @@ def _leaf_tile(rng: np.random.Generator, size: int = 512) -> tuple[np.ndarray, n
     u = np.ones((size, size), np.float32)
     colour = np.zeros((size, size, 3), np.float32)
     n = size * size // 9
-    xs, ys = rng.uniform(0, size, n), rng.uniform(0, size, n)
+    xy = rng.uniform(0, size, (n, 2))
     lens = rng.uniform(2.0, 4.5, n)
     widths = lens * rng.uniform(0.4, 0.65, n)
     angles = rng.uniform(0, 180, n)
     pal = np.asarray(LEAF_COLOURS, np.float32)
     cols = pal[rng.integers(0, len(pal), n)] * rng.uniform(0.75, 1.2, (n, 1)).astype(np.float32)
     vals = np.sort(rng.random(n))[::-1]  # smallest last: a leaf with draw value v is on top
+    centres = np.round(xy * 16).astype(int)
+    axes = np.stack([np.round(lens * 16), np.round(widths * 16)], -1).astype(int)
+    margin = 6
     for i in range(n):
+        # a leaf near the tile's border is drawn again on the far side so the tile wraps
+        shifts = [(0, 0)]
+        x, y = xy[i]
+        sx = size if x < margin else -size if x > size - margin else 0
+        sy = size if y < margin else -size if y > size - margin else 0
+        if sx:
+            shifts.append((sx, 0))
+        if sy:
+            shifts.append((0, sy))
+        if sx and sy:
+            shifts.append((sx, sy))
         c = cols[i]
-        for ox in (-size, 0, size):
-            for oy in (-size, 0, size):
-                cx, cy = xs[i] + ox, ys[i] + oy
-                if -6 < cx < size + 6 and -6 < cy < size + 6:
-                    centre = (round(cx * 16), round(cy * 16))
-                    axes = (round(lens[i] * 16), round(widths[i] * 16))
-                    cv2.ellipse(u, centre, axes, angles[i], 0, 360, float(vals[i]), -1,
-                                cv2.LINE_8, 4)
-                    cv2.ellipse(colour, centre, axes, angles[i], 0, 360,
-                                (float(c[0]), float(c[1]), float(c[2])), -1, cv2.LINE_8, 4)
+        for dx, dy in shifts:
+            centre = (int(centres[i, 0] + dx * 16), int(centres[i, 1] + dy * 16))
+            ax = (int(axes[i, 0]), int(axes[i, 1]))
+            cv2.ellipse(u, centre, ax, float(angles[i]), 0, 360, float(vals[i]), -1, cv2.LINE_8, 4)
+            cv2.ellipse(colour, centre, ax, float(angles[i]), 0, 360,
+                        (float(c[0]), float(c[1]), float(c[2])), -1, cv2.LINE_8, 4)
     return u, colour
 
 

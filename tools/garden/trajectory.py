@@ -79,13 +79,34 @@ def clearance_map(garden: Garden) -> np.ndarray:
     return cv2.distanceTransform(free, cv2.DIST_L2, 5) * PLAN_RES_M
 
 
+def path_map(garden: Garden) -> np.ndarray:
+    """True on PLAN_RES_M cells covered by a path or patio."""
+    h = math.ceil(garden.height_m / PLAN_RES_M)
+    w = math.ceil(garden.width_m / PLAN_RES_M)
+    m = np.zeros((h, w), np.uint8)
+    for p in garden.paths:
+        pts = np.round(np.asarray(p.points) / PLAN_RES_M - 0.5).astype(np.int32)
+        cv2.polylines(m, [pts], False, 1, max(1, round(p.width_m / PLAN_RES_M)))
+    for pt in garden.patios:
+        a = (round(pt.x0_m / PLAN_RES_M), round(pt.y0_m / PLAN_RES_M))
+        b = (round(pt.x1_m / PLAN_RES_M), round(pt.y1_m / PLAN_RES_M))
+        cv2.rectangle(m, a, b, 1, -1)
+    return m.astype(bool)
+
+
 class _World:
     """What the driving simulation needs to know about the garden."""
 
     def __init__(self, garden: Garden, look: SeasonLook) -> None:
         self.garden = garden
         self.clear = clearance_map(garden)
+        self.path = path_map(garden)
         self.wet = look.wetness
+
+    def on_path(self, x: float, y: float) -> bool:
+        h, w = self.path.shape
+        return bool(self.path[min(max(int(y / PLAN_RES_M), 0), h - 1),
+                              min(max(int(x / PLAN_RES_M), 0), w - 1)])
 
     def clearance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         h, w = self.clear.shape
@@ -137,11 +158,16 @@ class _Driver:
         self.w = world
         self.dt = 1.0 / fps
         self.rng = rng
+        self.look_at: tuple[float, float] | None = None  # bed to face when its goal is reached
         self.pose = self._start_pose()
         self.travel_l = self.travel_r = 0.0
         self.mode = "wander"
         self.mode_until = 0.0
+        start_inspect = self.look_at is not None
         self.goal = self._new_goal()
+        if start_inspect:  # started beside a bed: look at it for a while first
+            self.mode, self.mode_until = "inspect", float(rng.uniform(2.0, 4.0))
+            self.look_at = self.look_at or (self.pose[0], self.pose[1])
         self.goal_deadline = 25.0
         self.progress_mark = (0.0, self.pose)
         self.next_bump_t = float(rng.uniform(2.0, 6.0))
@@ -150,22 +176,64 @@ class _Driver:
         self.omega_prev = 0.0
 
     def _start_pose(self) -> tuple[float, float, float]:
+        """A free spot, mostly looking towards the nearest bed (recordings are short)."""
         g = self.w.garden
+        if g.beds and self.rng.random() < 0.75:  # right beside a bed, looking at it
+            spot = self._bed_goal()
+            if spot is not None and self.look_at is not None:
+                x, y = spot
+                return x, y, self._bed_heading(x, y) + float(self.rng.uniform(-0.3, 0.3))
         for _ in range(2000):
             x = float(self.rng.uniform(0.5, g.width_m - 0.5))
             y = float(self.rng.uniform(0.5, g.height_m - 0.5))
             if self.w.clearance(x, y) > ROBOT_RADIUS_M + 0.35:
-                return x, y, float(self.rng.uniform(-math.pi, math.pi))
+                heading = float(self.rng.uniform(-math.pi, math.pi))
+                if g.beds and self.rng.random() < 0.7:
+                    centres = [np.asarray(b.outline).mean(0) for b in g.beds]
+                    cx, cy = min(centres, key=lambda c: math.hypot(c[0] - x, c[1] - y))
+                    heading = math.atan2(cy - y, cx - x) + float(self.rng.uniform(-0.4, 0.4))
+                return x, y, heading
         raise RuntimeError(f"garden {g.id}: no free place to start the robot")
 
     def _new_goal(self) -> tuple[float, float]:
+        """A free spot: beside a bed (so the camera sees it), on a path, or anywhere."""
         g = self.w.garden
+        kind = self.rng.random()
+        if kind < 0.5 and g.beds:
+            goal = self._bed_goal()
+            if goal is not None:
+                return goal
         for _ in range(2000):
             x = float(self.rng.uniform(0.5, g.width_m - 0.5))
             y = float(self.rng.uniform(0.5, g.height_m - 0.5))
-            if self.w.clearance(x, y) > ROBOT_RADIUS_M + 0.25:
-                return x, y
+            c = float(self.w.clearance(x, y))
+            if c <= ROBOT_RADIUS_M + 0.25:
+                continue
+            if kind < 0.75 and not self.w.on_path(x, y):
+                continue
+            return x, y
         return self.pose[0], self.pose[1]
+
+    def _bed_heading(self, x: float, y: float) -> float:
+        """Heading from (x, y) towards the nearest point of any bed outline."""
+        pts = np.concatenate([np.asarray(b.outline) for b in self.w.garden.beds])
+        near = pts[int(np.argmin(np.hypot(pts[:, 0] - x, pts[:, 1] - y)))]
+        return math.atan2(near[1] - y, near[0] - x)
+
+    def _bed_goal(self) -> tuple[float, float] | None:
+        beds = self.w.garden.beds
+        bed = beds[int(self.rng.integers(0, len(beds)))]
+        outline = np.asarray(bed.outline)
+        centre = outline.mean(0)
+        for _ in range(30):
+            p = outline[int(self.rng.integers(0, len(outline)))]
+            out = p - centre
+            out /= np.linalg.norm(out) + 1e-9
+            x, y = p + out * float(self.rng.uniform(0.4, 0.7))
+            if self.w.clearance(x, y) > ROBOT_RADIUS_M + 0.15:
+                self.look_at = (float(centre[0]), float(centre[1]))
+                return float(x), float(y)
+        return None
 
     # -- one frame ------------------------------------------------------------------------
     def step(self, i: int) -> RobotState:
@@ -234,7 +302,7 @@ class _Driver:
                 self._resume(t)
             else:
                 err = _wrap(math.atan2(self.target[1] - y, self.target[0] - x) - th)
-                return 0.22, float(np.clip(2.0 * err, -OMEGA_MAX_RADPS, OMEGA_MAX_RADPS))
+                return 0.28, float(np.clip(2.0 * err, -OMEGA_MAX_RADPS, OMEGA_MAX_RADPS))
         if self.mode == "push":
             if t <= self.mode_until:
                 return 0.15, 0.0
@@ -249,16 +317,24 @@ class _Driver:
             if t <= self.mode_until:
                 return 0.0, self.turn_dir * 1.0
             self._resume(t)
+        if self.mode == "inspect":  # face the bed for a moment, as if checking the plants
+            if t <= self.mode_until and self.look_at is not None:
+                err = _wrap(self._bed_heading(x, y) - th)
+                return 0.0, float(np.clip(1.5 * err, -OMEGA_MAX_RADPS, OMEGA_MAX_RADPS))
+            self.look_at = None
+            self._resume(t)
         if t >= self.next_bump_t and self._start_bump(t):
             return self._command(t)
         return self._wander(t)
 
     def _resume(self, t: float) -> None:
+        bumped = self.mode in ("approach", "push", "back", "turn")
         self.mode = "wander"
         self.goal = self._new_goal()
         self.goal_deadline = t + 25.0
         self.progress_mark = (t, self.pose)
-        self.next_bump_t = t + float(self.rng.uniform(6.0, 14.0))
+        if bumped:
+            self.next_bump_t = t + float(self.rng.uniform(6.0, 14.0))
 
     def _start_bump(self, t: float) -> bool:
         x, y, th = self.pose
@@ -288,7 +364,11 @@ class _Driver:
 
     def _wander(self, t: float) -> tuple[float, float]:
         x, y, th = self.pose
+        if math.hypot(self.goal[0] - x, self.goal[1] - y) < 0.4 and self.look_at is not None:
+            self.mode, self.mode_until = "inspect", t + float(self.rng.uniform(1.5, 3.0))
+            return self._command(t)
         if math.hypot(self.goal[0] - x, self.goal[1] - y) < 0.4 or t > self.goal_deadline:
+            self.look_at = None
             self.goal, self.goal_deadline = self._new_goal(), t + 25.0
         t0, p0 = self.progress_mark
         if t - t0 > 5.0:
