@@ -91,7 +91,7 @@ def run(frames: int, repeats: int, jobs: int) -> dict[str, Any]:
         results["single_process_fps"] = round(statistics.median(single), 1)
         results["single_process_fps_runs"] = [round(v, 1) for v in single]
         multi = []
-        ctx = mp.get_context("fork" if os.name != "nt" else "spawn")
+        ctx = mp.get_context("spawn")  # a forked child can hang in OpenCV's thread pool
         for r in range(repeats):
             tasks = [(str(Path(tmp) / f"multi{r}_{j}"), SEASON_CYCLE[j % 4], frames, 100 + j)
                      for j in range(jobs)]

@@ -122,7 +122,8 @@ def write_benchmark(
     (root / MANIFEST).unlink(missing_ok=True)  # the set is incomplete until the end
     items = plan.recordings()
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(items)))
-    ctx = mp.get_context("spawn" if os.name == "nt" else "fork")
+    # spawn, not fork: a forked child inherits OpenCV's thread pool mid-state and can hang
+    ctx = mp.get_context("spawn")
     counter = ctx.Value("q", 0)
     tasks = [(str(root / rel), spec, overwrite) for _, _, rel, spec in items]
     started = time.perf_counter()

@@ -80,11 +80,11 @@ def cell_tile(
     ``ids`` (int32) numbers the cells and ``edge`` (float32) runs from 0 at a cell's seed to 1 at
     its border, so a texture can shade each cell as a rounded lump.
     """
-    n = max(int(round(size / cell_px)), 2)
+    n = max(round(size / cell_px), 2)
     step = size / n
     jy = (rng.random((n, n)) * 0.8 + 0.1 + np.arange(n)[:, None]) * step
     jx = (rng.random((n, n)) * 0.8 + 0.1 + np.arange(n)[None, :]) * step
-    pad = int(math.ceil(2 * step))
+    pad = math.ceil(2 * step)
     big = size + 2 * pad
     seeds = np.full((big, big), 255, np.uint8)
     ids_at = np.zeros((big, big), np.int32)
