@@ -48,13 +48,13 @@ def test_one_record_per_frame_with_the_documented_fields(run):
     _, states, records = run
     assert len(records) == len(states) == int(SECONDS * 10)
     required = {"t", "x_m", "y_m", "theta_rad", "v_mps", "omega_radps", "ticks_left",
-                "ticks_right", "bumper", "wheel_slip", "motor_current_left_a",
+                "ticks_right", "bumper", "stall", "slip", "motor_current_left_a",
                 "motor_current_right_a", "battery_v", "pump_on", "pump_zone"}
     for r in records:
         assert required <= r.keys()
     times = [r["t"] for r in records]
     assert times == sorted(times) and times[1] == pytest.approx(0.1)
-    assert sum("moisture" in r for r in records) == pytest.approx(SECONDS, abs=1)
+    assert sum("soil_moisture" in r for r in records) == pytest.approx(SECONDS, abs=1)
 
 
 def test_wheel_ticks_integrate_to_the_pose(run):
@@ -63,21 +63,31 @@ def test_wheel_ticks_integrate_to_the_pose(run):
     for a, b in itertools.pairwise(records):
         dl = (b["ticks_left"] - a["ticks_left"]) / TICKS_PER_M
         dr = (b["ticks_right"] - a["ticks_right"]) / TICKS_PER_M
-        x, y, th = dead_reckon((a["x_m"], a["y_m"], a["theta_rad"]), dl, dr, b["wheel_slip"])
+        x, y, th = dead_reckon((a["x_m"], a["y_m"], a["theta_rad"]), dl, dr, b["slip"])
         worst_xy = max(worst_xy, math.hypot(x - b["x_m"], y - b["y_m"]))
         worst_th = max(worst_th, abs(th - b["theta_rad"]))
     assert worst_xy < 1.5e-3  # ticks are 0.5 mm
     assert worst_th < 5e-3
 
 
-def test_ticks_without_slip_overestimate_the_distance_when_wheels_spin(run):
+def test_wheels_stop_while_stalled_against_an_obstacle(run):
     _, _, records = run
-    spinning = [(a, b) for a, b in itertools.pairwise(records) if b["wheel_slip"] > 0.5]
-    assert spinning, "the drive pushes against an obstacle at least once"
-    for a, b in spinning:
-        wheel = abs(b["ticks_left"] - a["ticks_left"]) / TICKS_PER_M
-        moved = math.hypot(b["x_m"] - a["x_m"], b["y_m"] - a["y_m"])
-        assert moved < 0.5 * wheel + 1e-3
+    stalled = [(a, b) for a, b in itertools.pairwise(records) if a["stall"] and b["stall"]]
+    assert stalled, "the drive pushes against an obstacle at least once"
+    for a, b in stalled:
+        assert b["v_mps"] > 0, "commanded forward"
+        assert abs(b["ticks_left"] - a["ticks_left"]) <= 1
+        assert math.hypot(b["x_m"] - a["x_m"], b["y_m"] - a["y_m"]) < 1e-3
+
+
+def test_slip_only_on_mud_and_it_shortens_the_way(run):
+    garden, _, records = run
+    for a, b in itertools.pairwise(records):
+        on_mud = any(math.hypot(a["x_m"] - m.x_m, a["y_m"] - m.y_m) < m.radius_m
+                     for m in garden.mud)
+        assert 0.0 <= b["slip"] < 1.0
+        if not on_mud:
+            assert b["slip"] == 0.0
 
 
 def test_bumper_fires_exactly_when_the_footprint_touches_an_obstacle(run):
@@ -91,25 +101,19 @@ def test_bumper_fires_exactly_when_the_footprint_touches_an_obstacle(run):
     assert presses >= 1
 
 
-def test_pushing_against_an_obstacle_shows_in_slip_and_motor_current(run):
+def test_bumps_show_as_stall_and_high_motor_current(run):
     _, _, records = run
-    # still touching and still driving forward: the wheels turn, the robot does not move
-    pushing = [b for a, b in itertools.pairwise(records)
-               if a["bumper"] and b["bumper"] and b["v_mps"] > 0 and b["omega_radps"] == 0]
-    hitting = [b for a, b in itertools.pairwise(records) if b["bumper"] and not a["bumper"]]
-    cruising = [r for r in records
-                if not r["bumper"] and r["wheel_slip"] == 0 and r["v_mps"] > 0]
-    assert pushing and hitting and cruising
-    assert all(r["wheel_slip"] == 1.0 for r in pushing)
-    assert all(r["wheel_slip"] > 0.0 for r in hitting), "the contact cut the move short"
-    assert min(r["motor_current_left_a"] for r in pushing) > max(
+    stalled = [r for r in records if r["stall"]]
+    cruising = [r for r in records if not r["stall"] and r["v_mps"] > 0]
+    assert stalled and cruising
+    assert all(r["bumper"] for r in stalled), "only an obstacle stops the wheels"
+    assert min(r["motor_current_left_a"] for r in stalled) > max(
         r["motor_current_left_a"] for r in cruising)
-    assert all(0.0 <= r["wheel_slip"] <= 1.0 for r in records)
 
 
 def test_moisture_dries_between_waterings_and_rises_while_watered(run):
     garden, _, records = run
-    readings = [r for r in records if "moisture" in r]
+    readings = [r for r in records if "soil_moisture" in r]
     zones = {b.id for b in garden.beds}
     probes = {p.id: p for b in garden.beds for p in b.probes}
     watered_zones = {r["pump_zone"] for r in records if r["pump_on"]}
@@ -118,7 +122,7 @@ def test_moisture_dries_between_waterings_and_rises_while_watered(run):
     rose = False
     for a, b in itertools.pairwise(readings):
         pumped = any(r["pump_on"] for r in records if a["t"] < r["t"] <= b["t"])
-        for ma, mb in zip(a["moisture"], b["moisture"], strict=True):
+        for ma, mb in zip(a["soil_moisture"], b["soil_moisture"], strict=True):
             assert ma["probe"] == mb["probe"]
             p = probes[ma["probe"]]
             assert (mb["x_m"], mb["y_m"], mb["zone"]) == (p.x_m, p.y_m, p.zone)

@@ -1,8 +1,9 @@
 """`gardenbot bench season-probe`: how much the seasons differ, seen by a simple classifier.
 
-A hand-crafted feature per 16x16 cell (colour means and deviations, chromaticity, gradient
-energy, orientation and fine-texture energy) and a softmax regression (numpy) are trained on the
-benchmark set's training gardens and tested on its held-out gardens:
+A hand-crafted feature per 16x16 cell (colour means and deviations, a saturation-weighted hue
+histogram, gradient energy and orientation, fine-texture energy) and a per-cell classifier —
+softmax regression, then a tiny MLP — are trained on the benchmark set's training gardens and
+tested on its held-out gardens (numpy only):
 
 - one season only -> every season (the diagonal is in-season accuracy, the rest is the shift),
 - all seasons together -> every season (can the classes be told apart in each season at all?),
@@ -84,43 +85,72 @@ def recording_cells(path: Path, frame_step: int = 2) -> tuple[np.ndarray, np.nda
     return np.concatenate(xs), np.concatenate(ys).astype(np.int64)
 
 
-class SoftmaxProbe:
-    """Multinomial logistic regression trained by full-batch gradient descent (numpy)."""
+class CellClassifier:
+    """Per-cell classifier on standardised features: softmax regression (``hidden=0``) or a
+    one-hidden-layer ReLU network (a "tiny adapter"), trained with class-balanced mini-batch
+    Adam in numpy. ``fit`` continues from the current weights, which is plain fine-tuning."""
 
-    def __init__(self, dim: int, classes: int = NUM_CLASSES, l2: float = 1e-3) -> None:
-        self.w = np.zeros((dim, classes))
-        self.b = np.zeros(classes)
+    def __init__(self, dim: int, hidden: int = 0, classes: int = NUM_CLASSES, seed: int = 0,
+                 l2: float = 1e-4) -> None:
+        self.rng = np.random.default_rng(seed)
+        shapes = [(dim, classes), (classes,)] if hidden == 0 else [
+            (dim, hidden), (hidden,), (hidden, classes), (classes,)]
+        self.params = [np.zeros(sh, np.float32) if len(sh) == 1 or hidden == 0 else
+                       (self.rng.standard_normal(sh) / np.sqrt(sh[0])).astype(np.float32)
+                       for sh in shapes]
+        self.classes = classes
         self.l2 = l2
         self.mu: np.ndarray | None = None
         self.sd: np.ndarray | None = None
+        self._m = [np.zeros_like(p) for p in self.params]
+        self._v = [np.zeros_like(p) for p in self.params]
+        self._t = 0
 
-    def _norm(self, x: np.ndarray) -> np.ndarray:
-        return (x - self.mu) / self.sd
+    def _forward(self, xn: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if len(self.params) == 2:
+            return xn @ self.params[0] + self.params[1], None
+        h = np.maximum(xn @ self.params[0] + self.params[1], 0.0)
+        return h @ self.params[2] + self.params[3], h
 
-    def fit(self, x: np.ndarray, y: np.ndarray, steps: int = 400, lr: float = 0.5,
-            refit_scaler: bool = True) -> SoftmaxProbe:
-        if refit_scaler or self.mu is None:
+    def fit(self, x: np.ndarray, y: np.ndarray, epochs: int = 6, batch: int = 512,
+            lr: float = 0.01) -> CellClassifier:
+        if self.mu is None:  # the first data fixes the scaling, as a deployed adapter would
             self.mu, self.sd = x.mean(0), x.std(0) + 1e-6
-        xn = self._norm(x)
-        onehot = np.eye(self.w.shape[1])[y]
-        # balance classes: a lawn-dominated set would otherwise ignore the rare ones
-        counts = np.bincount(y, minlength=self.w.shape[1]).astype(float)
-        weight = (len(y) / (len(counts) * np.maximum(counts, 1)))[y][:, None]
-        for _ in range(steps):
-            p = self._proba_n(xn)
-            g = (p - onehot) * weight / len(y)
-            self.w -= lr * (xn.T @ g + self.l2 * self.w)
-            self.b -= lr * g.sum(0)
+        xn = ((x - self.mu) / self.sd).astype(np.float32)
+        counts = np.bincount(y, minlength=self.classes).astype(np.float32)
+        weight = (len(y) / (self.classes * np.maximum(counts, 1)))[y].astype(np.float32)
+        eye = np.eye(self.classes, dtype=np.float32)
+        for _ in range(epochs):
+            order = self.rng.permutation(len(y))
+            for start in range(0, len(y), batch):
+                idx = order[start : start + batch]
+                xb, w = xn[idx], weight[idx][:, None]
+                z, h = self._forward(xb)
+                z -= z.max(1, keepdims=True)
+                p = np.exp(z)
+                p /= p.sum(1, keepdims=True)
+                g = (p - eye[y[idx]]) * w / len(idx)
+                if h is None:
+                    grads = [xb.T @ g, g.sum(0)]
+                else:
+                    gh = (g @ self.params[2].T) * (h > 0)
+                    grads = [xb.T @ gh, gh.sum(0), h.T @ g, g.sum(0)]
+                self._adam(grads, lr)
         return self
 
-    def _proba_n(self, xn: np.ndarray) -> np.ndarray:
-        z = xn @ self.w + self.b
-        z -= z.max(1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(1, keepdims=True)
+    def _adam(self, grads: list[np.ndarray], lr: float) -> None:
+        self._t += 1
+        for p, g, m, v in zip(self.params, grads, self._m, self._v, strict=True):
+            if p.ndim == 2:
+                g = g + self.l2 * p
+            m *= 0.9
+            m += 0.1 * g
+            v *= 0.999
+            v += 0.001 * g * g
+            p -= lr * (m / (1 - 0.9**self._t)) / (np.sqrt(v / (1 - 0.999**self._t)) + 1e-8)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self._proba_n(self._norm(x)).argmax(1)
+        return self._forward(((x - self.mu) / self.sd).astype(np.float32))[0].argmax(1)
 
 
 def scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -150,55 +180,62 @@ def load_set(root: Path, frame_step: int) -> dict[str, dict[str, tuple[np.ndarra
     return out
 
 
-def evaluate(data: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> dict[str, Any]:
+def _subsample(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if len(y) <= n:
+        return x, y
+    idx = np.random.default_rng(seed).choice(len(y), n, replace=False)
+    return x[idx], y[idx]
+
+
+def evaluate(data: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], hidden: int,
+             max_cells: int = 60_000) -> dict[str, Any]:
+    """Single-step, joint and sequential results for one classifier size (0 = linear)."""
     steps = list(data)
-    single: dict[str, dict[str, dict[str, float]]] = {}
-    for s in steps:
-        probe = SoftmaxProbe(data[s]["train"][0].shape[1]).fit(*data[s]["train"])
-        single[s] = {t: scores(data[t]["test"][1], probe.predict(data[t]["test"][0]))
-                     for t in steps}
-    x_all = np.concatenate([data[s]["train"][0] for s in steps])
-    y_all = np.concatenate([data[s]["train"][1] for s in steps])
-    joint_probe = SoftmaxProbe(x_all.shape[1]).fit(x_all, y_all, steps=600)
-    joint = {t: scores(data[t]["test"][1], joint_probe.predict(data[t]["test"][0]))
-             for t in steps}
-    # plain fine-tuning through the stream: each step starts from the last weights and scaler
-    seq = SoftmaxProbe(x_all.shape[1])
+    dim = next(iter(data.values()))["train"][0].shape[1]
+    train = {s: _subsample(*data[s]["train"], max_cells, k) for k, s in enumerate(steps)}
+
+    def test_all(model: CellClassifier) -> dict[str, dict[str, float]]:
+        return {t: scores(data[t]["test"][1], model.predict(data[t]["test"][0])) for t in steps}
+
+    single = {s: test_all(CellClassifier(dim, hidden).fit(*train[s])) for s in steps}
+    x_all = np.concatenate([train[s][0] for s in steps])
+    y_all = np.concatenate([train[s][1] for s in steps])
+    joint = test_all(CellClassifier(dim, hidden).fit(*_subsample(x_all, y_all, 2 * max_cells,
+                                                                   99), epochs=8))
+    seq = CellClassifier(dim, hidden)
     after: list[dict[str, float]] = []
-    for k, s in enumerate(steps):
-        seq.fit(*data[s]["train"], steps=200, refit_scaler=(k == 0))
-        after.append({t: scores(data[t]["test"][1], seq.predict(data[t]["test"][0]))["accuracy"]
-                      for t in steps})
-    forgetting = {}
-    for k, s in enumerate(steps[:-1]):
-        best = max(after[j][s] for j in range(k, len(steps) - 1))
-        forgetting[s] = best - after[-1][s]
-    return {"single_season": single, "joint": joint, "sequential_accuracy": after,
-            "sequential_forgetting": forgetting}
+    for s in steps:
+        seq.fit(*train[s])
+        after.append({t: v["accuracy"] for t, v in test_all(seq).items()})
+    forgetting = {s: max(after[j][s] for j in range(k, len(steps) - 1)) - after[-1][s]
+                  for k, s in enumerate(steps[:-1])}
+    return {"hidden": hidden, "single_season": single, "joint": joint,
+            "sequential_accuracy": after, "sequential_forgetting": forgetting}
 
 
 def format_report(result: dict[str, Any]) -> str:
     steps = list(result["joint"])
     width = max(len(s) for s in steps) + 2
-    lines = ["accuracy of per-cell softmax on colour/texture features, held-out gardens",
-             "", "train on one step (rows) -> test on each step (columns)",
-             " " * width + "".join(f"{s:>{width}}" for s in steps)]
+    head = " " * (width + 6) + "".join(f"{s:>{width}}" for s in steps)
+    name = "softmax regression" if result["hidden"] == 0 else \
+        f"tiny MLP ({result['hidden']} hidden units)"
+    lines = [f"{name} on per-cell colour/texture features; tested on the held-out gardens",
+             "", "accuracy: trained on one step (rows), tested on each step (columns)", head]
+
+    def row(label: str, values: dict[str, float]) -> str:
+        return f"{label:<{width + 6}}" + "".join(f"{values[t]:>{width}.3f}" for t in steps)
+
     for s in steps:
-        row = result["single_season"][s]
-        lines.append(f"{s:<{width}}" + "".join(f"{row[t]['accuracy']:>{width}.3f}" for t in steps))
-    lines.append(f"{'joint':<{width}}" + "".join(
-        f"{result['joint'][t]['accuracy']:>{width}.3f}" for t in steps))
-    lines += ["", "macro-F1, same layout"]
+        lines.append(row(s, {t: v["accuracy"] for t, v in result["single_season"][s].items()}))
+    lines.append(row("joint", {t: v["accuracy"] for t, v in result["joint"].items()}))
+    lines += ["", "macro-F1, same layout", head]
     for s in steps:
-        row = result["single_season"][s]
-        lines.append(f"{s:<{width}}" + "".join(f"{row[t]['macro_f1']:>{width}.3f}" for t in steps))
-    lines.append(f"{'joint':<{width}}" + "".join(
-        f"{result['joint'][t]['macro_f1']:>{width}.3f}" for t in steps))
-    lines += ["", "plain sequential fine-tuning: accuracy after each step (rows)"]
-    for s, row in zip(steps, result["sequential_accuracy"], strict=True):
-        lines.append(f"{'after ' + s:<{width + 6}}" + "".join(
-            f"{row[t]:>{width}.3f}" for t in steps))
-    lines.append("forgetting (best earlier accuracy - final): " + ", ".join(
+        lines.append(row(s, {t: v["macro_f1"] for t, v in result["single_season"][s].items()}))
+    lines.append(row("joint", {t: v["macro_f1"] for t, v in result["joint"].items()}))
+    lines += ["", "plain sequential fine-tuning: accuracy after each step", head]
+    for s, acc in zip(steps, result["sequential_accuracy"], strict=True):
+        lines.append(row("after " + s, acc))
+    lines.append("forgetting at the end (best earlier accuracy - final): " + ", ".join(
         f"{s} {v:+.3f}" for s, v in result["sequential_forgetting"].items()))
     return "\n".join(lines)
 
@@ -210,6 +247,9 @@ def main(argv: list[str]) -> int:
                    "temporary folder first, about a minute)")
     p.add_argument("--frame-step", type=int, default=2,
                    help="use every n-th labelled frame (default 2)")
+    p.add_argument("--hidden", type=int, default=32,
+                   help="hidden units of the tiny MLP run after the linear one (default 32; "
+                   "0 or less: linear only)")
     p.add_argument("--json", help="also write the numbers to this JSON file")
     args = p.parse_args(argv)
     if args.frame_step < 1:
@@ -222,8 +262,9 @@ def main(argv: list[str]) -> int:
             write_benchmark(root, full_plan())
         elif not (root / "manifest.json").is_file():
             p.error(f"{root}: no manifest.json (make one with gardenbot synth --benchmark)")
-        result = evaluate(load_set(root, args.frame_step))
-    print(format_report(result))
+        data = load_set(root, args.frame_step)
+    results = [evaluate(data, 0)] + ([evaluate(data, args.hidden)] if args.hidden > 0 else [])
+    print("\n\n".join(format_report(r) for r in results))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -13,6 +13,7 @@ A strip texture has row 0 at the top of the boundary and one pixel per ``RES_M``
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -59,7 +60,7 @@ def _fence(shape, look: SeasonLook, rng, s_rng) -> np.ndarray:
     gap_px = int(rng.integers(1, 3))
     weathered = rng.random() < 0.4
     wood = np.array((0.5, 0.52, 0.53) if weathered else (0.22, 0.36, 0.52), np.float32)
-    grain = tile_over(stroke_tile(25, (90.0, 88.0, 92.0), rng, size=256), shape, rng)
+    grain = tile_over(_grain_tile(int(rng.integers(3))), shape, rng)
     col = np.arange(w)
     board = col // board_px
     tone = (0.8 + 0.4 * ((board * 7919) % 101 / 101.0)).astype(np.float32)
@@ -69,9 +70,7 @@ def _fence(shape, look: SeasonLook, rng, s_rng) -> np.ndarray:
 
 
 def _hedge(shape, look: SeasonLook, rng, s_rng) -> np.ndarray:
-    ids, edge = cell_tile(5.0, rng, size=256)
-    tone = (ids.astype(np.int64) * 2654435761 % 997 / 997.0).astype(np.float32)
-    leaves = tile_over((0.55 + 0.7 * tone) * (1.1 - 0.6 * edge**2), shape, rng)
+    leaves = tile_over(_leaf_tile(int(rng.integers(3))), shape, rng)
     depth = value_noise(shape, 12.0, rng)  # holes into the dark inside of the hedge
     green = {"spring": (0.12, 0.48, 0.22), "summer": (0.08, 0.34, 0.1),
              "autumn": (0.1, 0.3, 0.38), "winter": (0.1, 0.22, 0.12)}[look.season]
@@ -112,6 +111,25 @@ def _weather(out: np.ndarray, look: SeasonLook, s_rng: np.random.Generator) -> n
         snow = (z < drift * (look.snow_lawn / 0.3)).astype(np.float32)[..., None]
         out = out + (SNOW - out) * snow
     return out.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _grain_tile(variant: int) -> np.ndarray:
+    """Wood grain: long vertical strokes (cached, read-only)."""
+    tile = stroke_tile(25, (90.0, 88.0, 92.0), np.random.default_rng([0xB0A2D, variant]),
+                       size=256)
+    tile.flags.writeable = False
+    return tile
+
+
+@functools.lru_cache(maxsize=4)
+def _leaf_tile(variant: int) -> np.ndarray:
+    """Hedge leaves: small lumps of varied tone (cached, read-only)."""
+    ids, edge = cell_tile(5.0, np.random.default_rng([0x4ED6E, variant]), size=256)
+    tone = (ids.astype(np.int64) * 2654435761 % 997 / 997.0).astype(np.float32)
+    tile = ((0.55 + 0.7 * tone) * (1.1 - 0.6 * edge**2)).astype(np.float32)
+    tile.flags.writeable = False
+    return tile
 
 
 _ALBEDO = {"fence": _fence, "hedge": _hedge, "wall": _wall}

@@ -26,7 +26,7 @@ class CameraEffects:
         self.rng = rng
         yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
         r2 = ((xx - width / 2) / (width / 2)) ** 2 + ((yy - height / 2) / (height / 2)) ** 2
-        self._vignette = (1.0 - 0.22 * r2 / 2).astype(np.float32)[..., None]
+        self._vignette = np.repeat((1.0 - 0.22 * r2 / 2).astype(np.float32)[..., None], 3, 2)
         self._noise = rng.standard_normal((_BANK, height + _SHIFT, width + _SHIFT, 3),
                                           dtype=np.float32)
         self.gain = 1.0
@@ -48,10 +48,10 @@ class CameraEffects:
         kv = round(abs(v_mps) * look.exposure_time_s * 60.0)
         if kv >= 2:
             image = cv2.blur(image, (1, kv))
-        out = image.astype(np.float32)
-        out *= self._vignette * self.gain
+        out = cv2.multiply(image, self._vignette, scale=float(self.gain), dtype=cv2.CV_32F)
         b = int(self.rng.integers(0, _BANK))
         oy, ox = (int(v) for v in self.rng.integers(0, _SHIFT, 2))
         sigma = look.noise_sigma * (0.6 + 0.4 * self.gain)
-        out += sigma * self._noise[b, oy : oy + self._h, ox : ox + self._w]
-        return np.clip(out, 0, 255).astype(np.uint8)
+        out = cv2.scaleAdd(self._noise[b, oy : oy + self._h, ox : ox + self._w], sigma, out)
+        np.clip(out, 0, 255, out=out)
+        return out.astype(np.uint8)

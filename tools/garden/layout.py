@@ -10,6 +10,7 @@ boundary (fence, hedge or wall) stands on the rectangle's edges.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -118,9 +119,46 @@ class Garden:
 
     def obstacle_distance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Distance to the nearest standing thing a bumper can touch: obstacles and the fence."""
-        d = self.boundary_distance(x, y)
-        for ob in self.obstacles:
-            d = np.minimum(d, ob.footprint_distance(x, y))
+        return np.minimum(self.boundary_distance(x, y), self._footprints.distance(x, y))
+
+    @functools.cached_property
+    def _footprints(self) -> Footprints:
+        return Footprints.of([p for ob in self.obstacles for p in ob.contacts])
+
+
+@dataclass(frozen=True)
+class Footprints:
+    """Ground contacts of all obstacles as arrays: discs and turned rectangles."""
+
+    discs: np.ndarray  # (n, 3): x, y, radius
+    rects: np.ndarray  # (m, 5): x, y, half_x, half_y, yaw
+
+    @classmethod
+    def of(cls, parts: list) -> Footprints:
+        discs, rects = [], []
+        for p in parts:
+            if isinstance(p, Box):
+                rects.append((p.x_m, p.y_m, p.half_x_m, p.half_y_m, p.yaw_rad))
+            elif isinstance(p, Spheroid):
+                discs.append((p.x_m, p.y_m, p.ground_radius_m))
+            else:
+                discs.append((p.x_m, p.y_m, p.radius_m))
+        return cls(np.array(discs, float).reshape(-1, 3), np.array(rects, float).reshape(-1, 5))
+
+    def distance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Distance from points to the nearest footprint (0 inside one; inf if there are none)."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        d = np.full(np.shape(x), np.inf)
+        if len(self.discs):
+            cx, cy, r = (self.discs[:, k].reshape((-1,) + (1,) * x.ndim) for k in range(3))
+            d = np.minimum(d, np.maximum(np.hypot(x - cx, y - cy) - r, 0.0).min(0))
+        if len(self.rects):
+            cx, cy, hx, hy, yaw = (self.rects[:, k].reshape((-1,) + (1,) * x.ndim)
+                                   for k in range(5))
+            c, s = np.cos(yaw), np.sin(yaw)
+            lx, ly = c * (x - cx) + s * (y - cy), -s * (x - cx) + c * (y - cy)
+            qx, qy = np.maximum(np.abs(lx) - hx, 0.0), np.maximum(np.abs(ly) - hy, 0.0)
+            d = np.minimum(d, np.hypot(qx, qy).min(0))
         return d
 
 

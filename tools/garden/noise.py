@@ -53,10 +53,13 @@ def stroke_tile(
     wrapped = np.pad(base, pad, mode="wrap")
     pick = periodic_noise(size, max(size // 24, 2), rng) * len(angles_deg)
     out = np.zeros((size, size), np.float32)
+    total = np.zeros((size, size), np.float32)
     for k, angle in enumerate(angles_deg):
         smeared = cv2.filter2D(wrapped, -1, line_kernel(length_px, angle))[pad:-pad, pad:-pad]
-        out += np.clip(1.0 - np.abs(pick - (k + 0.5)), 0.0, 1.0) * smeared
-    return stretch(out)
+        weight = np.clip(1.0 - np.abs(pick - (k + 0.5)), 0.0, 1.0)
+        out += weight * smeared
+        total += weight
+    return stretch(out / np.maximum(total, 1e-3))
 
 
 def line_kernel(length_px: int, angle_deg: float) -> np.ndarray:

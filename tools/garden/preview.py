@@ -19,6 +19,7 @@ from tools.garden.trajectory import drive
 from tools.garden.world import build_world
 
 HEADER_PX = 26
+OBSTACLE = DEFAULT_CLASSES.index("obstacle")
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.45) -> np.ndarray:
@@ -45,6 +46,8 @@ def preview_poses(garden_id: str, count: int, seed: int = 0) -> list[tuple[float
         _, labels = renderer.render(st.pose)
         counts = np.bincount(labels.ravel(), minlength=256)[: len(DEFAULT_CLASSES)]
         share = counts / max(counts.sum(), 1)
+        if share[OBSTACLE] > 0.15:  # a pot filling the view says little about the season
+            continue
         scored.append((float((share > 0.04).sum() + share.min()), i))
     picks: list[int] = []
     for _score, i in sorted(scored, reverse=True):

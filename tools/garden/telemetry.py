@@ -53,9 +53,14 @@ def plan_watering(garden: Garden, seconds: float, rng: np.random.Generator) -> W
     return Watering(zone, round(start, 3), round(start + length, 3))
 
 
-def motor_current_a(v_wheel_mps: float, slip: float, pushing: bool) -> float:
-    """A wheel motor's current: friction, speed, extra when spinning in mud or stalled."""
-    return 0.2 + 0.9 * abs(v_wheel_mps) / V_CRUISE_MPS + (1.6 if pushing else 0.5 * slip)
+STALL_CURRENT_A = 2.4
+
+
+def motor_current_a(v_wheel_mps: float, slip: float, stall: bool) -> float:
+    """A wheel motor's current: friction and speed, more in mud, the most when stalled."""
+    if stall and v_wheel_mps != 0:
+        return STALL_CURRENT_A
+    return 0.2 + 0.9 * abs(v_wheel_mps) / V_CRUISE_MPS + 0.5 * slip
 
 
 def open_circuit_v(soc: float) -> float:
@@ -68,7 +73,7 @@ def telemetry_records(
     garden: Garden, look: SeasonLook, states: list[RobotState], seconds: float,
     rng: np.random.Generator,
 ) -> list[dict[str, Any]]:
-    """One record per robot state (= per frame), moisture in the records once per second."""
+    """One record per robot state (= per frame), soil moisture once per second."""
     watering = plan_watering(garden, seconds, rng)
     lo, hi = START_MOISTURE[look.season]
     probes = [p for bed in garden.beds for p in bed.probes]
@@ -93,8 +98,8 @@ def telemetry_records(
             moisture[p.id] = m
         v_l = st.v_mps - st.omega_radps * WHEEL_BASE_M / 2
         v_r = st.v_mps + st.omega_radps * WHEEL_BASE_M / 2
-        i_l = motor_current_a(v_l, st.wheel_slip, st.pushing)
-        i_r = motor_current_a(v_r, st.wheel_slip, st.pushing)
+        i_l = motor_current_a(v_l, st.slip, st.stall)
+        i_r = motor_current_a(v_r, st.slip, st.stall)
         current = IDLE_CURRENT_A + i_l + i_r + (PUMP_CURRENT_A if pump_on else 0.0)
         soc -= current * dt / (BATTERY_CAPACITY_AH * 3600.0)
         rec: dict[str, Any] = {
@@ -104,7 +109,8 @@ def telemetry_records(
             "v_mps": round(st.v_mps, 5), "omega_radps": round(st.omega_radps, 5),
             "ticks_left": st.ticks_left, "ticks_right": st.ticks_right,
             "bumper": st.bumper,
-            "wheel_slip": round(st.wheel_slip, 4),
+            "stall": st.stall,
+            "slip": round(st.slip, 4),
             "motor_current_left_a": round(i_l, 3), "motor_current_right_a": round(i_r, 3),
             "battery_v": round(open_circuit_v(soc) - current * BATTERY_R_OHM, 3),
             "pump_on": pump_on,
@@ -112,7 +118,7 @@ def telemetry_records(
         }
         if st.t + 1e-9 >= next_moisture_t:
             next_moisture_t += MOISTURE_PERIOD_S
-            rec["moisture"] = [
+            rec["soil_moisture"] = [
                 {"probe": p.id, "zone": p.zone, "x_m": p.x_m, "y_m": p.y_m,
                  "value": round(moisture[p.id], 5)}
                 for p in probes

@@ -2,14 +2,14 @@
 
 A differential-drive robot with a round footprint wanders between random goals on lawn and paths,
 steering by scoring a fan of short arcs against a clearance map (a small dynamic-window
-planner). Every so often it picks an obstacle ahead and drives into it on purpose: it stops at
-contact (the bumper fires), keeps pushing for a moment with its wheels spinning (slip 1), backs
-off and turns away. On wet mud its wheels slip partly.
+planner); it likes to stop beside a bed and look at it. Every so often it picks an obstacle ahead
+and drives into it on purpose: it stops at contact (the bumper fires), keeps pushing for a moment
+with its wheels stalled, backs off and turns away. On wet mud its wheels slip partly.
 
 The motion is exact: over each frame interval the wheel speeds are constant, so the robot moves
-along a circular arc; a contact cuts the arc short, and the part of the wheel travel that did not
-move the robot is reported as slip. Integrating the wheel ticks scaled by ``1 - slip`` therefore
-reproduces the pose (up to tick quantisation).
+along a circular arc; a contact cuts the arc short and the wheels stop there (stall). Slip is the
+share of the wheels' travel that did not move the robot, so integrating the wheel ticks scaled by
+``1 - slip`` reproduces the pose (up to tick quantisation).
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ class RobotState:
     omega_radps: float
     ticks_left: int  # cumulative encoder ticks
     ticks_right: int
-    wheel_slip: float  # 0..1: share of the wheel travel that did not move the robot
+    slip: float  # 0..1: share of the wheel travel that did not move the robot (mud)
     bumper: bool
-    pushing: bool  # driving against an obstacle
+    stall: bool  # commanded to drive but blocked by an obstacle: the wheels stop
     mode: str
 
     @property
@@ -239,32 +239,34 @@ class _Driver:
     def step(self, i: int) -> RobotState:
         t = i * self.dt
         v, omega = (0.0, 0.0) if i == 0 else self._command(t)
-        slip, pushing = 0.0, False
+        slip, stall = 0.0, False
         if i > 0:
-            slip, pushing = self._move(v, omega)
+            slip, stall = self._move(v, omega)
         x, y, th = self.pose
         bumper = self.w.contact_distance(x, y) <= ROBOT_RADIUS_M + CONTACT_TOL_M
         return RobotState(
             t=round(t, 6), x_m=x, y_m=y, theta_rad=th, v_mps=v, omega_radps=omega,
             ticks_left=round(self.travel_l * TICKS_PER_M),
             ticks_right=round(self.travel_r * TICKS_PER_M),
-            wheel_slip=slip, bumper=bumper, pushing=pushing, mode=self.mode,
+            slip=slip, bumper=bumper, stall=stall, mode=self.mode,
         )
 
     def _move(self, v: float, omega: float) -> tuple[float, bool]:
-        """Turn the wheels for one interval; returns (slip, pushing against something)."""
+        """Drive for one interval; returns (slip, stalled against something).
+
+        A contact part-way stops the wheels there: they turn only for the share of the
+        interval the robot could move.
+        """
         dl = (v - omega * WHEEL_BASE_M / 2) * self.dt
         dr = (v + omega * WHEEL_BASE_M / 2) * self.dt
-        self.travel_l += dl
-        self.travel_r += dr
         mud = self.w.mud_slip(self.pose[0], self.pose[1])
         full = integrate_odometry(self.pose, dl, dr, mud)
         frac = self._free_fraction(full, dl, dr, mud)
-        if frac < 1.0:
-            self.pose = integrate_odometry(self.pose, dl, dr, 1.0 - (1.0 - mud) * frac)
-            return 1.0 - (1.0 - mud) * frac, True
-        self.pose = full
-        return mud, False
+        self.travel_l += frac * dl
+        self.travel_r += frac * dr
+        self.pose = full if frac >= 1.0 else integrate_odometry(self.pose, frac * dl, frac * dr,
+                                                                mud)
+        return mud, frac < 1.0
 
     def _free_fraction(self, full, dl: float, dr: float, mud: float) -> float:
         """How much of this interval's arc the robot can drive before touching something."""
