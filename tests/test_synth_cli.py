@@ -159,5 +159,5 @@ def test_preview_contact_sheet(tmp_path: Path):
                   "--no-progress"]) == 0
     sheet = cv2.imread(str(out))
     assert sheet is not None
-    assert sheet.shape[1] == 320  # one frame and its overlay, at half size
+    assert sheet.shape[1] == 640  # two views (ground, standing things), each with its overlay
     assert sheet.shape[0] > 4 * 120  # four seasons

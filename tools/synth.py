@@ -123,7 +123,7 @@ def _preview(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     out = Path(args.preview)
     if out.suffix.lower() != ".png":
         parser.error(f"--preview writes a PNG: {out} should end in .png")
-    with tqdm(total=len(gardens) * len(SEASONS), unit="view", desc="preview",
+    with tqdm(total=(len(gardens) + 1) * len(SEASONS), unit="view", desc="preview",
               disable=args.no_progress) as bar:
         sheet = contact_sheet(gardens, seed=args.seed, progress=bar.update)
     if args.scale != 1.0:

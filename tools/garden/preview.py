@@ -6,6 +6,8 @@ through the year and can check that the labels sit on what the picture shows.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -20,6 +22,7 @@ from tools.garden.world import build_world
 
 HEADER_PX = 26
 OBSTACLE = DEFAULT_CLASSES.index("obstacle")
+PATH = DEFAULT_CLASSES.index("path")
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.45) -> np.ndarray:
@@ -35,20 +38,30 @@ def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.45) -> np.nd
     return tinted
 
 
-def preview_poses(garden_id: str, count: int, seed: int = 0) -> list[tuple[float, float, float]]:
-    """``count`` poses from a drive through ``garden_id`` that show the most kinds of ground."""
+def preview_poses(
+    garden_id: str, count: int, seed: int = 0, standing: bool = False,
+) -> list[tuple[float, float, float]]:
+    """``count`` poses from a drive through ``garden_id`` that show the most kinds of ground,
+    or with ``standing`` the ones where obstacles stand biggest in view (up to 20 %)."""
     garden = make_garden(garden_id)
     rng = np.random.default_rng(np.random.SeedSequence([0x9E7, int(garden.id[1:]), seed]))
     states = drive(garden, season_look("summer", 0, seed), 90.0, 2.0, rng)
     renderer = GardenRenderer(build_world(garden.id, "summer", 0, seed), default_camera())
     scored = []
     for i, st in enumerate(states):
+        if standing and _boundary_ahead_m(garden, st.pose) < 4.8:
+            continue  # the fence would count as the obstacle; we want a pot or a stone
         _, labels = renderer.render(st.pose)
         counts = np.bincount(labels.ravel(), minlength=256)[: len(DEFAULT_CLASSES)]
         share = counts / max(counts.sum(), 1)
-        if share[OBSTACLE] > 0.15:  # a pot filling the view says little about the season
+        if share[OBSTACLE] > (0.2 if standing else 0.15):  # a pot filling the view says little
             continue
-        scored.append((float((share > 0.04).sum() + share.min()), i))
+        present = share > 0.04
+        present[OBSTACLE] = share[OBSTACLE] > 0.015  # a stone far off is still worth showing
+        score = present.sum() + 0.5 * present[PATH] + share.min()  # paths show the seasons well
+        if standing:
+            score = share[OBSTACLE] + 0.01 * present.sum()
+        scored.append((float(score), i))
     picks: list[int] = []
     for _score, i in sorted(scored, reverse=True):
         if all(abs(i - j) > 10 for j in picks):  # spread over the drive
@@ -58,12 +71,25 @@ def preview_poses(garden_id: str, count: int, seed: int = 0) -> list[tuple[float
     return [states[i].pose for i in sorted(picks)]
 
 
+def _boundary_ahead_m(garden, pose: tuple[float, float, float]) -> float:
+    x, y, th = pose
+    c, s = math.cos(th), math.sin(th)
+    tx = (garden.width_m - x) / c if c > 1e-9 else (-x / c if c < -1e-9 else math.inf)
+    ty = (garden.height_m - y) / s if s > 1e-9 else (-y / s if s < -1e-9 else math.inf)
+    return min(tx, ty)
+
+
 def contact_sheet(gardens: list[str], per_garden: int = 1, seed: int = 0,
                   progress=None) -> np.ndarray:
-    """The preview image (BGR uint8): rows = seasons, columns = frame | overlay pairs."""
+    """The preview image (BGR uint8): rows = seasons, columns = frame | overlay pairs.
+
+    ``per_garden`` views of each garden chosen for the most kinds of ground, then one view of
+    the first garden chosen for its standing obstacles.
+    """
     cam = default_camera()
-    views = [(parse_garden_id(g), pose) for g in gardens for pose in preview_poses(g, per_garden,
-                                                                                   seed)]
+    ids = [parse_garden_id(g) for g in gardens]
+    views = [(g, pose) for g in ids for pose in preview_poses(g, per_garden, seed)]
+    views += [(ids[0], pose) for pose in preview_poses(ids[0], 1, seed, standing=True)]
     rows = []
     for season in SEASONS:
         cells = []

@@ -151,7 +151,7 @@ def _col(bgr: tuple[float, float, float] | np.ndarray) -> np.ndarray:
 
 def _lawn(garden, look, shape, patch, kinds, g_rng, s_rng) -> np.ndarray:
     blades = tile_over(_tile("blades", _variant(garden)), shape, g_rng)
-    lush = _col((0.1, 0.38, 0.15))
+    lush = _col((0.13, 0.37, 0.18))
     straw = _col((0.22, 0.55, 0.62))
     dry = np.clip(look.lawn_dryness * (0.55 + 0.9 * (patch - 0.5) + 0.45), 0, 1)
     colour = _mix(lush, straw, dry)
