@@ -10,7 +10,6 @@ needs a single remap for the colours and one for the classes:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,7 +76,3 @@ def build_world_for(garden: Garden, look: SeasonLook, seed: int) -> World:
         atlas[r0 - _PAD : r0, : strip.shape[1]] = strip[:1]
         atlas[r0 + bpx : r0 + bpx + _PAD, : strip.shape[1]] = strip[-1:]
     return World(garden, look, seed, atlas, classes, (h, w), tuple(rows), bpx, shadow)
-
-
-def garden_extent_px(garden: Garden) -> tuple[int, int]:
-    return math.ceil(garden.height_m / RES_M), math.ceil(garden.width_m / RES_M)
