@@ -76,7 +76,7 @@ _BASE: dict[str, dict[str, float]] = {
                    soil_leaves=0.12, frost=0.0, snow_lawn=0.0, snow_path=0.0, snow_soil=0.0,
                    wet=0.5, daisies=0.0),
     "winter": dict(elev=13, sun=0.6, warm=-0.16, sky=0.42, target=98, noise=5.0, exp=0.03,
-                   growth=0.5, bloom=0.0, wilt=1.0, dry=0.2, lawn_leaves=0.05, path_leaves=0.0,
+                   growth=0.4, bloom=0.0, wilt=1.0, dry=0.2, lawn_leaves=0.05, path_leaves=0.0,
                    soil_leaves=0.05, frost=0.5, snow_lawn=0.2, snow_path=0.05, snow_soil=0.15,
                    wet=0.3, daisies=0.0),
 }
