@@ -81,12 +81,20 @@ def _one(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if out.is_dir() and any(out.iterdir()) and not (out / "meta.json").exists():
         raise GardenbotError(f"{out}: folder is not empty and holds no recording; "
                              "choose an empty or new folder")
+    _single_threaded_opencv()
     with tqdm(total=spec.frame_count, unit="frame", desc=f"{spec.garden} {spec.season}",
               disable=args.no_progress) as bar:
         summary = write_recording(spec, out, overwrite=args.overwrite, progress=bar.update)
     print(f"wrote {summary['frames']} frames ({summary['labelled_frames']} labelled) of "
           f"{spec.garden} ({spec.role}) in {spec.season} to {out}")
     return 0
+
+
+def _single_threaded_opencv() -> None:
+    """OpenCV's thread pool costs more than it gains on 320x240 frames (about 10 % measured)."""
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 def _benchmark(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
