@@ -20,7 +20,7 @@ from robot.classes import DEFAULT_CLASSES, SEASONS
 from robot.geometry import CameraModel
 from robot.recording import RecordingMeta, RecordingWriter
 from tools.garden.camera_fx import CameraEffects
-from tools.garden.layout import Garden, garden_role, make_garden, parse_garden_id
+from tools.garden.layout import Garden, garden_role, parse_garden_id
 from tools.garden.render import GardenRenderer
 from tools.garden.telemetry import telemetry_records
 from tools.garden.trajectory import (
@@ -176,7 +176,3 @@ def write_recording(
     return {"path": str(Path(out)), "garden": spec.garden, "role": spec.role,
             "season": spec.season, "year": spec.year, "seed": spec.seed,
             "frames": spec.frame_count, "labelled_frames": labelled}
-
-
-def make_garden_for(spec: RecordingSpec) -> Garden:
-    return make_garden(spec.garden)
