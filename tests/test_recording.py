@@ -162,3 +162,19 @@ def test_writer_refuses_wrong_shapes_and_existing_recording(small_recording, tmp
 def test_not_a_folder(tmp_path: Path):
     with pytest.raises(RecordingError, match="does not exist"):
         Recording(tmp_path / "nope")
+
+
+def test_atomic_writes_keep_ordinary_file_permissions(tmp_path: Path):
+    import os
+    import stat
+
+    from robot.atomic import atomic_write_bytes
+
+    target = tmp_path / "card.json"
+    atomic_write_bytes(target, b"{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    target.chmod(0o640)
+    atomic_write_bytes(target, b"{ }")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640

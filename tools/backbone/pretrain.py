@@ -36,7 +36,7 @@ class PretrainConfig:
     arch: ArchConfig = field(default_factory=ArchConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     objective: str = "infonce"
-    steps: int = 6000
+    steps: int = 1500
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
