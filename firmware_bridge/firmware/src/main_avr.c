@@ -4,6 +4,7 @@
 #include <avr/interrupt.h>
 #include <avr/io.h>
 #include <avr/wdt.h>
+#include <util/delay.h>
 
 #include "gb_core.h"
 #include "gb_hal.h"
@@ -21,6 +22,15 @@ static uint32_t millis;
 static uint16_t clock_last_count;
 static uint16_t clock_half_ticks; /* 2 x Timer1 ticks not yet counted as a millisecond */
 static gb_core_t core;
+
+#if GB_BOARD == GB_BOARD_ATMEGA328P_SIM
+/* In QEMU, a loop that polls the emulated Timer1 non-stop takes QEMU's global lock so often that
+ * its event loop, which feeds the UART from the pty one byte per turn, starves: host-to-MCU
+ * traffic fell to about 90 bytes/s and heartbeats queued up behind each other (QEMU 7.2). A pause
+ * with no I/O while nothing was received lets it in; received bytes keep arriving by interrupt
+ * meanwhile. The real board has no such lock and loops flat out. */
+#define IDLE_PAUSE_US 5000
+#endif
 
 ISR(USART_RX_vect)
 {
@@ -119,5 +129,9 @@ int main(void)
         gb_core_tick(&core, now, &sensors);
         hal_set_motors(core.motor_left_mmps, core.motor_right_mmps, now);
         hal_set_pump(core.pump_zone, now);
+#ifdef IDLE_PAUSE_US
+        if (rx_tail == rx_head)
+            _delay_us(IDLE_PAUSE_US);
+#endif
     }
 }
