@@ -7,11 +7,11 @@ from tools.backbone.arch import CellColourStats
 
 
 def stats_of(rgb01: torch.Tensor) -> torch.Tensor:
-    return CellColourStats(4)(rgb01)
+    return CellColourStats(16)(rgb01)
 
 
 def test_a_flat_colour_has_its_mean_no_spread_and_one_histogram_bin():
-    x = torch.zeros(1, 3, 8, 8)
+    x = torch.zeros(1, 3, 16, 16)
     x[:, 0], x[:, 1], x[:, 2] = 0.6, 0.4, 0.2  # r, g, b
     s = stats_of(x)[0, :, 0, 0]
     r, g, b = 0.6, 0.4, 0.2
@@ -25,9 +25,9 @@ def test_a_flat_colour_has_its_mean_no_spread_and_one_histogram_bin():
 
 
 def test_texture_raises_gradient_energy_and_spread():
-    flat = torch.full((1, 3, 8, 8), 0.5)
+    flat = torch.full((1, 3, 16, 16), 0.5)
     stripes = flat.clone()
-    stripes[..., ::4] = 0.9  # a bright line every 4th column
+    stripes[..., 0:4] = stripes[..., 8:12] = 0.9  # bright bands 4 pixels wide
     a, b = stats_of(flat)[0, :, 0, 0], stats_of(stripes)[0, :, 0, 0]
     assert b[40] > a[40] + 0.05, "horizontal gradient energy"
     assert b[42] > a[42] + 0.05, "Laplacian energy"

@@ -84,11 +84,17 @@ def export_onnx(
         )
 
 
+# Graph nodes left in float in the int8 model: the fixed colour statistics (elementwise work
+# that int8 makes slower, measured 1.8 ms int8 vs 1.0 ms float) and the concatenation after them.
+KEEP_FLOAT_PREFIXES = ("/colour/",)
+
+
 def quantize_int8(fp32_path: Path, int8_path: Path, calibration: Sequence[np.ndarray]) -> None:
     """Static int8 with QDQ nodes, per-channel weights, calibrated on real frames.
 
     Dynamic quantisation is not used: it makes convolution nets several times slower.
     """
+    import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -111,9 +117,16 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: Sequence[np.nda
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre))
+        graph = onnx.load(str(pre)).graph
+        outputs = {o.name for o in graph.output}
+        keep_float = [n.name for n in graph.node if n.name.startswith(KEEP_FLOAT_PREFIXES)]
+        if keep_float:  # the node that joins the colour statistics to the learned features
+            keep_float += [n.name for n in graph.node
+                           if n.op_type == "Concat" and set(n.output) & outputs]
         quantize_static(
             str(pre), str(int8_path), Frames(), quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+            nodes_to_exclude=keep_float,
         )
 
 
