@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import platform
 import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
@@ -155,17 +154,9 @@ def feature_agreement(a: list[np.ndarray], b: list[np.ndarray]) -> dict[str, flo
 
 
 def machine_description() -> str:
-    import os
+    from tools.machine import one_line
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.machine()}"
+    return one_line()
 
 
 def write_card(

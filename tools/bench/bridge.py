@@ -14,11 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import random
 import statistics
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -57,16 +54,9 @@ from firmware_bridge.messages import (
 
 
 def machine() -> dict[str, Any]:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True,
-                                   check=False).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return {"cpu": model, "nproc": os.cpu_count(), "python": platform.python_version(),
-            "system": platform.platform()}
+    from tools.machine import describe
+
+    return describe()
 
 
 def random_message(rng: random.Random) -> Message:
@@ -316,7 +306,7 @@ def main(argv: list[str]) -> int:
 
 def print_report(r: dict[str, Any]) -> None:
     m = r["machine"]
-    print(f"\nFirmware bridge — {m['cpu']}, {m['nproc']} CPUs, Python {m['python']}")
+    print(f"\nFirmware bridge — {m['cpu']}, {m['logical_cpus']} CPUs, Python {m['python']}")
     print("\nframe overhead (bytes): header 4 + CRC 2 + COBS 1 + delimiter 1 below 254 bytes")
     for name, row in r["frame_overhead"].items():
         print(f"  {name:<11} payload {row['payload_bytes']:>3}  on the wire "

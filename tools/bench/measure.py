@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -47,28 +46,11 @@ def time_calls(fn: Callable[[], object], repeats: int = 100, warmup: int = 10) -
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gb = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
     import onnxruntime
 
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "memory_gb": mem_gb,
-            "os": f"{platform.system()} {platform.release()}", "machine": platform.machine(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "onnxruntime": onnxruntime.__version__,
-            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
+    from tools.machine import describe
+
+    return {**describe(), "numpy": np.__version__, "onnxruntime": onnxruntime.__version__}
 
 
 _GEMM_CHILD = """

@@ -17,7 +17,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -112,16 +111,9 @@ def run(frames: int, repeats: int, jobs: int) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                            "platform": platform.platform()}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return info
+    from tools.machine import describe
+
+    return describe()
 
 
 def main(argv: list[str]) -> int:
