@@ -140,7 +140,8 @@ class PerceptionConfig:
 
     model_card: str = setting("", "backbone model card (.json); \"\" = the shipped "
                               "models/backbone.json")
-    variant: str = setting("int8", "backbone file to run: \"int8\" (fast) or \"fp32\"",
+    variant: str = setting("int8", "backbone file to run: \"int8\" (a third of the size) or "
+                           "\"fp32\" (faster on x86; measure with gardenbot bench perf)",
                            check=one_of("int8", "fp32"))
     threads: int = setting(1, "onnxruntime threads for the backbone (1 leaves a core to the "
                            "link and the learner on a 2-core computer; docs/benchmarks.md)",
