@@ -1,16 +1,15 @@
 """`gardenbot bench learner`: what one retrain costs on this machine.
 
-For each feature dim C (default 128 and 256):
+For each feature dim C (default 171, the shipped backbone's, plus 128 and 256 for scale):
 - a full 4 MB replay buffer (three seasons of synthetic features) plus 2,000 new labelled cells
   of a fourth season; one retrain of the default strategy (replay), as the robot runs it:
   load the buffer, train, export ONNX, validate against the current adapter, publish —
   in this process (median of ``--reps``) and in a fresh learner process (spawn + torch import
   included), with that process's peak RSS;
 - the adapter on a full 15x20 feature grid with onnxruntime (one thread), per call;
-- fine-tuning a whole backbone on the same labelled data instead: a stand-in depthwise-separable
-  conv net (~0.3 M parameters) at 320x240, for the same number of labelled-cell visits as the
-  adapter's training (fully labelled frames of 300 cells: the backbone's best case). A stand-in
-  until the real backbone lands.
+- fine-tuning the whole backbone on the same labelled data instead: the shipped architecture
+  (GardenNet) + a 1x1 class head at 320x240, for the same number of labelled-cell visits as the
+  adapter's training (fully labelled frames of 300 cells: the backbone's best case).
 torch uses one thread throughout, as the learner process does by default.
 """
 
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import statistics
 import tempfile
@@ -120,21 +118,17 @@ def time_inference(root: Path, dim: int, calls: int) -> dict:
 
 
 def backbone_finetune_s(train_cells: int, config: TrainConfig, seed: int = 0) -> dict:
-    """Fine-tune the stand-in backbone + head for the adapter's number of cell visits."""
+    """Fine-tune the shipped backbone's architecture + a 1x1 class head for the adapter's
+    number of cell visits."""
     import torch
     from torch import nn
 
+    from tools.backbone.arch import ArchConfig, GardenNet
+
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-
-    def block(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
-        return [nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in), nn.ReLU(),
-                nn.Conv2d(c_in, c_out, 1), nn.ReLU()]
-
-    net = nn.Sequential(
-        nn.Conv2d(3, 32, 3, 2, 1), nn.ReLU(), *block(32, 64, 2), *block(64, 128, 2),
-        *block(128, 256, 2), *block(256, 256, 1), *block(256, 256, 1), *block(256, 256, 1),
-        nn.Conv2d(256, len(DEFAULT_CLASSES), 1))
+    net = nn.Sequential(GardenNet(ArchConfig()), nn.Conv2d(ArchConfig().feature_dim,
+                                                           len(DEFAULT_CLASSES), 1))
     params = sum(p.numel() for p in net.parameters())
     cell_visits = config.steps * config.batch_size
     frames = cell_visits / 300  # a fully labelled 15x20 grid per frame
@@ -158,7 +152,7 @@ def backbone_finetune_s(train_cells: int, config: TrainConfig, seed: int = 0) ->
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="gardenbot bench learner", description=__doc__)
-    p.add_argument("--dims", default="128,256", help="feature channels to try")
+    p.add_argument("--dims", default="128,171,256", help="feature channels to try")
     p.add_argument("--reps", type=int, default=3, help="in-process retrains per dim")
     p.add_argument("--process-reps", type=int, default=2, help="learner-process retrains")
     p.add_argument("--calls", type=int, default=2000, help="adapter inference calls")
@@ -167,8 +161,10 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     import torch
 
+    from tools.machine import describe
+
     torch.set_num_threads(1)
-    report: dict = {"machine": platform.processor() or platform.machine(),
+    report: dict = {"machine": describe(),
                     "buffer_bytes": DEFAULT_BUFFER_BYTES, "new_cells": NEW_CELLS, "dims": {}}
     for dim in (int(d) for d in args.dims.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
@@ -203,7 +199,7 @@ def main(argv: list[str]) -> int:
         ratio = bb["seconds"] / last["train_s"]["median"]
         report["backbone_finetune"] = {**bb, "ratio_to_adapter_retrain": ratio,
                                        "adapter_dim": dim}
-        print(f"stand-in backbone ({bb['parameters']} parameters) fine-tuned on the same "
+        print(f"backbone (GardenNet, {bb['parameters']} parameters) fine-tuned on the same "
               f"{bb['frames_equivalent']:.0f} fully labelled frames: {bb['seconds']:.1f} s = "
               f"{ratio:.1f}x the adapter retrain (C={dim})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
