@@ -296,6 +296,9 @@ class ExperienceConfig:
                                    "driving or a slip labels", "m", positive)
     obstacle_depth_m: float = setting(0.10, "depth of ground ahead of the bumper marked "
                                       "obstacle on a hit", "m", positive)
+    obstacle_width_m: float = setting(0.15, "width of that ground (and of a stall's), centred "
+                                      "on the heading (docs/experience.md); 0 = the robot's "
+                                      "width", "m", non_negative)
     probe_x_m: float = setting(0.15, "moisture probe position ahead of the axle", "m")
     probe_radius_m: float = setting(0.05, "ground around the probe that its reading labels",
                                     "m", positive)

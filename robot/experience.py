@@ -191,8 +191,9 @@ def events_from_telemetry(
     dist = np.interp(times, track.t, track.distance())
     events: list[GroundEvent] = []
 
-    def rect(i: int, x0: float, x1: float, kind: str, value: float | None = None) -> None:
-        """The robot-frame strip x0..x1 (full robot width) at sample i, as a world event."""
+    def rect(i: int, x0: float, x1: float, kind: str, width_m: float = robot.width_m) -> None:
+        """The robot-frame strip x0..x1 (``width_m`` wide, centred) at sample i, as a world
+        event."""
         x, y, th = poses[i]
         if not np.isfinite(x):
             return
@@ -200,15 +201,18 @@ def events_from_telemetry(
         centre = (x + mid * math.cos(th), y + mid * math.sin(th))
         allowed = sets[kind]
         events.append(GroundEvent(float(times[i]), kind, allowed, centre, float(th),
-                                  ((x1 - x0) / 2, robot.width_m / 2), value))
+                                  ((x1 - x0) / 2, width_m / 2), None))
 
     front0, front1 = robot.front_m, robot.front_m + cfg.obstacle_depth_m
     wheel = cfg.wheel_patch_m / 2
+    # A bumper touches a round or narrow thing at one point: the ground ahead of its middle is
+    # far more often the obstacle than the ground ahead of its ends (docs/experience.md).
+    ahead_w = cfg.obstacle_width_m or robot.width_m
     for i in _rising_edges(bump):
         if sets[OBSTACLE]:
-            rect(i, front0, front1, OBSTACLE)
+            rect(i, front0, front1, OBSTACLE, ahead_w)
     for i in _rising_edges(stall):
-        rect(i, front0, front1, NOT_TRAVERSABLE)
+        rect(i, front0, front1, NOT_TRAVERSABLE, ahead_w)
     for i in _within_runs(slip, dist, cfg.sample_spacing_m, wheel, stuck=True):
         rect(i, -wheel, wheel, NOT_TRAVERSABLE)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,18 @@ def test_a_bump_labels_the_cells_that_saw_the_obstacle_from_afar():
     seen_at = sorted(times[lb.frame] for lb in bumps)
     assert t_hit - seen_at[0] > 2.5, "near-to-far: frames from seconds before the bump"
     assert seen_at[-1] <= t_hit - CFG.min_gap_s
+
+
+def test_a_bump_marks_the_middle_of_the_bumper_unless_told_to_take_the_whole_width():
+    def obstacle_half_width(cfg: ExperienceConfig) -> float:
+        events = events_from_telemetry(straight_drive(), DEFAULT_CLASSES, ROBOT, cfg)
+        (bump,) = [e for e in events if e.kind == OBSTACLE]
+        return bump.half_extent_m[1]
+
+    assert obstacle_half_width(CFG) == pytest.approx(CFG.obstacle_width_m / 2)
+    assert CFG.obstacle_width_m < ROBOT.width_m
+    whole = replace(CFG, obstacle_width_m=0.0)
+    assert obstacle_half_width(whole) == pytest.approx(ROBOT.width_m / 2)
 
 
 def test_smooth_driving_labels_the_ground_the_wheels_rolled_over():
