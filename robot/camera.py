@@ -12,6 +12,7 @@ fake one — there is no camera on a CI machine.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import logging
 import math
@@ -79,7 +80,7 @@ class SourceStats:
     rate_dropped: int = 0  # skipped by a RateLimited wrapper
 
 
-class _Source:
+class _Source(abc.ABC):
     """Shared plumbing: ``read()``, iteration, context manager. Subclasses give read_frame()."""
 
     name = "source"
@@ -89,8 +90,9 @@ class _Source:
     def finished(self) -> bool:
         return False
 
+    @abc.abstractmethod
     def read_frame(self) -> CameraFrame | None:
-        raise NotImplementedError
+        """The next frame, or None when there is none now (or none ever again: ``finished``)."""
 
     def read(self) -> tuple[bool, np.ndarray | None, float]:
         f = self.read_frame()
@@ -111,7 +113,7 @@ class _Source:
     def _wait(self) -> None:
         time.sleep(0.01)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - sources without a device have nothing to release
         pass
 
     def __enter__(self) -> _Source:
