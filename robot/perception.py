@@ -4,9 +4,8 @@
 
 The backbone is frozen (robot/backbone.py). The classifier ("adapter") is whatever implements
 :class:`CellClassifier`; on the robot it is :class:`StoreClassifier`, the current version of
-the learner's adapter store (ONNX), which hot-swaps whenever the learner publishes.
-``Perception.swap`` replaces the classifier object itself between two frames. Only numpy and
-onnxruntime run here — never torch.
+the learner's adapter store (ONNX), which hot-swaps whenever the learner publishes. Only numpy
+and onnxruntime run here — never torch.
 """
 
 from __future__ import annotations
@@ -122,15 +121,8 @@ class Perception:
         if not classifier.classes or len(classifier.classes) >= UNLABELLED:
             raise ModelError(f"adapter {classifier.version} must have 1..254 classes")
 
-    def swap(self, classifier: CellClassifier) -> None:
-        """Use another classifier from the next frame on (one attribute store: thread-safe)."""
-        self._check(classifier)
-        old = self._classifier.version
-        self._classifier = classifier
-        log.info("adapter %s replaced by %s", old, classifier.version)
-
     def step(self, bgr: np.ndarray, t: float = math.nan) -> CellMap:
-        clf = self._classifier  # one read, so a concurrent swap cannot mix two adapters
+        clf = self._classifier
         t0 = time.perf_counter()
         feats = self.backbone.features(bgr)
         t1 = time.perf_counter()
@@ -181,10 +173,6 @@ class StoreClassifier:
     @property
     def version(self) -> str:
         return f"v{self._version}"
-
-    @property
-    def version_number(self) -> int:
-        return self._version
 
     def classify(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pred = self.runner.predict(np.asarray(features, np.float32))

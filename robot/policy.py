@@ -270,7 +270,7 @@ def clamp_drive(cmd: DriveCommand, max_v_mps: float, max_omega_radps: float,
 
 
 def clamp_water(cmd: WaterCommand, max_duration_ms: int) -> WaterCommand:
-    """The watering as it may be sent: 0 < duration ≤ max_duration_ms (logged when changed)."""
+    """The watering as it may be sent: 0 ≤ duration ≤ max_duration_ms (logged when changed)."""
     d = min(max(int(cmd.duration_ms), 0), max_duration_ms)
     if d == cmd.duration_ms:
         return cmd

@@ -146,6 +146,8 @@ def install_signals(stop: Callable[[str], None],
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if not 0 <= args.annotate <= 1:
+        raise RunError(f"--annotate must be in [0, 1], not {args.annotate}")
     cfg = load_config(args.config)
     setup_logging(cfg, args.log_json)
     with mcu_port(args.port or cfg.serial.port) as port:

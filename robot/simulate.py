@@ -189,8 +189,11 @@ def simulate(args: argparse.Namespace, cfg: Config, data_dir: Path) -> dict[str,
             raise CameraError(f"{args.video}: video file does not exist")
         source: Any = VideoFile(args.video)
         fps = source.fps
-        h, w = source.read_frame().image.shape[:2]  # one frame to learn the size
+        first = source.read_frame()  # one frame to learn the size
         source.close()
+        if first is None:
+            raise CameraError(f"{args.video}: no frame could be decoded")
+        h, w = first.image.shape[:2]
         source = VideoFile(args.video)
         camera = replace(cfg.camera, width=w, height=h).model()
         truths: list[Any] = [None]

@@ -81,7 +81,8 @@ def link_config(serial: SerialConfig) -> LinkConfig:
 
 def fit_wheel_limits(cmd: DriveCommand) -> DriveCommand:
     """Scale the forward speed so neither wheel exceeds the MCU's cap (which would refuse the
-    command); the turn rate is kept, because it is what steers away from an obstacle."""
+    command); the turn rate is kept, because it is what steers away from an obstacle — unless
+    the turn alone exceeds the cap, then it is cut to what the wheels allow."""
     turn = abs(cmd.omega_radps) * TRACK_WIDTH_MM / 2000
     limit = MAX_WHEEL_SPEED_MMPS / 1000 - 1e-3
     if abs(cmd.v_mps) + turn <= limit:

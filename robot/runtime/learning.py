@@ -187,6 +187,9 @@ class ExperienceStep:
             self._records.popleft()
         while self._keyframes and self._keyframes[0].t < keep_from:
             self._keyframes.popleft()
+        if self._seen and min(k[0] for k in self._seen) < keep_from:
+            # Labels of dropped keyframes cannot come again: forget them, or a long run grows.
+            self._seen = {k for k in self._seen if k[0] >= keep_from}
         if self._next_pass_t is None:
             self._next_pass_t = now + self.label_period_s
         if now >= self._next_pass_t:
@@ -331,12 +334,12 @@ class LearnerStep:
         self._requests: deque[str] = deque()
         self._proc: LearnerProcess | None = None
         self._starter: threading.Thread | None = None
+        self._closing = threading.Event()  # set by shutdown: no learner may start after it
         self._next_poll = 0.0
         self._pending_upto = -1
         self.schedule = ScheduleTrigger(settings.triggers.schedule,
                                         settings.triggers.min_new_samples, now())
         self.drift = DriftMonitor(settings.triggers) if settings.drift_alarm else None
-        self.alarms: list[Any] = []
         self.button: RetrainButton | None = None
         pin = settings.triggers.button_pin
         if use_button and pin:
@@ -376,7 +379,6 @@ class LearnerStep:
         if self.drift is not None and tick.cells is not None:
             alarm = self.drift.update(t, tick.cells.novelty, self.memory.new_cells)
             if alarm is not None:
-                self.alarms.append(alarm)
                 if alarm.action == "retrain":
                     self.request("drift")
                 else:
@@ -426,7 +428,15 @@ class LearnerStep:
 
         def save_and_spawn() -> None:
             try:
+                saver = self._saver
+                if saver is not None:  # a periodic save finishing later would undo this one
+                    saver.join()
                 atomic_write_bytes(self.paths.buffer, data)
+                if self._closing.is_set():
+                    retrain.status = LearnerStatus("cancelled",
+                                                   message="shut down before the learner started")
+                    retrain.finished_wall = time.monotonic()
+                    return
                 proc = LearnerProcess(job, self.paths.status, self.settings.process)
                 proc.start()
                 self._proc = proc
@@ -476,8 +486,10 @@ class LearnerStep:
         if self.button is not None:
             self.button.close()
             self.button = None
+        if not self.finish:  # asked to finish: let a learner that is being started start
+            self._closing.set()
         if self._starter is not None:
-            self._starter.join(10)
+            self._starter.join()  # bounded by one buffer write
         if self._saver is not None:
             self._saver.join(10)
         try:

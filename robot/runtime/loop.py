@@ -12,7 +12,9 @@ next. ``max_ticks`` and ``max_duration_s`` bound a run, which is what makes the 
 
 Shutdown order: steps marked ``safety_first`` (the serial link: motors stop, pump closes) go
 first, then the others in reverse order. A failing shutdown is logged and the rest still run.
-The loop never waits for the learner: the learner step only starts and polls a process.
+While running, the loop never waits for the learner: the learner step only starts and polls a
+process (at shutdown it may wait for a retrain to finish, when asked to; that time is not counted
+in the run's duration).
 """
 
 from __future__ import annotations
@@ -147,8 +149,9 @@ class Loop:
                     if wait > 0:
                         self._pause(wait)
         finally:
+            end = self._clock()  # before shutdown, which may wait for a learner to finish
             self.shutdown()
-        return LoopResult(ticks, self._clock() - start, reason, self.step_medians_ms())
+        return LoopResult(ticks, end - start, reason, self.step_medians_ms())
 
     def _pause(self, seconds: float) -> None:
         if self._sleep is time.sleep:

@@ -7,7 +7,8 @@ recordings all speak one vocabulary::
     {"t": 12.3, "x_m": 1.02, "y_m": 0.4, "theta_rad": 0.1, "ticks_left": 812, "ticks_right": 790,
      "bumper": false, "stall": false, "motor_current_left_a": 0.31, "motor_current_right_a": 0.3,
      "battery_v": 12.4, "pump_on": false, "pump_zone": null,
-     "moisture": [{"zone": 0, "value": 0.21}, ...], "estop_latched": false, "failsafe_count": 0}
+     "soil_moisture": [{"zone": 0, "value": 0.21}, ...], "estop_latched": false,
+     "failsafe_count": 0}
 
 The pose is odometry: wheel ticks integrated from a start pose. ``slip`` (share of wheel travel
 that did not move the robot) needs an independent measure of motion; it is added only when the
@@ -64,8 +65,10 @@ def telemetry_record(t_s: float, msg: Telemetry, pose: Pose,
         "battery_v": msg.battery_mv / 1000,
         "pump_on": msg.pump_zone != PUMP_CLOSED,
         "pump_zone": None if msg.pump_zone == PUMP_CLOSED else msg.pump_zone,
-        "moisture": [{"zone": z, "value": v}
-                     for z, v in moisture_by_zone(msg, zone_ids).items()],
+        # The MCU's probes stand in the beds (one per watering zone): the format's
+        # `soil_moisture`, not `moisture`, which is a probe on the robot itself.
+        "soil_moisture": [{"zone": z, "value": v}
+                          for z, v in moisture_by_zone(msg, zone_ids).items()],
         "estop_latched": bool(msg.estop_latched),
         "failsafe_count": msg.failsafe_count,
         "uptime_ms": msg.uptime_ms,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 
@@ -25,15 +24,12 @@ class CameraStep:
     def __init__(self, source: FrameSource) -> None:
         self.source = source
         self.frames = 0
-        self.missing = 0  # ticks without a frame while the source was not finished
 
     def run(self, tick: Tick) -> None:
         frame = self.source.read_frame()
         if frame is None:
             if self.source.finished:
                 tick.stop = "end of input"
-            else:
-                self.missing += 1
             return
         self.frames += 1
         tick.frame = frame
@@ -62,10 +58,6 @@ class PerceptionStep:
             tick.truth = cell_labels(tick.frame.labels, cells.grid_hw, len(cells.class_names),
                                      self.min_purity)
             tick.accuracy = accuracy(cells.classes, tick.truth)
-
-    @property
-    def adapter_version(self) -> Any:
-        return self.perception.classifier.version
 
     def shutdown(self) -> None:
         pass

@@ -53,7 +53,6 @@ class Scoreboard:
         self.version_changes: list[tuple[float, str, str]] = []  # (t, season, version)
         self.recent: list[float] = []
         self.recent_frames = recent_frames
-        self.frames_by_season: dict[str, int] = defaultdict(int)
         self._version: str | None = None
         self._season: str | None = None
 
@@ -61,7 +60,6 @@ class Scoreboard:
         if tick.cells is None:
             return
         season = (tick.segment.season if tick.segment is not None else None) or "?"
-        self.frames_by_season[season] += 1
         version = tick.cells.adapter_version
         if version != self._version:
             if self._version is not None:

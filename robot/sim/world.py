@@ -24,7 +24,8 @@ import numpy as np
 from firmware_bridge.board import BoardError, PtyProcess, emulator_process
 from firmware_bridge.constants import N_ZONES
 from robot.config import Zone
-from robot.errors import GardenbotError
+from robot.errors import GardenbotError, RecordingError
+from robot.policy import zones_from_meta
 from robot.recording import Recording, RecordingMeta
 from robot.runtime.loop import Tick
 
@@ -54,10 +55,10 @@ def zones_of(meta: RecordingMeta) -> list[SimZone]:
     centroid. Zones beyond the pump's N_ZONES valves are left out.
     """
     extra = meta.extra or {}
-    out: list[SimZone] = []
-    for z in extra.get("zones") or []:
-        out.append(SimZone(Zone(int(z["id"]), float(z["x_m"]), float(z["y_m"]),
-                                float(z.get("radius_m", 0.3))), str(z["id"])))
+    try:
+        out = [SimZone(z, str(z.id)) for z in zones_from_meta(extra)]
+    except ValueError as e:
+        raise RecordingError(str(e)) from e
     for i, z in enumerate(extra.get("watering_zones") or []):
         pts = np.asarray(z.get("outline") or [], float)
         if pts.ndim != 2 or len(pts) < 3:
@@ -83,13 +84,19 @@ class RecordedTruth:
     def __init__(self, rec: Recording, zones: Sequence[SimZone]) -> None:
         self.records = rec.telemetry()
         self.times = np.array([float(r["t"]) for r in self.records])
-        moist = [i for i, r in enumerate(self.records) if r.get("moisture") is not None]
+        moist = [i for i, r in enumerate(self.records) if r.get("soil_moisture") is not None]
         self.moisture_idx = np.array(moist, int)
         self.moisture_times = self.times[self.moisture_idx] if moist else np.zeros(0)
         self.zone_index = {z.name: z.zone.id for z in zones}
 
     def __bool__(self) -> bool:
         return bool(self.records)
+
+    def _zone_id(self, zone: Any) -> int:
+        """A probe's zone: a generator's zone name, or the pump zone number a robot writes."""
+        if isinstance(zone, int) and not isinstance(zone, bool):
+            return zone
+        return self.zone_index.get(str(zone), -1)
 
     def at(self, t: float) -> dict[str, Any] | None:
         """The latest record at or before ``t`` (the first one before the recording starts)."""
@@ -103,9 +110,9 @@ class RecordedTruth:
         out: list[list[float]] = [[] for _ in range(N_ZONES)]
         if len(self.moisture_idx):
             j = int(np.searchsorted(self.moisture_times, t + 1e-9, side="right")) - 1
-            readings = self.records[int(self.moisture_idx[max(j, 0)])]["moisture"]
+            readings = self.records[int(self.moisture_idx[max(j, 0)])]["soil_moisture"]
             for k, m in enumerate(readings if isinstance(readings, list) else [readings]):
-                zone, value = (self.zone_index.get(str(m.get("zone")), -1), m.get("value")) \
+                zone, value = (self._zone_id(m.get("zone")), m.get("value")) \
                     if isinstance(m, dict) else (k, m)
                 if 0 <= zone < N_ZONES and isinstance(value, (int, float)):
                     out[zone].append(float(value))
@@ -159,8 +166,11 @@ class EmulatorWorld:
         except BoardError as e:
             raise SimulationError(f"the MCU emulator did not start: {e}") from e
         self._segment: int | None = None
-        self._boot_lower_ms = self._boot_estimate()
-        self.feeds = 0
+        try:
+            self._boot_lower_ms = self._boot_estimate()
+        except BaseException:
+            self.proc.close(kill=True)  # in its own session: nothing else would stop it
+            raise
         self.final_state: dict[str, Any] | None = None  # the MCU's state when it was shut down
 
     @property
@@ -189,8 +199,6 @@ class EmulatorWorld:
     def state(self) -> dict[str, Any]:
         return self._request(cmd="state")["state"]
 
-    def received(self, clear: bool = False) -> list[dict[str, Any]]:
-        return self._request(cmd="received", clear=clear)["received"]
 
     def run(self, tick: Tick) -> None:
         if tick.frame is None:
@@ -211,7 +219,6 @@ class EmulatorWorld:
                 raise SimulationError(f"the MCU emulator (pid {self.proc.pid}) died")
             return
         self._request(cmd="feed", **truth_feed(rec, truth.moisture_permille(t_rec)))
-        self.feeds += 1
         tick.truth_pose = (float(rec["x_m"]), float(rec["y_m"]), float(rec["theta_rad"]))
         tick.fresh_after_uptime_ms = _monotonic_ms() - self._boot_lower_ms + 1
 

@@ -97,10 +97,10 @@ def write_painted_recording(path: Path, frames: int = 30, season: str = "summer"
             w.add_frame(paint_scene(layout, seed=100 + i, paint=paint), t, labels)
             record = {"t": t, "x_m": speed_mps * t, "y_m": 0.0, "theta_rad": 0.0,
                       "v_mps": speed_mps, "bumper": i >= frames - bump_last,
-                      "wheel_slip": 0.0, "motor_current_left_a": 0.4,
+                      "slip": 0.0, "motor_current_left_a": 0.4,
                       "motor_current_right_a": 0.4, "battery_v": 12.3}
             if i % 10 == 0:
-                record["moisture"] = [{"zone": "0", "value": 0.12}]
+                record["soil_moisture"] = [{"zone": "0", "value": 0.12}]
             w.add_telemetry(record)
     return path
 

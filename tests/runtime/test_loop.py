@@ -145,6 +145,7 @@ def test_policy_commands_drive_the_emulated_motors(mcu):
     assert wait_until(lambda: emu.state().motor_left_mmps == 400, 1.0)
     assert tick.water == WaterCommand(1, 5000, tick.water.reason), "dry zone 1 ahead is watered"
     assert wait_until(lambda: emu.state().pump_zone == 1, 1.0)
+    assert act.flush()  # the sender thread records the watering once its Ack is back
     assert 1 in state.last_watered
 
     wall = lawn.copy()
@@ -205,7 +206,7 @@ def test_telemetry_becomes_records_with_an_odometry_pose(mcu):
     assert tick.records, "telemetry arrived"
     last = tick.records[-1]
     assert last["bumper"] and last["x_m"] == pytest.approx(0.5, abs=0.01)
-    assert last["moisture"] == [{"zone": 0, "value": 0.25}, {"zone": 1, "value": 0.6}]
+    assert last["soil_moisture"] == [{"zone": 0, "value": 0.25}, {"zone": 1, "value": 0.6}]
     assert all(10.0 < r["t"] <= 10.5 for r in tick.records), "stamped on the loop's clock"
     assert state.pose[0] == pytest.approx(0.5, abs=0.01) and state.moisture[0] == 0.25
 

@@ -50,7 +50,7 @@ def test_run_drives_learns_records_and_logs_json(drive, tiny_backbone_card, tiny
     assert buf.total_seen > ReplayBuffer.load(tiny_defaults / "replay_buffer.gbrb").total_seen, \
         "labels collected during the run were saved at shutdown"
     rec = Recording(tmp_path / "rec")
-    assert len(rec) >= 20 and rec.telemetry()[-1].keys() >= {"x_m", "bumper", "moisture"}
+    assert len(rec) >= 20 and rec.telemetry()[-1].keys() >= {"x_m", "bumper", "soil_moisture"}
 
 
 def test_record_writes_a_recording_that_simulate_replays(drive, tiny_backbone_card,
