@@ -248,9 +248,13 @@ class LiveCamera(_Source):
         self._failures += 1
         if self._failures >= self.max_failures:
             self._drop_capture()
-            self._attempts = 0
+            again = self._outage_since is not None  # it reopened but still delivers nothing
+            if not again:
+                self._attempts = 0
             self._start_outage(now, f"{self._failures} {why} in a row")
             self._next_attempt = now + self._delay_s
+            if again:  # back off like a camera that does not open at all
+                self._delay_s = min(self._delay_s * 2, self.backoff[1])
         return None
 
     def _try_open(self) -> bool:

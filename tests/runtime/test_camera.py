@@ -145,6 +145,21 @@ def test_two_outages_give_two_warnings_and_backoff_restarts(cam_setup, caplog):
     assert cam.stats.outages == 2 and cam.stats.reconnects == 2
 
 
+def test_a_camera_that_opens_but_only_sends_garbage_backs_off_too(cam_setup, caplog):
+    clock, device, cam = cam_setup
+    caplog.set_level(logging.WARNING, logger="robot.camera")
+    drive(cam, clock, 0.5)
+    device.garbage = 10**9  # opens fine every time, every picture broken
+    drive(cam, clock, 20.0)
+    gaps = np.diff(device.opens[1:])
+    assert len(gaps) >= 4
+    assert np.all(np.diff(gaps) >= -1e-9), "never shorter again"
+    assert max(gaps) > 3.0, "reaches the longest back-off instead of reopening every 0.5 s"
+    outage_lines = [r for r in caplog.records if "no frames" in r.getMessage()]
+    assert len(outage_lines) == 1 and cam.stats.outages == 1, "one outage, one line"
+    assert len(caplog.records) == 2, "plus the first corrupt frame; not one line per reopen"
+
+
 def test_a_camera_missing_at_start_is_waited_for(cam_setup, caplog):
     clock, device, cam = cam_setup
     device.plugged = False
