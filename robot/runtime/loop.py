@@ -56,6 +56,7 @@ class Tick:
     index: int
     wall_s: float  # time.monotonic() when the tick started
     frame: CameraFrame | None = None  # camera step
+    frame_wall_s: float | None = None  # camera step: time.monotonic() when the frame was read
     segment: Segment | None = None  # camera step, for sequences of recordings
     truth_pose: tuple[float, float, float] | None = None  # simulated world: the true pose
     fresh_after_uptime_ms: int | None = None  # simulated world: wait for telemetry this new

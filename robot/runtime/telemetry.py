@@ -108,7 +108,10 @@ class TelemetryStep:
 
     def run(self, tick: Tick) -> None:
         if tick.frame is not None:
-            self._offset_s = tick.frame.t - tick.wall_s
+            # The frame's clock against the link's arrival clock (both read after the camera
+            # delivered; the tick's start is earlier by however long the read blocked).
+            read_at = tick.frame_wall_s if tick.frame_wall_s is not None else tick.wall_s
+            self._offset_s = tick.frame.t - read_at
         if tick.fresh_after_uptime_ms is not None:
             msg = self.link.wait_for(tick.fresh_after_uptime_ms, self.sync_timeout_s)
             if msg is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 
@@ -33,6 +34,7 @@ class CameraStep:
             return
         self.frames += 1
         tick.frame = frame
+        tick.frame_wall_s = time.monotonic()
         tick.segment = getattr(self.source, "segment", None)
 
     def shutdown(self) -> None:
