@@ -41,11 +41,11 @@ def softmax_outputs(logits_khw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p.argmax(axis=0).astype(np.uint8), p.max(axis=0).astype(np.float32)
 
 
-def make_session(onnx_bytes: bytes, threads: int = 1) -> Any:
+def make_session(onnx_bytes: bytes) -> Any:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
+    opts.intra_op_num_threads = 1  # perception shares the CPU with the control loop
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
@@ -72,7 +72,11 @@ class ExportedAdapter:
         meta = session.get_modelmeta().custom_metadata_map
         if meta.get("format") != ADAPTER_FORMAT:
             raise ModelError(f"{name}: not a gardenbot adapter (no '{ADAPTER_FORMAT}' metadata)")
-        if int(meta.get("format_version", -1)) != ADAPTER_FORMAT_VERSION:
+        try:
+            format_version = int(meta.get("format_version", -1))
+        except ValueError:
+            format_version = -1  # not a number: reported as unsupported below
+        if format_version != ADAPTER_FORMAT_VERSION:
             raise ModelError(f"{name}: adapter format version {meta.get('format_version')} "
                              "is not supported")
         try:

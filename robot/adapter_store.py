@@ -107,6 +107,8 @@ class AdapterStore:
             return int(data["version"])
         except FileNotFoundError:
             return None
+        except OSError as e:  # unreadable now (permissions, I/O error): a store error, not a crash
+            raise StoreError(f"{path}: cannot read the pointer ({e})") from None
         except (ValueError, KeyError, TypeError) as e:
             raise StoreError(f"{path}: corrupt pointer ({e})") from None
 
@@ -114,7 +116,7 @@ class AdapterStore:
         """Changes whenever the current pointer is replaced (cheap: one stat)."""
         try:
             st = os.stat(self.root / CURRENT_FILE)
-        except FileNotFoundError:
+        except OSError:  # missing, or unreadable for now: nothing to switch to yet
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
@@ -142,7 +144,11 @@ class AdapterStore:
             data = path.read_bytes()
         except OSError as e:
             raise StoreError(f"{path}: cannot read ({e})") from None
-        if _sha256(data) != meta["files"].get(name):
+        # meta.json itself has no checksum: a damaged one must be refused, not crash the caller
+        files = meta.get("files")
+        if not isinstance(files, dict) or not isinstance(files.get(name), str):
+            raise StoreError(f"{path.parent / META_FILE}: no checksum for {name}; refusing it")
+        if _sha256(data) != files[name]:
             raise StoreError(f"{path}: checksum mismatch, the file is corrupt; refusing it")
         return data
 
@@ -275,8 +281,12 @@ class AdapterStore:
         self.set_current(version)
 
     def clean_temporary(self) -> None:
-        """Remove half-written version folders left by a crash (never a complete version)."""
-        if self.root.is_dir():
+        """Remove half-written (or half-deleted) version folders left by a crash (never a
+        complete version). Under the lock: another writer's folder in progress is not a leftover.
+        """
+        if not self.root.is_dir():
+            return
+        with self._locked():
             for p in self.root.glob(".tmp-v*"):
                 shutil.rmtree(p, ignore_errors=True)
 
@@ -287,8 +297,21 @@ class AdapterStore:
             numbers = self.version_numbers()
             doomed = [v for v in numbers[:-keep] if v != current] if keep > 0 else []
             for v in doomed:
-                shutil.rmtree(self.root / version_dir_name(v), ignore_errors=True)
+                self._delete_version(v)
             return doomed
+
+    def _delete_version(self, version: int) -> None:
+        """Rename first, then delete: a crash half-way leaves a temporary folder that
+        clean_temporary() removes, never a half-deleted version that still looks like one."""
+        doomed = self.root / f".tmp-{version_dir_name(version)}-deleted-{os.getpid()}"
+        shutil.rmtree(doomed, ignore_errors=True)  # a leftover of the same name blocks the rename
+        try:
+            os.rename(self.root / version_dir_name(version), doomed)
+        except OSError as e:
+            log.warning("cannot prune adapter version %d: %s", version, e)
+            return
+        fsync_dir(self.root)
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def publish(
         self,

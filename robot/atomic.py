@@ -19,9 +19,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        # mkstemp makes the file private (0600); keep the replaced file's mode, else the umask's
-        os.fchmod(fd, _mode_for(path))
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "wb") as f:  # first: from here on closing f closes fd, whatever fails
+            # mkstemp makes the file private (0600); keep the replaced file's mode, else the
+            # umask's. Some filesystems (vfat) refuse chmod: the write matters more than the mode.
+            with contextlib.suppress(OSError):
+                os.fchmod(f.fileno(), _mode_for(path))
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

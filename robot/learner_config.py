@@ -1,16 +1,14 @@
 """Configuration of the learner, the replay buffer, publishing and the retrain triggers.
 
-Frozen dataclasses, validated on construction; fields are flat and carry their units so that a
-TOML section maps onto one class key by key (:func:`config_from_mapping` rejects unknown keys).
-Torch-free: the runtime builds these without importing the learner.
+Frozen dataclasses, validated on construction (a ConfigError names the field); fields are flat
+and carry their units. They are not read from TOML directly: the robot's ``gardenbot.toml``
+keys have their own names, and robot/runtime/settings.py maps them onto these classes field by
+field. Torch-free: the runtime builds these without importing the learner.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from robot.errors import ConfigError
 
@@ -136,20 +134,3 @@ class TriggerConfig:
         _check(self.drift_sustain_s > 0, "drift_sustain_s", "must be > 0")
         _check(self.drift_cooldown_s >= 0, "drift_cooldown_s", "must be >= 0")
 
-
-C = TypeVar("C")
-
-
-def config_from_mapping(cls: type[C], values: Mapping[str, Any], section: str = "") -> C:
-    """Build config ``cls`` from a mapping (a TOML table); an unknown key is a ConfigError."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    prefix = f"{section}." if section else ""
-    for key in values:
-        if key not in names:
-            raise ConfigError(f"{prefix}{key}: unknown key; known: {', '.join(sorted(names))}")
-    try:
-        return cls(**values)
-    except ConfigError as e:
-        raise ConfigError(f"{prefix}{e}") from None
-    except TypeError as e:
-        raise ConfigError(f"{prefix}{e}") from None

@@ -9,14 +9,15 @@
 
 The child is started with ``spawn`` (a fresh interpreter: no copied onnxruntime threads, torch
 imported only there), lowers its priority with ``os.nice``, limits torch to ``torch_threads``,
-and reports through a JSON status file written atomically — which anything can read, even after
-the parent restarts. A crash or power cut mid-way leaves the store on its last good adapter: the
-store only ever switches to a complete, verified version. Torch-free in the parent.
+holds the store's learner lock (``start()`` refuses with RetrainBusy, a LearnerError, while
+another retrain holds it), and reports through a JSON status file written atomically — which
+anything can read, even after the parent restarts. A crash or power cut mid-way leaves the
+store on its last good adapter: the store only ever switches to a complete, verified version.
+Torch-free in the parent.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import multiprocessing
@@ -29,13 +30,13 @@ from typing import Any
 from robot.atomic import atomic_write_json
 from robot.errors import GardenbotError, LearnerCancelled, LearnerError
 from robot.learner_config import LearnerProcessConfig
-from robot.retrain import RetrainJob
+from robot.retrain import RetrainBusy, RetrainJob, learner_lock, run_retrain_locked
 
 log = logging.getLogger(__name__)
 
 FINAL_STATES = ("published", "rejected", "failed", "cancelled")
 _REPORT_EVERY_S = 0.5
-LOCK_FILE = ".learner.lock"
+_EXIT_BUSY = 3  # the child lost the learner lock to another retrain
 
 
 @dataclass(frozen=True)
@@ -90,34 +91,36 @@ def _child_main(job: RetrainJob, status_path: str, cancel: Any, nice_increment: 
                         format="%(asctime)s %(levelname)-7s learner: %(message)s")
     writer = _StatusWriter(status_path, time.time())
     os.nice(nice_increment)
-    lock_path = Path(job.store_dir) / LOCK_FILE
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            writer.write("failed", message="another retrain is already running")
-            raise SystemExit(3) from None
-        writer.write("running", "starting")
-        from robot.retrain import run_retrain
+    try:
+        with learner_lock(job.store_dir):
+            _retrain(job, writer, cancel)
+    except RetrainBusy as e:
+        # Another retrain took the lock between the parent's probe and here. The status file
+        # is the winner's now: not ours to write. The parent reads the exit code instead.
+        log.error("%s", e)
+        raise SystemExit(_EXIT_BUSY) from None
 
-        try:
-            result = run_retrain(
-                job,
-                report=lambda f, stage: writer.write("running", stage, f, force=False),
-                should_stop=cancel.is_set)
-        except LearnerCancelled:
-            writer.write("cancelled", message="cancelled; the current adapter is unchanged")
-            raise SystemExit(2) from None
-        except GardenbotError as e:
-            writer.write("failed", message=str(e))
-            raise SystemExit(1) from None
-        except Exception as e:
-            writer.write("failed", message=f"{type(e).__name__}: {e}")
-            raise
-        result["niceness"] = os.nice(0)
-        state = "published" if result["published"] else "rejected"
-        writer.write(state, state, 1.0, result["reason"], result)
+
+def _retrain(job: RetrainJob, writer: _StatusWriter, cancel: Any) -> None:
+    """The retrain itself, with the learner lock held; the outcome goes to the status file."""
+    writer.write("running", "starting")
+    try:
+        result = run_retrain_locked(
+            job,
+            report=lambda f, stage: writer.write("running", stage, f, force=False),
+            should_stop=cancel.is_set)
+    except LearnerCancelled:
+        writer.write("cancelled", message="cancelled; the current adapter is unchanged")
+        raise SystemExit(2) from None
+    except GardenbotError as e:
+        writer.write("failed", message=str(e))
+        raise SystemExit(1) from None
+    except Exception as e:
+        writer.write("failed", message=f"{type(e).__name__}: {e}")
+        raise
+    result["niceness"] = os.nice(0)
+    state = "published" if result["published"] else "rejected"
+    writer.write(state, state, 1.0, result["reason"], result)
 
 
 class LearnerProcess:
@@ -141,6 +144,10 @@ class LearnerProcess:
         return self._process.pid
 
     def start(self) -> None:
+        """Start the learner; RetrainBusy (a LearnerError) if another retrain of the same store
+        is running — then nothing is written, the status file stays the running retrain's."""
+        with learner_lock(self.job.store_dir):
+            pass  # a probe: the child takes the lock for real
         Path(self.status_path).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.status_path, asdict(LearnerStatus("starting",
                                                                  started_at=time.time())))
@@ -153,14 +160,28 @@ class LearnerProcess:
 
     def status(self) -> LearnerStatus:
         """The latest status; a process that died without a final word is reported failed."""
-        status = read_status(self.status_path) or LearnerStatus("starting")
-        if not status.finished and self._process.pid is not None and not self.is_alive():
-            code = self._process.exitcode
-            return LearnerStatus("failed", status.stage, status.progress,
-                                 f"learner process died (exit code {code}); the current "
-                                 "adapter is unchanged", self._process.pid, status.started_at,
-                                 time.time())
+        # Liveness first, then the file: a child that writes its final status and exits
+        # between the two looks gone, and its final word is read after it.
+        gone = self._process.pid is not None and not self.is_alive()
+        status = self._own_status() or LearnerStatus("starting")
+        if gone and not status.finished:
+            return self._died(status)
         return status
+
+    def _own_status(self) -> LearnerStatus | None:
+        """The status file if this learner (or its start()) wrote it, else None."""
+        status = read_status(self.status_path)
+        if status is None or status.pid not in (None, self._process.pid):
+            return None  # none yet, or the file of a retrain that won the lock race
+        return status
+
+    def _died(self, last: LearnerStatus) -> LearnerStatus:
+        code = self._process.exitcode
+        why = ("another retrain is already running" if code == _EXIT_BUSY else
+               f"learner process died (exit code {code})")
+        return LearnerStatus("failed", last.stage, last.progress,
+                             f"{why}; the current adapter is unchanged", self._process.pid,
+                             last.started_at, time.time())
 
     def wait(self, timeout_s: float | None = None) -> LearnerStatus:
         self._process.join(timeout_s)
@@ -175,13 +196,36 @@ class LearnerProcess:
         if self.is_alive():
             log.warning("learner did not stop within %.1f s; killing it",
                         self.config.cancel_grace_s)
-            self.kill()
-            return LearnerStatus("cancelled", message="killed after cancel; the current "
-                                 "adapter is unchanged")
+            self._kill()
+            last = self._own_status() or LearnerStatus("starting")
+            return self._record_final(LearnerStatus(
+                "cancelled", last.stage, last.progress,
+                "killed after cancel; the current adapter is unchanged", self._process.pid,
+                last.started_at, time.time()))
         return self.status()
 
     def kill(self) -> None:
         """Hard stop (as a power cut would). Safe: the store is never left half-switched."""
-        if self.is_alive():
-            self._process.kill()
-            self._process.join()
+        if self._kill():
+            self._record_final(self.status())
+
+    def _kill(self) -> bool:
+        """Kill the child if it is alive; True if it was."""
+        if not self.is_alive():
+            return False
+        self._process.kill()
+        self._process.join()
+        return True
+
+    def _record_final(self, final: LearnerStatus) -> LearnerStatus:
+        """Write ``final`` for a child that is gone without writing a final status itself, so
+        the file does not say "running" for ever; the child's own final word wins."""
+        own = self._own_status()
+        if own is not None and own.finished:
+            return own
+        if own is not None or read_status(self.status_path) is None:  # never another's file
+            try:
+                atomic_write_json(self.status_path, asdict(final))
+            except OSError as e:
+                log.warning("cannot write learner status %s: %s", self.status_path, e)
+        return final

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -79,13 +80,14 @@ class LearnerState:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 meta = json.loads(npz["__meta__"].tobytes())
                 arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
-            if meta.get("format") != STATE_FORMAT:
+            if not isinstance(meta, dict) or meta.get("format") != STATE_FORMAT:
                 raise ValueError("not a gardenbot learner state")
             if meta.get("format_version") != STATE_FORMAT_VERSION:
                 raise ValueError(f"format version {meta.get('format_version')} not supported")
             return LearnerState(tuple(meta["classes"]), int(meta["feature_dim"]),
                                 meta["backbone_sha256"], meta["kind"], arrays, meta["info"])
-        except (ValueError, KeyError, OSError, EOFError) as e:
+        # a truncated or damaged file: np.load raises BadZipFile, EOFError, ValueError, ...
+        except (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise ModelError(f"{name}: unreadable ({e})") from None
 
 

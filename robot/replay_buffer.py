@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from robot.atomic import atomic_write_bytes
+from robot.classes import UNLABELLED
 from robot.errors import ReplayBufferError
 from robot.learner_config import BUFFER_POLICIES, BufferConfig
 from robot.samples import LABEL_SOURCES, LabelledCells, make_cells, validate_cells
@@ -52,6 +53,7 @@ _HEADER_SLACK_BYTES = 4096  # room for the header to grow within one add() befor
 _MAX_SEASONS = 255
 _MAX_RECORDINGS = 65535
 _MAX_NAME_CHARS = 64
+_MAX_CLASSES = UNLABELLED  # ids 0..254
 
 
 def is_validation_uid(uid: np.ndarray, fraction: float) -> np.ndarray:
@@ -86,6 +88,7 @@ class ReplayBuffer:
         self.feature_dim = int(feature_dim)
         self.backbone_sha256 = str(backbone_sha256)
         self.classes: tuple[str, ...] = tuple(classes)
+        self._check_class_count(self.classes)
         self.config = config or BufferConfig()
         self.total_seen = 0  # cells ever offered to add()
         self.next_uid = 0
@@ -144,22 +147,47 @@ class ReplayBuffer:
     # --- adding ---------------------------------------------------------------------------
 
     @staticmethod
-    def _table_indices(table: list[str], names: np.ndarray, limit: int, what: str) -> np.ndarray:
-        """Indices of ``names`` in ``table``, appending new names (checked before appending)."""
+    def _new_names(table: list[str], names: np.ndarray) -> tuple[list[str], np.ndarray, list[str]]:
+        """(each distinct name, shortened; index of each row's name in that list; names not in
+        ``table`` yet) — nothing is appended, so every limit can be checked first."""
         uniq, inverse = np.unique(names.astype(str), return_inverse=True)
         short = [str(u)[:_MAX_NAME_CHARS] for u in uniq]
         new = [u for u in dict.fromkeys(short) if u not in table]
-        if len(table) + len(new) > limit:
-            raise ReplayBufferError(f"more than {limit} distinct {what} names in the buffer")
+        return short, inverse.reshape(-1), new
+
+    @staticmethod
+    def _append_names(table: list[str], short: list[str], inverse: np.ndarray,
+                      new: list[str]) -> np.ndarray:
+        """Append ``new`` to ``table``; the table index of every row's name."""
         table.extend(new)
-        return np.array([table.index(u) for u in short], np.int64)[inverse.reshape(-1)]
+        return np.array([table.index(u) for u in short], np.int64)[inverse]
+
+    @staticmethod
+    def _check_class_count(classes: Sequence[str]) -> None:
+        # Labels are uint8 and id 255 means "unlabelled": a 256th class would collide with it.
+        if len(classes) > _MAX_CLASSES:
+            raise ReplayBufferError(f"{len(classes)} classes; a buffer holds at most "
+                                    f"{_MAX_CLASSES} (label {UNLABELLED} means unlabelled)")
 
     def add_class(self, name: str) -> int:
         """Append a class to the class map (ids of existing classes never change)."""
         if name in self.classes:
             raise ReplayBufferError(f"class {name!r} is already in the class map")
-        self.classes = (*self.classes, name)
+        classes = (*self.classes, name)
+        self._check_class_count(classes)
+        self.classes = classes
         return len(self.classes) - 1
+
+    def extend_classes(self, classes: Sequence[str], where: str = "replay buffer") -> None:
+        """Adopt ``classes``, which must start with the current ones in the same order (stored
+        labels are ids into the list; a class added later goes at the end)."""
+        classes = tuple(classes)
+        if classes[: len(self.classes)] != self.classes:
+            raise ReplayBufferError(
+                f"{where}: holds classes {list(self.classes)}; the configured class list "
+                f"{list(classes)} must start with them in the same order")
+        self._check_class_count(classes)
+        self.classes = classes
 
     def add(self, cells: LabelledCells) -> int:
         """Offer cells to the buffer; the policy decides which stay. Returns how many got in.
@@ -178,10 +206,16 @@ class ReplayBuffer:
         feats = cells.features.astype(np.float16)
         if (len(self._seasons) + len(np.unique(cells.season)) > _MAX_SEASONS
                 or len(self._recordings) + len(np.unique(cells.recording)) > _MAX_RECORDINGS):
-            self._compact_tables()
-        season_idx = self._table_indices(self._seasons, cells.season, _MAX_SEASONS, "season")
-        rec_idx = self._table_indices(self._recordings, cells.recording, _MAX_RECORDINGS,
-                                      "recording")
+            self._compact_tables()  # drops only names no cell uses: the content is the same
+        seasons = self._new_names(self._seasons, cells.season)
+        recordings = self._new_names(self._recordings, cells.recording)
+        for table, names, limit, what in ((self._seasons, seasons, _MAX_SEASONS, "season"),
+                                          (self._recordings, recordings, _MAX_RECORDINGS,
+                                           "recording")):
+            if len(table) + len(names[2]) > limit:
+                raise ReplayBufferError(f"more than {limit} distinct {what} names in the buffer")
+        season_idx = self._append_names(self._seasons, *seasons)
+        rec_idx = self._append_names(self._recordings, *recordings)
         src_idx = np.array([LABEL_SOURCES.index(str(s)) for s in cells.source], np.uint8)
         max_n = self._max_cells(self._header_bytes() + _HEADER_SLACK_BYTES)
         self._grow_to(max(self._n, min(max_n, self._n + n_new)))
@@ -389,6 +423,8 @@ class ReplayBuffer:
         try:
             header = json.loads(body[_PREFIX.size: _PREFIX.size + header_len])
             feature_dim, n = int(header["feature_dim"]), int(header["count"])
+            if n < 0:
+                raise ValueError(f"negative cell count {n}")
             policy = header["policy"] if config is None else config.policy
             if policy not in BUFFER_POLICIES:
                 raise ValueError(f"unknown policy {policy!r}")
@@ -399,7 +435,6 @@ class ReplayBuffer:
                 raise ValueError("label source table differs from this version's")
         except (ValueError, KeyError, TypeError) as e:
             raise ReplayBufferError(f"{name}: bad header ({e})") from None
-        buf = cls(feature_dim, header["backbone_sha256"], header["classes"], cfg)
         offset = _PREFIX.size + header_len
         columns = []
         for dtype, count in (("<f2", n * feature_dim), ("u1", n), ("u1", n), ("u1", n),
@@ -411,18 +446,27 @@ class ReplayBuffer:
             offset += size
         if offset != len(body):
             raise ReplayBufferError(f"{name}: {len(body) - offset} unexpected trailing bytes")
-        buf._grow_to(n)
-        buf._features[:n] = columns[0].reshape(n, feature_dim)
-        (buf._labels[:n], buf._source[:n], buf._season[:n], buf._recording[:n], buf._time[:n],
-         buf._uid[:n]) = columns[1:]
-        buf._n = n
-        buf.total_seen, buf.next_uid = int(header["total_seen"]), int(header["next_uid"])
-        buf._seasons, buf._recordings = list(header["seasons"]), list(header["recordings"])
-        buf._seen = Counter({(int(k), str(s)): int(v) for k, s, v in header["seen"]})
-        buf._rebuild_strata()
-        buf._rng.bit_generator.state = header["rng"]
+        try:
+            buf = cls(feature_dim, header["backbone_sha256"], header["classes"], cfg)
+            buf._restore(header, n, columns)
+        except (ValueError, KeyError, TypeError) as e:  # ReplayBufferError is a ValueError
+            raise ReplayBufferError(f"{name}: bad header ({e})") from None
         buf._enforce_capacity()  # a smaller configured capacity takes effect at once
         return buf
+
+    def _restore(self, header: dict[str, Any], n: int, columns: list[np.ndarray]) -> None:
+        """Fill a fresh buffer with the file's cells and the header's bookkeeping."""
+        self._grow_to(n)
+        self._features[:n] = columns[0].reshape(n, self.feature_dim)
+        (self._labels[:n], self._source[:n], self._season[:n], self._recording[:n],
+         self._time[:n], self._uid[:n]) = columns[1:]
+        self._n = n
+        self.total_seen, self.next_uid = int(header["total_seen"]), int(header["next_uid"])
+        self._seasons = [str(x) for x in header["seasons"]]
+        self._recordings = [str(x) for x in header["recordings"]]
+        self._seen = Counter({(int(k), str(s)): int(v) for k, s, v in header["seen"]})
+        self._rebuild_strata()
+        self._rng.bit_generator.state = header["rng"]
 
     @classmethod
     def load(
@@ -466,15 +510,10 @@ class ReplayBuffer:
         The configured class list may extend the stored one (a class added later) but must not
         drop or reorder any: stored labels are ids into it.
         """
-        config = config or BufferConfig()
         if not Path(path).exists():
             return cls(feature_dim, backbone_sha256, classes, config)
+        # config None: the capacity, policy and validation split stored in the file apply
         buf = cls.load(path, backbone_sha256=backbone_sha256, feature_dim=feature_dim,
                        config=config)
-        classes = tuple(classes)
-        if classes[: len(buf.classes)] != buf.classes:
-            raise ReplayBufferError(
-                f"{path}: holds classes {list(buf.classes)}; the configured class list "
-                f"{list(classes)} must start with them in the same order")
-        buf.classes = classes
+        buf.extend_classes(classes, str(path))
         return buf

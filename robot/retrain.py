@@ -6,11 +6,15 @@ Imports torch (through robot.learner) only when a job runs.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from robot.adapter_store import AdapterStore
@@ -23,19 +27,42 @@ log = logging.getLogger(__name__)
 
 Report = Callable[[float, str], None]
 
+LOCK_FILE = ".learner.lock"  # in the store folder: one retrain per store at a time
+
+
+class RetrainBusy(LearnerError):
+    """Another retrain holds the store's learner lock."""
+
+
+@contextlib.contextmanager
+def learner_lock(store_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the store's learner lock, or raise RetrainBusy at once (never waits).
+
+    An flock dies with its holder, so a crashed or killed learner never leaves it stuck.
+    """
+    path = Path(store_dir) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RetrainBusy(f"{store_dir}: another retrain is already running") from None
+        yield  # closing the file releases the lock
+
 
 @dataclass(frozen=True)
 class RetrainJob:
     """What to retrain, from where, to where. Picklable: it crosses into the learner process.
 
     ``backbone_sha256``, ``feature_dim`` and ``classes`` default to the buffer's; given, they
-    must match it (the classes may extend the buffer's: a class added later).
+    must match it (the classes may extend the buffer's: a class added later). ``buffer``
+    defaults to the capacity, policy and validation fraction stored in the buffer's file.
     """
 
     buffer_path: str
     store_dir: str
     train: TrainConfig = field(default_factory=TrainConfig)
-    buffer: BufferConfig = field(default_factory=BufferConfig)
+    buffer: BufferConfig | None = None
     publish: PublishConfig = field(default_factory=PublishConfig)
     seed: int = 0
     reason: str = "cli"  # cli, button, schedule, drift
@@ -65,10 +92,17 @@ def run_retrain(job: RetrainJob, report: Report | None = None,
                 should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Run ``job``; returns what happened (published or not, version, scores, counts, times).
 
-    Raises LearnerError (nothing new to learn, empty buffer), LearnerCancelled,
-    ReplayBufferError, StoreError, ModelError, SampleError — in every case the store's
-    current adapter is what it was before.
+    Raises RetrainBusy (another retrain holds the store's learner lock), LearnerError (nothing
+    new to learn, empty buffer), LearnerCancelled, ReplayBufferError, StoreError, ModelError,
+    SampleError — in every case the store's current adapter is what it was before.
     """
+    with learner_lock(job.store_dir):
+        return run_retrain_locked(job, report, should_stop)
+
+
+def run_retrain_locked(job: RetrainJob, report: Report | None = None,
+                       should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """:func:`run_retrain` for a caller that already holds :func:`learner_lock`."""
     from robot.learner import train  # torch: only in the process that trains
 
     report = report or (lambda fraction, stage: None)
@@ -77,9 +111,7 @@ def run_retrain(job: RetrainJob, report: Report | None = None,
     buffer = ReplayBuffer.load(job.buffer_path, backbone_sha256=job.backbone_sha256,
                                feature_dim=job.feature_dim, config=job.buffer)
     if job.classes is not None:
-        buffer = ReplayBuffer.open(job.buffer_path, feature_dim=buffer.feature_dim,
-                                   backbone_sha256=buffer.backbone_sha256, classes=job.classes,
-                                   config=job.buffer)
+        buffer.extend_classes(job.classes, job.buffer_path)
     if len(buffer) == 0:
         raise LearnerError(f"{job.buffer_path}: the replay buffer is empty; nothing to train on")
     store = AdapterStore(job.store_dir, backbone_sha256=buffer.backbone_sha256,

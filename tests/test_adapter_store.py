@@ -1,16 +1,24 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
 
 from robot.adapter_runtime import AdapterRunner
-from robot.adapter_store import ADAPTER_FILE, AdapterStore, version_dir_name
+from robot.adapter_store import (
+    ADAPTER_FILE,
+    CURRENT_FILE,
+    META_FILE,
+    AdapterStore,
+    version_dir_name,
+)
 from robot.errors import ModelError, StoreError
 from robot.learner import LearnerState, train
 from robot.samples import LabelledCells
@@ -177,3 +185,61 @@ def test_the_perception_side_never_imports_torch(tmp_path, adapters):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=os.getcwd(), check=True)
     assert out.stdout.startswith("NO-TORCH"), out.stdout
+
+
+def test_a_meta_json_without_checksums_is_refused_and_the_runner_keeps_its_adapter(
+        tmp_path, adapters, caplog):
+    store = AdapterStore(tmp_path, backbone_sha256=SHA, feature_dim=DIM)
+    store.publish(*adapters["first"], VAL, margin=0.01)
+    runner = AdapterRunner(tmp_path, backbone_sha256=SHA, feature_dim=DIM, reload_check_s=0)
+    store.publish(*adapters["good"], VAL, margin=0.01)
+    meta_path = tmp_path / version_dir_name(2) / META_FILE
+    meta = json.loads(meta_path.read_text())
+    del meta["files"]  # meta.json has no checksum of its own: damage there must be caught
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match="no checksum for adapter.onnx"):
+        store.load(2)
+    with pytest.raises(StoreError, match="no checksum for state.npz"):
+        store.load_state(2)
+    summer = grid_of(cells(1, 20, seed=5))
+    pred = runner.predict(summer)
+    assert pred.adapter_version == 1 and "keeping version 1" in caplog.text
+    assert np.array_equal(pred.classes, adapters["first"][0].predict_grid(summer).classes)
+
+
+def test_an_unreadable_pointer_is_a_store_error(tmp_path, adapters):
+    store = AdapterStore(tmp_path)
+    store.publish(*adapters["first"], VAL, margin=0.01)
+    (tmp_path / CURRENT_FILE).unlink()
+    (tmp_path / CURRENT_FILE).mkdir()  # reading it is an OSError other than "not found"
+    with pytest.raises(StoreError, match="cannot read the pointer"):
+        store.current_version()
+
+
+def test_pruning_cut_short_leaves_no_half_deleted_version(tmp_path, adapters, monkeypatch):
+    store = AdapterStore(tmp_path)
+    for name in ("first", "good", "forgetful"):
+        store.publish(*adapters[name], VAL, margin=0.01, force=True)
+    # a power cut right after the rename: nothing of the pruned version was deleted yet
+    monkeypatch.setattr("robot.adapter_store.shutil.rmtree", lambda *a, **k: None)
+    assert store.prune(2) == [1]
+    monkeypatch.undo()
+    assert store.version_numbers() == [2, 3]
+    assert all(v.error is None for v in store.versions())
+    assert list(tmp_path.glob(".tmp-v000001-*"))
+    store.clean_temporary()
+    assert not list(tmp_path.glob(".tmp-*")) and store.version_numbers() == [2, 3]
+
+
+def test_clean_temporary_waits_for_a_writer_in_progress(tmp_path, adapters):
+    store = AdapterStore(tmp_path)
+    store.publish(*adapters["first"], VAL, margin=0.01)
+    half = tmp_path / ".tmp-v000002-4242"
+    with store._locked():  # as another writer would, while its version is half written
+        half.mkdir()
+        cleaner = threading.Thread(target=store.clean_temporary)
+        cleaner.start()
+        cleaner.join(0.3)
+        assert cleaner.is_alive() and half.exists()
+    cleaner.join(10)
+    assert not cleaner.is_alive() and not half.exists()

@@ -12,7 +12,8 @@ import pytest
 
 from robot.adapter_runtime import AdapterRunner
 from robot.adapter_store import AdapterStore
-from robot.learner_config import TrainConfig
+from robot.errors import LearnerError
+from robot.learner_config import LearnerProcessConfig, TrainConfig
 from robot.learner_process import LearnerProcess, read_status
 from robot.replay_buffer import ReplayBuffer
 from robot.retrain import RetrainJob, run_retrain
@@ -49,7 +50,7 @@ def test_background_retrain_publishes_at_low_priority(robot_dir):
     assert st.state == "published" and st.progress == 1.0, st
     assert st.result["version"] == 2 and st.result["new_cells"] > 0
     assert st.result["niceness"] == min(os.nice(0) + 10, 19)
-    assert read_status(status_path) == st
+    assert st.pid == proc.pid  # the child's own final word, not one made up by the parent
     assert AdapterStore(robot_dir / "store").current_version() == 2
 
 
@@ -59,11 +60,34 @@ def long_job(robot_dir) -> RetrainJob:
 
 
 def test_cancel_stops_the_learner_and_publishes_nothing(robot_dir):
-    proc = LearnerProcess(long_job(robot_dir), robot_dir / "status.json")
+    status_path = robot_dir / "status.json"
+    proc = LearnerProcess(long_job(robot_dir), status_path)
     proc.start()
     wait_for_stage(proc, "training")
+    # a second retrain meanwhile (e.g. `gardenbot retrain`) is refused before it writes anything
+    second = LearnerProcess(long_job(robot_dir), status_path)
+    with pytest.raises(LearnerError, match="another retrain is already running"):
+        second.start()
+    assert second.pid is None and read_status(status_path).pid == proc.pid
+    assert proc.status().state == "running"
     st = proc.cancel()
     assert st.state == "cancelled" and not proc.is_alive()
+    assert "killed" not in st.message  # it stopped when asked; no kill was needed
+    on_disk = read_status(status_path)  # written by the child itself
+    assert on_disk.state == "cancelled" and on_disk.pid == proc.pid
+    assert "killed" not in on_disk.message
+    assert AdapterStore(robot_dir / "store").current_version() == 1
+
+
+def test_a_learner_killed_after_cancel_leaves_a_final_status(robot_dir):
+    status_path = robot_dir / "status.json"
+    proc = LearnerProcess(long_job(robot_dir), status_path,
+                          LearnerProcessConfig(cancel_grace_s=0.001))
+    proc.start()
+    wait_for_stage(proc, "training")
+    st = proc.cancel()  # no time to stop politely: killed
+    assert st.state == "cancelled" and not proc.is_alive()
+    assert read_status(status_path).state == "cancelled"  # not a stale "running"
     assert AdapterStore(robot_dir / "store").current_version() == 1
 
 
@@ -74,6 +98,8 @@ def test_killed_mid_training_the_robot_stays_on_the_last_good_adapter(robot_dir)
     proc.kill()  # as a power cut would
     st = proc.status()
     assert st.state == "failed" and "died" in st.message
+    on_disk = read_status(robot_dir / "status.json")  # anyone reading the file learns it too
+    assert on_disk.state == "failed" and "died" in on_disk.message
     store = AdapterStore(robot_dir / "store", backbone_sha256=SHA, feature_dim=DIM)
     assert store.current_version() == 1 and store.version_numbers() == [1]
     runner = AdapterRunner(robot_dir / "store", backbone_sha256=SHA, feature_dim=DIM)

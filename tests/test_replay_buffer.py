@@ -172,3 +172,74 @@ def test_cells_from_grid_drops_unlabelled_and_checks_the_rest():
     labels[1, 1] = 7
     with pytest.raises(SampleError, match="outside the class map"):
         cells_from_grid(grid, labels, num_classes=5)
+
+
+def test_add_class_keeps_the_old_cells_and_stops_before_the_unlabelled_id():
+    buf = filled_buffer()
+    before = buf.cells()
+    assert buf.add_class("pond") == len(CLASSES)
+    after = buf.cells()
+    assert np.array_equal(after.uid, before.uid) and np.array_equal(after.labels, before.labels)
+    assert np.array_equal(after.features, before.features)
+    assert buf.class_counts()["pond"] == 0 and buf.classes[:-1] == tuple(CLASSES)
+    with pytest.raises(ReplayBufferError, match="already in the class map"):
+        buf.add_class("pond")
+    for i in range(len(buf.classes), 255):
+        buf.add_class(f"c{i}")
+    assert len(buf.classes) == 255  # ids 0..254
+    with pytest.raises(ReplayBufferError, match="at most 255"):
+        buf.add_class("one too many")  # its id would be 255, which means "unlabelled"
+    assert len(buf.classes) == 255
+
+
+def test_a_batch_over_the_recording_limit_changes_nothing(monkeypatch):
+    buf = filled_buffer()
+    before = (len(buf), buf.total_seen, buf.nbytes, buf.season_counts())
+    monkeypatch.setattr("robot.replay_buffer._MAX_RECORDINGS", 2)
+    new = cells(1, 4, seed=9)
+    batch = make_cells(new.features, new.labels, season="a-new-season",
+                       recording=np.arange(len(new)).astype(str))
+    with pytest.raises(ReplayBufferError, match="more than 2 distinct recording names"):
+        buf.add(batch)
+    # the season table was not extended either: the header (and so the size) is as before
+    assert (len(buf), buf.total_seen, buf.nbytes, buf.season_counts()) == before
+
+
+def rewrite_header(data: bytes, change) -> bytes:
+    """The same buffer file with its header changed by ``change`` and a valid checksum."""
+    import hashlib
+    import json
+    import struct
+
+    prefix = struct.Struct("<8sII")
+    magic, version, n = prefix.unpack_from(data)
+    header = json.loads(data[prefix.size: prefix.size + n])
+    change(header)
+    raw = json.dumps(header).encode()
+    body = prefix.pack(magic, version, len(raw)) + raw + data[prefix.size + n: -32]
+    return body + hashlib.sha256(body).digest()
+
+
+@pytest.mark.parametrize("change", [
+    lambda h: h.pop("seen"),
+    lambda h: h.pop("backbone_sha256"),
+    lambda h: h.update(rng={"bit_generator": "nonsense"}),
+    lambda h: h.update(seen=[["x", "spring"]]),
+    lambda h: h.update(total_seen="many"),
+], ids=["no-seen", "no-backbone", "bad-rng", "bad-seen", "bad-total"])
+def test_a_bad_header_is_a_replay_buffer_error(change):
+    data = rewrite_header(filled_buffer().to_bytes(), change)
+    with pytest.raises(ReplayBufferError, match="bad header"):
+        ReplayBuffer.from_bytes(data)
+
+
+def test_without_a_config_the_stored_capacity_and_split_apply(tmp_path):
+    cfg = BufferConfig(capacity_bytes=5_000_000, validation_fraction=0.3)
+    buf = ReplayBuffer(DIM, SHA, CLASSES, cfg)
+    buf.add(cells(0, 80, seed=1))
+    buf.save(tmp_path / "b")
+    for back in (ReplayBuffer.load(tmp_path / "b"),
+                 ReplayBuffer.open(tmp_path / "b", feature_dim=DIM, backbone_sha256=SHA,
+                                   classes=CLASSES)):
+        assert back.config == cfg and len(back) == len(buf)
+        assert np.array_equal(back.split()[1].uid, buf.split()[1].uid)

@@ -13,7 +13,6 @@ from robot.learner_config import (
     PublishConfig,
     TrainConfig,
     TriggerConfig,
-    config_from_mapping,
 )
 from robot.triggers import (
     DriftMonitor,
@@ -137,11 +136,3 @@ def test_config_is_validated_on_construction():
     with pytest.raises(ConfigError, match="schedule: cannot read schedule 'at noon'"):
         TriggerConfig(schedule="at noon")
 
-
-def test_config_from_a_toml_table_rejects_unknown_keys():
-    cfg = config_from_mapping(TrainConfig, {"strategy": "ewc", "steps": 50}, "learner")
-    assert cfg.strategy == "ewc" and cfg.steps == 50
-    with pytest.raises(ConfigError, match=r"learner\.stepz: unknown key"):
-        config_from_mapping(TrainConfig, {"stepz": 5}, "learner")
-    with pytest.raises(ConfigError, match=r"triggers\.drift_fraction"):
-        config_from_mapping(TriggerConfig, {"drift_fraction": 2.0}, "triggers")

@@ -46,13 +46,8 @@ class Strategy:
     name: str
     fit: Callable[[FitInput], FitResult]
     uses_replay: bool  # reads the replay buffer
-    needs_new: bool  # cannot run without new samples
+    needs_new: bool  # cannot run without new samples (api.train refuses it then)
     summary: str
-
-
-def _need_new(fit: FitInput, name: str) -> None:
-    if len(fit.y_new) == 0:
-        raise LearnerError(f"strategy {name!r} trains on new samples and there are none")
 
 
 # --- finetune / replay -------------------------------------------------------------------
@@ -93,7 +88,6 @@ def _fisher_diagonal(model: CellAdapter, z: np.ndarray, y: np.ndarray,
 def fit_ewc(fit: FitInput) -> FitResult:
     """Online EWC: stay close to the parent's weights where the Fisher information says the old
     data cared, learn freely elsewhere. No replay."""
-    _need_new(fit, "ewc")
     model = start_mlp(fit)
     cfg = fit.config
     penalties: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -131,7 +125,6 @@ def fit_ewc(fit: FitInput) -> FitResult:
 def fit_lwf(fit: FitInput) -> FitResult:
     """Learning without Forgetting: learn the new labels while matching the parent's soft
     outputs on the same new cells (knowledge distillation). No replay."""
-    _need_new(fit, "lwf")
     model = start_mlp(fit)
     teacher = start_mlp(fit) if fit.state.kind == "mlp" else None
     cfg = fit.config
@@ -159,7 +152,6 @@ def fit_lwf(fit: FitInput) -> FitResult:
 def fit_agem(fit: FitInput) -> FitResult:
     """Averaged GEM: a step on the new cells may not increase the loss on replayed cells; where
     its gradient points against the replay gradient, the conflicting part is projected out."""
-    _need_new(fit, "agem")
     model = start_mlp(fit)
     params = list(model.parameters())
     b = fit.config.batch_size
@@ -270,7 +262,6 @@ def _class_stats(fit: FitInput, prefix: str) -> tuple[np.ndarray, np.ndarray, np
 def fit_slda(fit: FitInput) -> FitResult:
     """Streaming linear discriminant analysis: class means and one shared covariance, updated in
     closed form from the stream (no SGD, no replay); the classifier follows from them."""
-    _need_new(fit, "slda")
     mean, count, scatter = _class_stats(fit, "slda.")
     cov = scatter / max(count.sum() - 1.0, 1.0)
     eps = fit.config.slda_shrinkage
@@ -288,7 +279,6 @@ def fit_slda(fit: FitInput) -> FitResult:
 def fit_ncm(fit: FitInput) -> FitResult:
     """Nearest class mean: running class means (closed form, no SGD, no replay); a cell goes to
     the class whose mean is nearest. As logits: -|z - mean|^2 / C up to a per-cell constant."""
-    _need_new(fit, "ncm")
     mean, count, _ = _class_stats(fit, "ncm.")
     c = fit.feature_dim
     w = 2.0 * mean / c

@@ -65,19 +65,18 @@ def tensors(z: np.ndarray, y: np.ndarray, idx: np.ndarray) -> tuple[torch.Tensor
     return torch.from_numpy(z[idx]), torch.from_numpy(y[idx])
 
 
-def start_mlp(fit: FitInput, fresh: bool = False, prefix: str = "mlp.") -> CellAdapter:
+def start_mlp(fit: FitInput, fresh: bool = False) -> CellAdapter:
     """Continue from the parent's network, or start fresh (seeded) when there is none."""
     if not fresh and fit.state.kind == "mlp":
         return CellAdapter(mlp_arrays(fit.state.arrays), prefix="mlp.")
     arrays = init_mlp_arrays(fit.feature_dim, fit.num_classes, fit.config.bottleneck_dim,
-                             fit.rng, prefix=prefix)
-    return CellAdapter(arrays, prefix=prefix)
+                             fit.rng, prefix="mlp.")
+    return CellAdapter(arrays, prefix="mlp.")
 
 
-def run_sgd(fit: FitInput, model: torch.nn.Module, step: Callable[[], None],
-            steps: int | None = None) -> None:
-    """Adam over ``steps``; ``step`` computes the gradients of one minibatch."""
-    steps = fit.config.steps if steps is None else steps
+def run_sgd(fit: FitInput, model: torch.nn.Module, step: Callable[[], None]) -> None:
+    """Adam over ``config.steps``; ``step`` computes the gradients of one minibatch."""
+    steps = fit.config.steps
     opt = torch.optim.Adam(model.parameters(), lr=fit.config.learning_rate,
                            weight_decay=fit.config.weight_decay)
     model.train()
@@ -101,12 +100,10 @@ def cross_entropy_step(model: torch.nn.Module, batch: Callable[[], tuple[torch.T
     return step
 
 
-def mixed_batches(fit: FitInput, replay_fraction: float, z_new: np.ndarray | None = None,
-                  y_new: np.ndarray | None = None) -> Callable[[], tuple[torch.Tensor,
-                                                                         torch.Tensor]]:
+def mixed_batches(fit: FitInput, replay_fraction: float,
+                  ) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
     """Batches of new cells and replayed cells in a fixed proportion (either may be empty)."""
-    z_new = fit.z_new if z_new is None else z_new
-    y_new = fit.y_new if y_new is None else y_new
+    z_new, y_new = fit.z_new, fit.y_new
     b = fit.config.batch_size
     have_new, have_old = len(y_new) > 0, len(fit.y_old) > 0
     n_old = (round(b * replay_fraction) if have_new else b) if have_old else 0
