@@ -73,6 +73,9 @@ def load_card(path: str | os.PathLike[str] | None = None) -> BackboneCard:
         raise ModelError(f"{path}: not a gardenbot backbone card")
     if d.get("card_version") != CARD_VERSION:
         raise ModelError(f"{path}: card_version {d.get('card_version')!r} is not supported")
+    if not isinstance(d.get("files"), dict):
+        raise ModelError(f"{path}: model card field 'files' must map each variant to its file "
+                         f"and sha256, got {type(d.get('files')).__name__}")
     try:
         inp, out = d["input"], d["output"]
         files = {
@@ -88,6 +91,14 @@ def load_card(path: str | os.PathLike[str] | None = None) -> BackboneCard:
         raise ModelError(f"{path}: model card lacks or garbles a field: {e!r}") from e
     if "fp32" not in files:
         raise ModelError(f"{path}: model card lists no fp32 file")
+    # checked here, not where they are used: a zero stride would otherwise surface as a
+    # ZeroDivisionError deep in the runtime
+    if card.stride <= 0 or card.feature_dim <= 0:
+        raise ModelError(f"{path}: model card output stride ({card.stride}) and feature_dim "
+                         f"({card.feature_dim}) must be positive")
+    if min(card.input_hw) <= 0:
+        raise ModelError(f"{path}: model card input height and width must be positive, got "
+                         f"{card.input_hw}")
     return card
 
 

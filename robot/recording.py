@@ -184,6 +184,12 @@ class Recording:
                 continue
             i = int(m.group(1))
             if i >= self._count:
+                if self.meta.frame_count is None:
+                    # An unclosed recording (crash) may hold a label whose frames.jsonl line
+                    # never landed (writers older than the frame-line-first order).
+                    log.warning("%s: label map for frame %d beyond the %d listed frames of an "
+                                "unclosed recording; ignored", p, i, self._count)
+                    continue
                 raise RecordingError(f"{p}: label map for frame {i}, but there are {self._count}")
             found.append(i)
         return tuple(sorted(found))
@@ -246,10 +252,6 @@ class Recording:
         return list(iter_jsonl(self.path / TELEMETRY_FILE, required=("t",), allow_missing=True))
 
 
-def open_recording(path: str | os.PathLike[str]) -> Recording:
-    return Recording(path)
-
-
 class RecordingWriter:
     """Writes a recording as frames arrive; safe to stop at any time.
 
@@ -307,29 +309,37 @@ class RecordingWriter:
         if not t >= self._last_t:
             raise ValueError(f"frame time {t} goes backwards (last {self._last_t})")
         i = self._count
-        if labels is not None:
-            self._write_labels(i, labels)
+        # Check and encode the labels before anything is written, so a bad label map
+        # leaves no half-added frame behind.
+        png = None if labels is None else self._encode_labels(i, labels)
         self._video.write(image)
         self._frames.write(json.dumps({"i": i, "t": round(t, 6)}) + "\n")
         self._frames.flush()
         self._count += 1
         self._last_t = t
+        # The label PNG goes after the frames.jsonl line: a crash in between leaves a listed
+        # frame without labels (allowed: labels are sparse), never a label for an unlisted one.
+        if png is not None:
+            self._write_labels(i, png)
         return i
 
-    def _write_labels(self, i: int, labels: np.ndarray) -> None:
+    def _encode_labels(self, i: int, labels: np.ndarray) -> bytes:
         h, w = self.meta.height, self.meta.width
         if labels.dtype != np.uint8 or labels.shape != (h, w):
             raise ValueError(f"labels must be uint8 ({h}, {w}), got {labels.dtype} {labels.shape}")
         bad = (labels != UNLABELLED) & (labels >= len(self.meta.classes))
         if bad.any():
             raise ValueError(f"label id {int(labels[bad][0])} is outside the class map")
-        folder = self.path / LABELS_DIR
-        folder.mkdir(exist_ok=True)
         ok, png = cv2.imencode(".png", labels)
         if not ok:
-            raise RecordingError(f"{folder}: cannot encode label map {i}")
+            raise RecordingError(f"{self.path / LABELS_DIR}: cannot encode label map {i}")
+        return png.tobytes()
+
+    def _write_labels(self, i: int, png: bytes) -> None:
+        folder = self.path / LABELS_DIR
+        folder.mkdir(exist_ok=True)
         tmp = folder / f".{i:06d}.png.tmp"
-        tmp.write_bytes(png.tobytes())
+        tmp.write_bytes(png)
         os.replace(tmp, folder / f"{i:06d}.png")
 
     def add_telemetry(self, record: dict[str, Any]) -> None:

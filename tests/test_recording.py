@@ -147,6 +147,60 @@ def test_unclosed_recording_is_readable(tmp_path: Path):
     w.close()
 
 
+class _Died(Exception):
+    """Stands in for the process dying mid-write."""
+
+
+def test_torn_write_between_frame_line_and_label_leaves_a_readable_recording(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+):
+    """Dying after frames.jsonl but before the label PNG leaves an unlabelled frame, not an
+    error."""
+    w = RecordingWriter(tmp_path / "r", make_meta())
+    lab = np.zeros((48, 64), np.uint8)
+    w.add_frame(np.full((48, 64, 3), 90, np.uint8), labels=lab)
+
+    def die(*_: object) -> None:
+        raise _Died
+
+    monkeypatch.setattr(w, "_write_labels", die)
+    with pytest.raises(_Died):
+        w.add_frame(np.full((48, 64, 3), 90, np.uint8), labels=lab)
+    w._video.release()  # the video is finalised but meta.json is never rewritten
+    rec = Recording(tmp_path / "r")
+    assert rec.meta.frame_count is None and len(rec) == 2
+    assert rec.labelled == (0,)
+    assert [f.labels is None for f in rec.frames()] == [False, True]
+    w.close()
+
+
+def test_unclosed_recording_ignores_a_label_beyond_the_listed_frames(tmp_path: Path, caplog):
+    """A label PNG for an unlisted frame (torn write by an older writer) is skipped, with a
+    warning."""
+    import cv2
+
+    w = RecordingWriter(tmp_path / "r", make_meta())
+    for _ in range(3):
+        w.add_frame(np.full((48, 64, 3), 90, np.uint8))
+    w._video.release()
+    (tmp_path / "r" / "labels").mkdir()
+    cv2.imwrite(str(tmp_path / "r" / "labels" / "000003.png"), np.zeros((48, 64), np.uint8))
+    with caplog.at_level("WARNING"):
+        rec = Recording(tmp_path / "r")
+    assert len(rec) == 3 and rec.labelled == ()
+    assert "000003.png" in caplog.text
+    w.close()
+
+
+def test_closed_recording_with_a_label_beyond_its_frames_is_an_error(small_recording):
+    import cv2
+
+    path = small_recording[0]
+    cv2.imwrite(str(path / "labels" / "000012.png"), np.zeros((48, 64), np.uint8))
+    with pytest.raises(RecordingError, match="label map for frame 12, but there are 12"):
+        Recording(path)
+
+
 def test_writer_refuses_wrong_shapes_and_existing_recording(small_recording, tmp_path: Path):
     with pytest.raises(RecordingError, match="already exists"):
         RecordingWriter(small_recording[0], make_meta())

@@ -161,3 +161,31 @@ def test_preview_contact_sheet(tmp_path: Path):
     assert sheet is not None
     assert sheet.shape[1] == 640  # two views (ground, standing things), each with its overlay
     assert sheet.shape[0] > 4 * 120  # four seasons
+
+
+def _unfinished_set(root: Path) -> None:
+    """What an interrupted `gardenbot synth --benchmark` leaves: step folders, no manifest."""
+    for rel in ("0_spring/train/g01", "0_spring/test/g07", "1_summer/train/g01"):
+        (root / rel).mkdir(parents=True)
+        (root / rel / "meta.json").write_text("{}")
+    (root / ".manifest.json.abc123.tmp").write_text("{")
+
+
+def test_an_interrupted_benchmark_set_is_cleared_only_with_overwrite(tmp_path: Path, capsys):
+    from robot.errors import GardenbotError
+    from tools.garden.benchmark import check_target
+
+    root = tmp_path / "set"
+    _unfinished_set(root)
+    assert gardenbot(["synth", "--benchmark", str(root), "--quick", "--no-progress"]) == 1
+    assert "unfinished benchmark set (no manifest) is here; use --overwrite" in \
+        capsys.readouterr().err
+    assert (root / "0_spring/train/g01/meta.json").is_file(), "kept without --overwrite"
+    check_target(root, overwrite=True)
+    assert root.is_dir() and not any(root.iterdir())
+    # a step-like folder that also holds something else is not ours to delete
+    _unfinished_set(root)
+    (root / "0_spring" / "notes.txt").write_text("keep me")
+    with pytest.raises(GardenbotError, match="holds no benchmark set"):
+        check_target(root, overwrite=True)
+    assert (root / "0_spring" / "notes.txt").read_text() == "keep me"

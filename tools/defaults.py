@@ -39,24 +39,18 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / "default"
 
 def train_recordings(benchmark: Path, seasons: tuple[str, ...], year: int = 0) -> list[dict]:
     """The manifest's role=train recordings of ``seasons`` in ``year`` (never a test garden)."""
-    manifest = benchmark / "manifest.json"
+    from tools.garden.benchmark import BenchError, load_manifest
+
     try:
-        m = json.loads(manifest.read_text())
-    except FileNotFoundError:
-        raise RecordingError(f"{manifest}: no benchmark manifest there (make one with "
-                             "`gardenbot synth --benchmark DIR`)") from None
-    test_gardens = set(m.get("gardens", {}).get("test", []))
-    out = []
-    for step in m["steps"]:
-        for r in step["recordings"]:
-            if r["role"] != "train" or r["season"] not in seasons or r.get("year", 0) != year:
-                continue
-            if r["garden"] in test_gardens:  # a manifest that contradicts itself: never use it
-                raise RecordingError(f"{manifest}: garden {r['garden']} is both train and test")
-            out.append({**r, "step": step["name"]})
+        # validated: a train recording of a held-out garden is refused there
+        m = load_manifest(benchmark)
+    except BenchError as e:  # the error `gardenbot defaults` has always raised for bad input
+        raise RecordingError(str(e)) from None
+    out = [{**r, "step": step["name"]} for step in m["steps"] for r in step["recordings"]
+           if r["role"] == "train" and r["season"] in seasons and r["year"] == year]
     if not out:
-        raise RecordingError(f"{manifest}: no train recordings of {', '.join(seasons)} "
-                             f"(year {year})")
+        raise RecordingError(f"{benchmark / 'manifest.json'}: no train recordings of "
+                             f"{', '.join(seasons)} (year {year})")
     return out
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,26 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path: Path):
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(),
                                  strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def logged_steps(out: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()]
+
+
+def test_resume_logs_each_step_once(tmp_path: Path):
+    """Steps redone after the last checkpoint replace their first log lines, not add to them."""
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(InterruptingPool(frames(), stop_at=4), tiny_config(), tmp_path,
+                 checkpoint_every=2, progress=False)
+    assert logged_steps(tmp_path) == [0, 1, 2]  # step 2 ran but its checkpoint did not land
+    pretrain(FramePool(frames()), tiny_config(), tmp_path, progress=False)
+    assert logged_steps(tmp_path) == [0, 1, 2, 3]
+
+
+def test_restart_begins_a_fresh_loss_log(tmp_path: Path):
+    pretrain(FramePool(frames()), tiny_config(steps=2), tmp_path, progress=False)
+    pretrain(FramePool(frames()), tiny_config(steps=2), tmp_path, resume=False, progress=False)
+    assert logged_steps(tmp_path) == [0, 1]
 
 
 def test_resume_refuses_another_configuration(tmp_path: Path):

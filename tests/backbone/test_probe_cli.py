@@ -31,7 +31,8 @@ def write_tiny_benchmark(root: Path) -> None:
                          "year": 0})
         steps.append({"index": k, "name": season, "season": season, "year": 0,
                       "recordings": recs})
-    (root / "manifest.json").write_text(json.dumps({"steps": steps}))
+    (root / "manifest.json").write_text(json.dumps({"format": "gardenbot-benchmark",
+                                                    "steps": steps}))
 
 
 @pytest.mark.slow

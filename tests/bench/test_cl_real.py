@@ -147,3 +147,17 @@ def test_bench_cl_real_track_end_to_end(fake_ycor: Path, tiny_card: Path, tmp_pa
     assert r["best"]["strategy"] in ("ncm", "slda")
     assert (out / "samples.png").is_file()
     assert "samples.png" in (out / "report.md").read_text()
+
+
+def test_the_real_track_and_the_backbone_probe_take_the_same_images(fake_ycor: Path):
+    from tools.backbone.data import ycor_pairs
+    from tools.bench.cl_real import image_pairs
+
+    img, lab = fake_scene(1.0)
+    cv2.imwrite(str(fake_ycor / "train" / "h_green.png"), img)  # any image type, not only jpg
+    cv2.imwrite(str(fake_ycor / "train" / "h_green_labels.png"), lab)
+    cv2.imwrite(str(fake_ycor / "train" / "i_unlabelled.jpg"), img)  # no label map: skipped
+    pairs = image_pairs(fake_ycor / "train")
+    assert "h_green.png" in [p.name for p in pairs]
+    assert "i_unlabelled.jpg" not in [p.name for p in pairs]
+    assert len(pairs) == len(list(ycor_pairs(fake_ycor / "train", (32, 24)))) == 8

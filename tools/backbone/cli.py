@@ -121,7 +121,7 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
 
 def cmd_export(a: argparse.Namespace) -> int:
     from models import MODELS_DIR
-    from tools.backbone.arch import MEAN_RGB, STD_RGB, CellColourStats
+    from tools.backbone.arch import MEAN_RGB, STD_RGB, CellColourStats, count_params
     from tools.backbone.export import (
         export_onnx,
         feature_agreement,
@@ -143,7 +143,7 @@ def cmd_export(a: argparse.Namespace) -> int:
         cfg = facts["config"]
         data_file = a.checkpoint.parent / "data.json"
         extra["architecture"] = {"kind": "GardenNet (depthwise-separable CNN)", **cfg["arch"],
-                                 "parameters": sum(p.numel() for p in net.parameters())}
+                                 "parameters": count_params(net)}
         extra["ssl_recipe"] = {k: v for k, v in cfg.items() if k != "arch"}
         extra["training"] = {
             "steps": facts["step"], "time_s": round(facts["elapsed_s"] or 0.0, 1),
@@ -154,7 +154,7 @@ def cmd_export(a: argparse.Namespace) -> int:
         net = load_factory(a.from_module)
         name = a.name or a.from_module
         extra["architecture"] = {"kind": f"user module {a.from_module}",
-                                 "parameters": sum(p.numel() for p in net.parameters())}
+                                 "parameters": count_params(net)}
     if a.training_data:
         extra["training_data"] = a.training_data
     mean = tuple(a.mean) if a.mean else getattr(net, "gardenbot_mean_rgb", MEAN_RGB)
@@ -212,6 +212,20 @@ def _onnx_extractors(card_path: Path, variant: str, name: str, threads: int) -> 
     return out
 
 
+def _check_probe_data(synthetic: Path | None, ycor: Path | None) -> None:
+    """Refuse missing or malformed data before minutes of feature extraction, not after."""
+    from tools.garden.benchmark import load_manifest
+
+    if synthetic is not None:
+        load_manifest(synthetic)  # a BenchError naming the file if missing or malformed
+    if ycor is not None:
+        missing = [s for s in ("train", "valid") if not (ycor / s).is_dir()]
+        if missing:
+            raise SystemExit(f"gardenbot backbone probe: {ycor}: no "
+                             f"{' or '.join(m + '/' for m in missing)} folder (expected the "
+                             "YCOR folder with train/ and valid/)")
+
+
 def cmd_probe(a: argparse.Namespace) -> int:
     import tempfile
 
@@ -228,6 +242,7 @@ def cmd_probe(a: argparse.Namespace) -> int:
         raise SystemExit("gardenbot backbone probe: give --synthetic and/or --ycor")
     if not a.card and not a.baselines:
         raise SystemExit("gardenbot backbone probe: give --card and/or --baselines")
+    _check_probe_data(a.synthetic, a.ycor)
     extractors: dict[str, FeatureFn] = {}
     arch = ArchConfig()
     colour = True

@@ -35,12 +35,20 @@ def image_files(folder: Path) -> list[Path]:
                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.stem.endswith("_labels"))
 
 
+def label_file(image: Path) -> Path:
+    """Where a YCOR-style image's label map lies: ``NAME_labels.png`` next to it."""
+    return image.with_name(image.stem + "_labels.png")
+
+
+def labelled_images(split_dir: Path) -> list[Path]:
+    """Images of a folder (as :func:`image_files`) that have a label map next to them."""
+    return [p for p in image_files(split_dir) if label_file(p).is_file()]
+
+
 def ycor_pairs(split_dir: Path, size: tuple[int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(BGR image, gardenbot label map) pairs of a YCOR split, resized to ``size`` (w, h)."""
-    for img_path in image_files(split_dir):
-        lab_path = img_path.with_name(img_path.stem + "_labels.png")
-        if not lab_path.is_file():
-            continue
+    for img_path in labelled_images(split_dir):
+        lab_path = label_file(img_path)
         lab = cv2.imread(str(lab_path), cv2.IMREAD_UNCHANGED)
         if lab is None:
             raise ValueError(f"{lab_path}: cannot be read")
@@ -123,8 +131,8 @@ def train_recordings(root: Path) -> list[Path]:
 
 def manifest_recordings(root: Path) -> list[dict]:
     """Every recording entry of a benchmark set's manifest (written by `gardenbot synth
-    --benchmark`), each with its step's name added."""
-    import json
+    --benchmark`), each with its step's name added; a BenchError if the manifest is bad."""
+    from tools.garden.benchmark import load_manifest
 
-    m = json.loads((Path(root) / "manifest.json").read_text())
+    m = load_manifest(root)
     return [{**r, "step": step["name"]} for step in m["steps"] for r in step["recordings"]]

@@ -5,7 +5,7 @@ each cell of view A is matched to the same spot of the frame in view B (the crop
 known). ``infonce`` pulls matched cells together and pushes cells of other frames away;
 ``vicreg`` pulls matched cells together and keeps the batch's features spread out (variance) and
 decorrelated (covariance), with no negatives. Which works better here is a measurement, recorded
-in docs/backbone.md.
+in docs/benchmarks.md ("What was tried").
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -149,6 +149,27 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def open_loss_log(path: Path, start: int) -> IO[str]:
+    """``loss.jsonl`` opened for appending, holding only the lines of steps before ``start``.
+
+    A fresh run (start 0) begins an empty log. A resumed run repeats the steps between its
+    last checkpoint and the interruption, so their lines are dropped first, or they would be
+    logged twice.
+    """
+    if start == 0 or not path.is_file():
+        return open(path, "w", encoding="utf-8")
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        try:
+            step = json.loads(line)["step"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a line torn by the interruption
+        if isinstance(step, int) and step < start:
+            kept.append(line if line.endswith("\n") else line + "\n")
+    atomic_write_bytes(path, "".join(kept).encode("utf-8"))
+    return open(path, "a", encoding="utf-8")
+
+
 def pretrain(
     pool: FramePool, cfg: PretrainConfig, out_dir: Path, resume: bool = True,
     checkpoint_every: int = 250, device: str | None = None, progress: bool = True,
@@ -186,7 +207,7 @@ def pretrain(
     net.train()
     proj.train()
     grid_hw = (cfg.augment.out_hw[0] // cfg.arch.stride, cfg.augment.out_hw[1] // cfg.arch.stride)
-    loss_log = open(out_dir / "loss.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+    loss_log = open_loss_log(out_dir / "loss.jsonl", start)
     bar = tqdm(total=cfg.steps, initial=start, desc="pretrain", unit="step", disable=not progress,
                dynamic_ncols=True)
     t0 = time.perf_counter() - elapsed
@@ -244,7 +265,3 @@ def load_trained(ckpt_path: Path) -> tuple[GardenNet, dict[str, Any]]:
     facts = {"config": state["config"], "step": state["step"],
              "elapsed_s": state.get("elapsed_s")}
     return net, facts
-
-
-def with_steps(cfg: PretrainConfig, steps: int) -> PretrainConfig:
-    return replace(cfg, steps=steps)

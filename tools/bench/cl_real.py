@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from robot.classes import DEFAULT_CLASSES
+from tools.backbone.data import label_file, labelled_images
 from tools.bench.cl_stream import BenchError, Source, Step, Stream
 
 log = logging.getLogger(__name__)
@@ -84,18 +85,18 @@ def band_of(share: float | None) -> int | None:
 
 
 def image_pairs(split_dir: Path) -> list[Path]:
-    """Images of a YCOR split that have a label map next to them."""
+    """Images of a YCOR split that have a label map next to them (the same images, by the same
+    rule, as the backbone's YCOR probe uses)."""
     if not split_dir.is_dir():
         raise BenchError(f"{split_dir}: missing (expected YCOR's train/ and valid/ folders)")
-    return sorted(p for p in split_dir.glob("*.jpg")
-                  if p.with_name(p.stem + "_labels.png").is_file())
+    return labelled_images(split_dir)
 
 
 def shares(paths: Sequence[Path]) -> list[float | None]:
     out = []
     for p in paths:
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        lab = cv2.imread(str(p.with_name(p.stem + "_labels.png")), cv2.IMREAD_UNCHANGED)
+        lab = cv2.imread(str(label_file(p)), cv2.IMREAD_UNCHANGED)
         if img is None or lab is None or lab.ndim != 2:
             raise BenchError(f"{p}: image or its label map cannot be read")
         out.append(green_share(img, lab))

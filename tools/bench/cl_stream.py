@@ -13,22 +13,17 @@ garden, role (train|test), season, year, frames, labelled_frames}]}]``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from robot.classes import DEFAULT_CLASSES
-from robot.errors import GardenbotError
 
-MANIFEST = "manifest.json"
-MANIFEST_FORMAT = "gardenbot-benchmark"
+# The manifest is checked where it is written (tools/garden/benchmark.py); a stream is built on it.
+from tools.garden.benchmark import MANIFEST, ROLES, BenchError, load_manifest
+
 SOURCE_KINDS = ("recording", "ycor")
-
-
-class BenchError(GardenbotError, ValueError):
-    """A benchmark input is missing or malformed (manifest, data folder, cache). Names the file."""
 
 
 @dataclass(frozen=True)
@@ -92,47 +87,27 @@ class Stream:
         return [src for s in self.steps for src in (*s.train, *s.test)]
 
 
-def _require(cond: bool, where: Path, msg: str) -> None:
+def require(cond: bool, where: Path, msg: str) -> None:
     if not cond:
         raise BenchError(f"{where}: {msg}")
 
 
 def read_manifest(root: str | os.PathLike[str]) -> Stream:
-    """The stream of a synthetic benchmark set; a clear BenchError for anything malformed."""
+    """The continual-learning stream of a synthetic benchmark set (at least two steps, each
+    with train and test recordings); a clear BenchError for anything malformed."""
     root = Path(root)
     path = root / MANIFEST
-    if not path.is_file():
-        raise BenchError(f"{path}: no benchmark manifest (make a set with `gardenbot synth "
-                         "--benchmark DIR`, or pass --quick to make a small one)")
-    try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BenchError(f"{path}: not valid JSON: {e}") from None
-    fmt = m.get("format") if isinstance(m, dict) else None
-    _require(fmt == MANIFEST_FORMAT, path, f"not a gardenbot benchmark manifest (format {fmt!r})")
-    steps_in = m.get("steps")
-    _require(isinstance(steps_in, list) and len(steps_in) >= 2, path,
-             "needs a list of at least two 'steps'")
+    m = load_manifest(root)
+    require(len(m["steps"]) >= 2, path, "needs a list of at least two 'steps'")
     steps = []
-    for k, s in enumerate(steps_in):
-        try:
-            name, season, recs = str(s["name"]), str(s["season"]), list(s["recordings"])
-            roles = {"train": [], "test": []}
-            for r in recs:
-                role = str(r["role"])
-                _require(role in roles, path, f"step {name!r}: recording {r['path']!r} has "
-                         f"role {role!r}; expected train or test")
-                rec_path = root / str(r["path"])
-                _require((rec_path / "meta.json").is_file(), path,
-                         f"step {name!r}: recording {rec_path} is missing")
-                roles[role].append(Source(str(r["path"]), "recording", (rec_path,)))
-        except (KeyError, TypeError) as e:
-            raise BenchError(f"{path}: step {k} lacks or garbles a field: {e!r}") from None
-        _require(bool(roles["train"]), path, f"step {name!r} has no train recordings")
-        _require(bool(roles["test"]), path, f"step {name!r} has no test recordings")
-        steps.append(Step(k, name, season, tuple(roles["train"]), tuple(roles["test"])))
-    names = [s.name for s in steps]
-    _require(len(set(names)) == len(names), path, f"step names repeat: {names}")
+    for k, s in enumerate(m["steps"]):
+        roles: dict[str, list[Source]] = {role: [] for role in ROLES}
+        for r in s["recordings"]:
+            roles[r["role"]].append(Source(r["path"], "recording", (root / r["path"],)))
+        for role in ROLES:
+            require(bool(roles[role]), path, f"step {s['name']!r} has no {role} recordings")
+        steps.append(Step(k, s["name"], s["season"], tuple(roles["train"]),
+                          tuple(roles["test"])))
     info = {"manifest": str(path.resolve()), "generator": m.get("generator"),
             "quick": m.get("quick"), "seed": m.get("seed"), "totals": m.get("totals"),
             "gardens": m.get("gardens")}

@@ -123,13 +123,13 @@ def backbone_finetune_s(train_cells: int, config: TrainConfig, seed: int = 0) ->
     import torch
     from torch import nn
 
-    from tools.backbone.arch import ArchConfig, GardenNet
+    from tools.backbone.arch import ArchConfig, GardenNet, count_params
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
     net = nn.Sequential(GardenNet(ArchConfig()), nn.Conv2d(ArchConfig().feature_dim,
                                                            len(DEFAULT_CLASSES), 1))
-    params = sum(p.numel() for p in net.parameters())
+    params = count_params(net)
     cell_visits = config.steps * config.batch_size
     frames = cell_visits / 300  # a fully labelled 15x20 grid per frame
     batch = 8

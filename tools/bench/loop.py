@@ -84,6 +84,30 @@ class TickClock:
         pass
 
 
+class Phases:
+    """A loop step: idle for ``idle_s``, then retrains back to back for ``busy_s`` of
+    retraining (as the tick clock counts it)."""
+
+    name = "phases"
+
+    def __init__(self, learner: Any, clock: TickClock, idle_s: float, busy_s: float) -> None:
+        self.learner, self.clock = learner, clock
+        self.idle_s, self.busy_s = idle_s, busy_s
+        self.start = time.monotonic()
+
+    def run(self, tick: Any) -> None:
+        if time.monotonic() - self.start < self.idle_s:
+            return
+        if not self.learner.running:
+            if sum(self.clock.ms["retraining"]) / 1e3 >= self.busy_s:
+                tick.stop = "done"
+            else:
+                self.learner.request("bench")
+
+    def shutdown(self) -> None:
+        pass
+
+
 def run(port: str, data_dir: Path, card: Path | None, frames_from: Path | None,
         idle_s: float, busy_s: float, variant: str, threads: int) -> dict[str, Any]:
     from dataclasses import replace
@@ -109,47 +133,32 @@ def run(port: str, data_dir: Path, card: Path | None, frames_from: Path | None,
                          classes, settings)
     camera = cfg.camera.model()
     state = RobotState()
-    link = RobotLink.open(port, cfg.serial)
-
-    def origin(tick: Any) -> CellOrigin:
-        return CellOrigin("bench", "bench", time.time())
-
     learner = LearnerStep(memory, paths, settings, backbone_sha256=backbone.backbone_id,
                           feature_dim=backbone.feature_dim, classes=classes, use_button=False,
                           save_period_s=1e9)
     clock = TickClock(learner)
-
-    class Phases:
-        """Idle for idle_s, then retrains back to back for busy_s of retraining."""
-
-        name = "phases"
-
-        def __init__(self) -> None:
-            self.start = time.monotonic()
-
-        def run(self, tick: Any) -> None:
-            if time.monotonic() - self.start < idle_s:
-                return
-            if not learner.running:
-                if sum(clock.ms["retraining"]) / 1e3 >= busy_s:
-                    tick.stop = "done"
-                else:
-                    learner.request("bench")
-
-        def shutdown(self) -> None:
-            pass
-
-    actuation = ActuationStep(link, state, lambda t: None)
     images = load_frames(frames_from, backbone.card.input_hw)
-    steps = [CameraStep(MemoryCamera(images)), PerceptionStep(perception),
-             PolicyStep(GroundGrid.from_camera(camera, backbone.grid_hw), camera, cfg.policy,
-                        cfg.robot, cfg.watering, [], state, lambda t: None),
-             actuation, TelemetryStep(link, state),
-             ExperienceStep(memory, camera, backbone.grid_hw, classes, cfg.robot,
-                            cfg.experience, cfg.watering.moisture_threshold, origin,
-                            keyframe_period_s=0.25),
-             learner, Phases(), clock]
-    result = Loop(steps, max_duration_s=idle_s + busy_s + 120).run()
+
+    def origin(tick: Any) -> CellOrigin:
+        return CellOrigin("bench", "bench", time.time())
+
+    # Memory and the adapter store hold no open files (read at open, locked per call); the
+    # link holds the serial port. Loop.run closes it through ActuationStep.shutdown; the
+    # finally also covers a failure before the loop starts.
+    link = RobotLink.open(port, cfg.serial)
+    try:
+        actuation = ActuationStep(link, state, lambda t: None)
+        steps = [CameraStep(MemoryCamera(images)), PerceptionStep(perception),
+                 PolicyStep(GroundGrid.from_camera(camera, backbone.grid_hw), camera, cfg.policy,
+                            cfg.robot, cfg.watering, [], state, lambda t: None),
+                 actuation, TelemetryStep(link, state),
+                 ExperienceStep(memory, camera, backbone.grid_hw, classes, cfg.robot,
+                                cfg.experience, cfg.watering.moisture_threshold, origin,
+                                keyframe_period_s=0.25),
+                 learner, Phases(learner, clock, idle_s, busy_s), clock]
+        result = Loop(steps, max_duration_s=idle_s + busy_s + 120).run()
+    finally:
+        link.close()  # safe twice
     rt = link.link.stats.round_trip
     out: dict[str, Any] = {"reason": result.reason, "variant": variant, "threads": threads,
                            "input": f"{backbone.card.input_hw[1]}x{backbone.card.input_hw[0]}",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from robot.classes import DEFAULT_CLASSES
 from robot.learner_config import DEFAULT_BUFFER_BYTES, BufferConfig, TrainConfig
 from robot.samples import LabelledCells
+from tools.machine import describe
 
 SHA = "0" * 64
 CLASS_SHARES = (0.55, 0.25, 0.12, 0.06, 0.02)  # lawn .. obstacle
@@ -100,7 +100,7 @@ def main(argv: list[str]) -> int:
               + f"  per season {({k: round(v, 3) for k, v in s['season_accuracy'].items()})}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "machine": platform.processor() or platform.machine(), "dim": args.dim,
+        "machine": describe(), "dim": args.dim,
         "noise": args.noise,
         "capacity_bytes": args.capacity_bytes, "scale": args.scale,
         "class_shares": CLASS_SHARES, "season_cells": SEASON_CELLS,

@@ -167,7 +167,9 @@ def scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 def load_set(root: Path, frame_step: int) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """{step name: {"train"|"test": (features, labels)}} from a benchmark manifest."""
-    manifest = json.loads((root / "manifest.json").read_text())
+    from tools.garden.benchmark import load_manifest
+
+    manifest = load_manifest(root)
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for step in manifest["steps"]:
         parts: dict[str, list] = {"train": [], "test": []}
@@ -260,9 +262,7 @@ def main(argv: list[str]) -> int:
             from tools.garden.benchmark import full_plan, write_benchmark
 
             write_benchmark(root, full_plan())
-        elif not (root / "manifest.json").is_file():
-            p.error(f"{root}: no manifest.json (make one with gardenbot synth --benchmark)")
-        data = load_set(root, args.frame_step)
+        data = load_set(root, args.frame_step)  # a bad or missing manifest: a BenchError
     results = [evaluate(data, 0)] + ([evaluate(data, args.hidden)] if args.hidden > 0 else [])
     print("\n\n".join(format_report(r) for r in results))
     if args.json:
