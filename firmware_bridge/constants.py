@@ -29,6 +29,9 @@ PUMP_REFILL_DIVISOR = 4  # closed pump regains 1 ms of on-time per this many ms:
 N_ZONES = 4  # watering zones (valves behind one pump)
 N_MOISTURE = 4  # soil-moisture probes, one per zone
 DEDUPE_DEPTH = 8  # answered commands an MCU remembers to re-answer a retransmission
+# ... for this long: a retransmission comes within seconds, while the host's seq comes round
+# again only after 65,535 frames (~1.8 h of heartbeats), when the old answer must not be reused.
+DEDUPE_MAX_AGE_MS = 10_000
 
 # --- timing --------------------------------------------------------------------------------
 TELEMETRY_PERIOD_MS = 50

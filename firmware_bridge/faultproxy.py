@@ -167,12 +167,18 @@ class FaultProxy:
         for direction, fd in (("to_mcu", self._target_fd), ("to_host", self._master)):
             queue = self._queues[direction]
             while queue and queue[0][0] <= now:
-                _, data = queue.popleft()
+                release, data = queue.popleft()
                 try:
-                    os.write(fd, data)
-                    self.counts[direction]["bytes_out"] += len(data)
+                    written = os.write(fd, data)
+                except BlockingIOError:
+                    written = 0  # the pty is full for now: try again on the next turn
                 except OSError:
                     self.counts[direction]["write_failed"] += len(data)
+                    continue
+                self.counts[direction]["bytes_out"] += written
+                if written < len(data):  # the rest goes next, so no byte is lost unplanned
+                    queue.appendleft((release, data[written:]))
+                    break
 
 
 def main(argv: list[str] | None = None) -> int:

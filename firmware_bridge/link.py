@@ -105,10 +105,11 @@ class LinkConfig:
                 or self.retries < 0:
             raise LinkConfigError(f"LinkConfig.retries must be an integer >= 0, "
                                   f"not {self.retries!r}")
-        if self.heartbeat_period_ms >= HEARTBEAT_TIMEOUT_MS:
+        if self.heartbeat_period_ms > HEARTBEAT_TIMEOUT_MS // 2:
+            # closer to the timeout, ordinary scheduling jitter would fire the failsafe
             raise LinkConfigError(
-                f"LinkConfig.heartbeat_period_ms={self.heartbeat_period_ms} must be well under "
-                f"the MCU's heartbeat timeout of {HEARTBEAT_TIMEOUT_MS} ms")
+                f"LinkConfig.heartbeat_period_ms={self.heartbeat_period_ms} must be at most "
+                f"half the MCU's heartbeat timeout of {HEARTBEAT_TIMEOUT_MS} ms")
         if self.silence_timeout_ms <= 2 * TELEMETRY_PERIOD_MS:
             raise LinkConfigError(f"LinkConfig.silence_timeout_ms must exceed two telemetry "
                                   f"periods ({2 * TELEMETRY_PERIOD_MS} ms)")
@@ -173,7 +174,8 @@ class Link:
         self.on_telemetry = on_telemetry
         self._factory = port_factory
         self._port: serial.SerialBase | None = None
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # also held while the session (epoch) changes
+        self._request_lock = threading.Lock()  # one command at a time
         self._state_lock = threading.Lock()
         self._seq = 0
         self._pending: dict[int, _Pending] = {}
@@ -300,8 +302,9 @@ class Link:
         return self.request(Stop())
 
     def estop(self) -> Ack:
-        """Set the MCU's e-stop latch: everything stops until :meth:`release`."""
-        return self.request(Heartbeat(EstopAction.REQUEST))
+        """Set the MCU's e-stop latch: everything stops until :meth:`release`. Does not wait
+        for a command in progress to finish."""
+        return self._request(Heartbeat(EstopAction.REQUEST), None, None)
 
     def release(self) -> Ack:
         """Clear the e-stop latch (set at boot, by a heartbeat timeout, or by :meth:`estop`)."""
@@ -312,7 +315,16 @@ class Link:
         """Send ``message`` and wait for its Ack, retransmitting the *same* frame (same seq, so
         the MCU executes it at most once) up to ``retries`` times. Raises :class:`NakError`,
         :class:`LinkTimeout`, :class:`LinkDown` or :class:`LinkClosed`. No range checks here:
-        tests use this to send what the MCU must refuse."""
+        tests use this to send what the MCU must refuse.
+
+        Commands from several threads go one at a time: the MCU remembers only its last
+        DEDUPE_DEPTH answers, and others answered meanwhile could push out the one a
+        retransmission relies on."""
+        with self._request_lock:
+            return self._request(message, retries, ack_timeout_ms)
+
+    def _request(self, message: Message, retries: int | None,
+                 ack_timeout_ms: int | None) -> Ack:
         retries = self.config.retries if retries is None else retries
         timeout_s = (ack_timeout_ms or self.config.ack_timeout_ms) / 1000
         with self._state_lock:
@@ -326,7 +338,7 @@ class Link:
             while True:
                 sent_at = time.perf_counter()
                 pending.event.clear()
-                self._write(pending.frame)
+                self._write(pending.frame, epoch)
                 pending.event.wait(timeout_s)
                 answer = pending.answer
                 if answer is not None:
@@ -415,16 +427,25 @@ class Link:
         if not self._connected.is_set():
             raise LinkDown(f"{self.name}: not connected (reconnecting)")
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, epoch: int | None = None) -> None:
+        """Write one frame; with ``epoch``, only into that session (checked under the lock
+        that session changes also take, so a retransmission can never reach a new session)."""
         port = self._port
         if port is None:
             raise LinkDown(f"{self.name}: port is closed")
-        try:
-            with self._write_lock:
+        failure: Exception | None = None
+        with self._write_lock:
+            if epoch is not None and (epoch != self._epoch or not self._connected.is_set()):
+                raise LinkDown(f"{self.name}: the connection was renewed while waiting for an "
+                               "answer; not sending the frame into the new session (the "
+                               "command may or may not have been executed)")
+            try:
                 port.write(data)
-        except Exception as e:  # pyserial raises several types; all mean the port is unusable
-            self._lose_port(f"write failed: {e}")
-            raise LinkDown(f"{self.name}: write failed: {e}") from e
+            except Exception as e:  # pyserial raises several types; all mean the port is unusable
+                failure = e
+        if failure is not None:
+            self._lose_port(f"write failed: {failure}")
+            raise LinkDown(f"{self.name}: write failed: {failure}") from failure
         self._count("frames_tx")
         self._count("bytes_tx", len(data))
 
@@ -531,7 +552,7 @@ class Link:
             self._decoder.errors[e.reason] += 1
             log.debug("%s: dropped a frame: %s", self.name, e)
             return
-        if self._last_rx_seq is not None:
+        if self._last_rx_seq is not None and not self._restarts_numbering(message):
             self._count("lost_rx_frames", (item.seq - self._last_rx_seq - 1) % 0x10000)
         self._last_rx_seq = item.seq
         if isinstance(message, Telemetry):
@@ -540,6 +561,13 @@ class Link:
             self._on_answer(message)
         elif isinstance(message, HelloReply):
             self._on_hello_reply(message)
+
+    def _restarts_numbering(self, message: Message) -> bool:
+        """A rebooted MCU numbers its frames from 0 again: no frames were lost in between."""
+        if isinstance(message, HelloReply):
+            return message.hello_seq == NO_SEQ
+        return (isinstance(message, Telemetry) and self._last_uptime_ms is not None
+                and (message.uptime_ms - self._last_uptime_ms) % 2**32 >= 2**31)
 
     def _on_answer(self, answer: Ack | Nak) -> None:
         if isinstance(answer, Nak):
@@ -564,7 +592,8 @@ class Link:
             self._mcu = reply
             self._uptime_floor_ms = reply.uptime_ms
             self._last_uptime_ms = None
-            self._epoch += 1
+            with self._write_lock:
+                self._epoch += 1
             self._ever_connected = True
             self._count("handshakes")
             if reply.heartbeat_timeout_ms != HEARTBEAT_TIMEOUT_MS:
@@ -581,7 +610,8 @@ class Link:
             self._uptime_floor_ms = 0
 
     def _mcu_rebooted(self, why: str) -> None:
-        self._epoch += 1  # its memory of our sequence numbers is gone
+        with self._write_lock:
+            self._epoch += 1  # its memory of our sequence numbers is gone
         self._count("mcu_resets")
         log.warning("%s: the MCU rebooted: %s", self.name, why)
 

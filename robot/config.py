@@ -218,7 +218,8 @@ class SerialConfig:
                         "desktop MCU emulator", check=non_empty)
     baudrate: int = setting(115200, "serial speed", "baud", positive)
     heartbeat_hz: float = setting(10.0, "heartbeats per second (the MCU stops after 300 ms "
-                                  "without one)", "Hz", in_range(4, 100))
+                                  "without one; at least two per timeout)", "Hz",
+                                  in_range(7, 100))
     ack_timeout_ms: int = setting(100, "wait for an Ack before resending", "ms", positive)
     retries: int = setting(3, "resends of a state-changing command before it fails", "",
                            non_negative)

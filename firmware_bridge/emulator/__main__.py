@@ -59,6 +59,8 @@ def handle(emu: Emulator, line: str) -> dict[str, Any]:
                          "replug")
     except (BridgeError, ValueError, TypeError, KeyError) as e:
         return {"ok": False, "error": f"{type(e).__name__}: {e}"}
+    except Exception as e:  # e.g. RecursionError on absurdly nested JSON: still an answer
+        return {"ok": False, "error": f"bad request: {type(e).__name__}: {e}"}
 
 
 def main(argv: list[str] | None = None) -> int:

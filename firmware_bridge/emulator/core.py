@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from firmware_bridge.constants import (
     DEDUPE_DEPTH,
+    DEDUPE_MAX_AGE_MS,
     DRIVE_TTL_MAX_MS,
     FIRMWARE_VERSION,
     HEARTBEAT_TIMEOUT_MS,
@@ -117,7 +118,7 @@ class McuCore:
     commands: Counter[str] = field(default_factory=Counter)
     waters: deque[WaterEvent] = field(default_factory=lambda: deque(maxlen=10_000))
     received: deque[_Received] = field(default_factory=lambda: deque(maxlen=10_000))
-    _dedupe: deque[tuple[int, int, Message]] = field(
+    _dedupe: deque[tuple[int, int, Message, int]] = field(
         default_factory=lambda: deque(maxlen=DEDUPE_DEPTH))
     _decoder: FrameDecoder = field(default_factory=FrameDecoder)
 
@@ -240,13 +241,14 @@ class McuCore:
         if isinstance(message, Hello):
             self._dedupe.clear()
             return self._send(self._hello_reply(item.seq, now_ms))
-        for seq, msg_type, answer in self._dedupe:
-            if seq == item.seq and msg_type == item.msg_type:
+        for seq, msg_type, answer, at_ms in self._dedupe:
+            if (seq == item.seq and msg_type == item.msg_type
+                    and now_ms - at_ms <= DEDUPE_MAX_AGE_MS):
                 return self._send(answer)  # a retransmission: answer again, do nothing again
         answer = self._execute(message, item.seq, now_ms)
         if answer is None:
             return b""
-        self._dedupe.append((item.seq, item.msg_type, answer))
+        self._dedupe.append((item.seq, item.msg_type, answer, now_ms))
         return self._send(answer)
 
     def _reject(self, frame: Frame, code: NakCode) -> bytes:

@@ -76,12 +76,19 @@ def _check(key: str, value: Any) -> Any:
             return None
         if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 3:
             raise FeedError(f"pose must be [x_m, y_m, theta_rad] or null, not {value!r}")
-        pose = tuple(float(v) if _is_number(v) else math.nan for v in value)
-        if not all(math.isfinite(v) for v in pose):
-            raise FeedError(f"pose must hold three finite numbers, not {value!r}")
+        try:
+            pose = tuple(float(v) if _is_number(v) else math.nan for v in value)
+        except OverflowError:  # an integer too large for a float
+            pose = (math.nan,)
+        if not all(math.isfinite(v) and abs(v) <= MAX_POSE_M for v in pose):
+            raise FeedError(f"pose must hold three finite numbers within ±{MAX_POSE_M:g}, "
+                            f"not {value!r}")
         return pose
     limit = {"battery_mv": 65_535, "current_left_ma": 65_535, "current_right_ma": 65_535}[key]
     return _int_or_none(key, value, 0, limit)
+
+
+MAX_POSE_M = 1e6  # a garden is far smaller; beyond this, wheel travel overflows the model
 
 
 def _is_number(v: Any) -> bool:

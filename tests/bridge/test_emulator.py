@@ -46,7 +46,8 @@ def test_fed_sensors_reach_the_host(emulator):
 def test_a_bad_feed_changes_nothing(emulator):
     before = emulator.state().sensors
     for bad in [{"bumper": True}, {"battery_mv": -1}, {"moisture_permille": [1, 2]},
-                {"slip_left": 1.0}, {"pose": [0, 0]}, {"stall_left": "yes"},
+                {"slip_left": 1.0}, {"pose": [0, 0]}, {"pose": [1e308, 0, 0]},
+                {"pose": [10**400, 0, 0]}, {"stall_left": "yes"},
                 {"bumper_left": True, "battery_mv": "full"}]:
         with pytest.raises(FeedError):
             emulator.feed(**bad)
@@ -142,7 +143,9 @@ def test_process_mode_prints_its_pty_and_obeys_its_control_channel():
 def test_process_mode_survives_garbage_on_its_control_channel():
     with emulator_process() as emu:
         for garbage in ["this is not json", "[1, 2]", '{"cmd": "feed", "pose": "here"}',
-                        '{"cmd": "pose"}', '{"cmd": "feed", "moisture_permille": {"a": 1}}']:
+                        '{"cmd": "pose"}', '{"cmd": "feed", "moisture_permille": {"a": 1}}',
+                        "[" * 100_000,  # nested too deep for the JSON parser
+                        '{"cmd": "pose", "x_m": 1' + "0" * 400 + ', "y_m": 0, "theta_rad": 0}']:
             reply = emu.send_line(garbage)
             assert reply["ok"] is False and reply["error"]
         assert emu.request(cmd="state")["ok"] is True

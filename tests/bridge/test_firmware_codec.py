@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from firmware_bridge import gen_header
-from firmware_bridge.constants import N_MOISTURE
 
 from .golden import GOLDEN
 
@@ -72,11 +71,6 @@ def test_c_rejects_invalid_golden_frames_with_their_reason(gb_tool):
     entries = GOLDEN["invalid_frames"]
     assert run_tool(gb_tool, "decode", [e["frame"] for e in entries]) == \
         [f"err {e['error']}" for e in entries]
-
-
-def test_telemetry_moisture_count_matches(gb_tool):
-    entry = next(e for e in GOLDEN["messages"] if e["type"] == "TELEMETRY")
-    assert len(entry["fields"]["moisture_permille"]) == N_MOISTURE
 
 
 @pytest.mark.slow

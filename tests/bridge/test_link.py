@@ -196,6 +196,46 @@ def test_a_command_in_flight_when_the_port_vanishes_is_reported_not_repeated(tmp
         assert emu.state().waters == ()  # never executed twice, in fact never reached it
 
 
+def test_a_retransmission_is_never_sent_into_a_renewed_session(emulator, link, monkeypatch):
+    link.release()
+    answers = link._on_answer
+    monkeypatch.setattr(link, "_on_answer", lambda a: None)  # the Water's Ack gets lost
+
+    def count(name: str, n: int = 1) -> None:
+        if name == "retries":  # between waiting and resending: the MCU rebooted, say
+            with link._write_lock:
+                link._epoch += 1
+
+    monkeypatch.setattr(link, "_count", count)
+    with pytest.raises(LinkDown, match="renewed"):
+        link.water(1, 50)
+    monkeypatch.setattr(link, "_on_answer", answers)
+    assert len(emulator.state().waters) == 1, "executed once, never retransmitted"
+
+
+def test_commands_from_many_threads_go_one_at_a_time(emulator, link):
+    link.release()
+    in_flight, most = [0], [0]
+    send = link._request
+
+    def tracked(*args):
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        try:
+            return send(*args)
+        finally:
+            in_flight[0] -= 1
+
+    link._request = tracked
+    threads = [threading.Thread(target=lambda: [link.stop() for _ in range(5)])
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert most[0] == 1 and link.stats.timeouts == 0
+
+
 def _try(fn):
     try:
         return fn()

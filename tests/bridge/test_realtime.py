@@ -180,7 +180,6 @@ def test_commands_survive_a_faulty_line(mcu):
     assert silences == 2
     assert len(acked) + len(failed) == steps
     assert len(acked) >= steps * 3 // 4, failed
-    assert len(set(acked)) == len(acked)
     assert stats.resyncs + stats.retries > 0  # the faults did happen
     if mcu.emulator is not None:
         executed = [w.seq for w in mcu.emulator.state().waters]

@@ -7,6 +7,7 @@ import pytest
 
 from firmware_bridge import cobs
 from firmware_bridge.constants import (
+    DEDUPE_MAX_AGE_MS,
     HEARTBEAT_TIMEOUT_MS,
     NO_SEQ,
     PUMP_CLOSED,
@@ -135,10 +136,9 @@ def test_drive_expires_after_its_ttl(session):
     released(session)
     start = session.now_ms
     session.send(Drive(300, 0, 120))
-    session.run_until(start + 119)
-    session.send(HB)
     ticks = [m for m in session.run_until(start + 119) if isinstance(m, Telemetry)]
-    assert all(m.motor_left_mmps == 300 for m in ticks)
+    assert ticks and all(m.motor_left_mmps == 300 for m in ticks), "driving until the TTL"
+    session.send(HB)
     session.run_until(start + 120)
     t = telemetry(session)
     assert not t.motors_on and not t.estop_latched  # an expired Drive is not a fault
@@ -204,6 +204,20 @@ def test_retransmitted_water_is_answered_again_but_runs_once(session):
     assert answer(first) == answer(again) == Ack(session.seq, MsgType.WATER)
     # A new seq would have been BUSY: the retransmission did not start a second run.
     assert answer(session.send(Water(3, 100))).error == NakCode.BUSY
+
+
+def test_a_remembered_answer_expires_so_a_reused_seq_is_a_new_command(session):
+    # The host's seq comes round again after 65,535 frames (~1.8 h of heartbeats): by then a
+    # frame with an old seq and type is a new command and must run, not get the old answer.
+    released(session)
+    assert isinstance(answer(session.send(Water(2, 50))), Ack)
+    seq = session.seq
+    for _ in range(DEDUPE_MAX_AGE_MS // 100 + 1):  # keep the heartbeat alive meanwhile
+        session.run_until(session.now_ms + 100, step_ms=50)
+        session.send(HB)
+    assert isinstance(answer(session.send(Water(3, 1000), seq=seq)), Ack)
+    session.send(HB)
+    assert telemetry(session).pump_zone == 3, "the command with the reused seq ran"
 
 
 def test_retransmitted_refusal_is_refused_again(session):

@@ -27,6 +27,7 @@ typedef struct {
     uint16_t seq;
     uint8_t type;
     uint8_t error; /* 0: answered Ack */
+    uint32_t at_ms; /* when it was answered: remembered for GB_DEDUPE_MAX_AGE_MS */
 } gb_answer_t;
 
 typedef struct {

@@ -36,7 +36,7 @@ static void send_answer(gb_core_t *c, const gb_answer_t *a)
 
 static void reject(gb_core_t *c, uint16_t seq, uint8_t type, uint8_t error)
 {
-    gb_answer_t a = {seq, type, error};
+    gb_answer_t a = {seq, type, error, 0}; /* never remembered: at_ms unused */
     c->rx_errors++;
     send_answer(c, &a);
 }
@@ -146,6 +146,7 @@ static uint8_t execute(gb_core_t *c, const gb_msg_t *m, uint32_t now, gb_answer_
     a->seq = m->seq;
     a->type = m->type;
     a->error = 0;
+    a->at_ms = now;
     if (out_of_range(m)) {
         a->error = GB_NAK_OUT_OF_RANGE;
         return 1;
@@ -227,7 +228,8 @@ static void handle_chunk(gb_core_t *c, uint32_t now)
         return;
     }
     for (uint8_t i = 0; i < c->answers_count; i++) {
-        if (c->answers[i].seq == m.seq && c->answers[i].type == m.type) {
+        if (c->answers[i].seq == m.seq && c->answers[i].type == m.type &&
+            since(now, c->answers[i].at_ms) <= GB_DEDUPE_MAX_AGE_MS) {
             send_answer(c, &c->answers[i]); /* a retransmission: answer again, do nothing again */
             return;
         }

@@ -115,7 +115,9 @@ int main(void)
     for (;;) {
         wdt_reset();
         uint32_t now = now_ms();
-        while (rx_tail != rx_head) {
+        /* At most one ring's worth per pass: under a flood of input the clock, the failsafe
+         * and telemetry must still get their turn. */
+        for (uint8_t n = 0; n < RX_RING && rx_tail != rx_head; n++) {
             uint8_t b = rx_ring[rx_tail];
             rx_tail = (uint8_t)((rx_tail + 1) & (RX_RING - 1));
             gb_core_rx(&core, &b, 1, now);
