@@ -155,7 +155,6 @@ def main(argv: list[str]) -> int:
 
 
 def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
-    from robot.perception import Perception, StoreClassifier
     from robot.policy import GroundGrid
     from robot.runtime.control import ActuationStep, PolicyStep, RobotState
     from robot.runtime.learning import (
@@ -163,28 +162,17 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
         CellOrigin,
         ExperienceStep,
         LearnerStep,
-        Memory,
     )
     from robot.runtime.loop import Loop
     from robot.runtime.output import OverlayStep, RecorderStep
-    from robot.runtime.settings import (
-        defaults_dir,
-        learner_settings,
-        open_backbone,
-        prepare_data_dir,
-    )
+    from robot.runtime.settings import defaults_dir, open_parts
     from robot.runtime.telemetry import TelemetryStep
     from robot.runtime.vision import CameraStep, PerceptionStep
 
-    backbone = open_backbone(cfg, args.card)
     data_dir = args.data_dir or cfg.resolve(cfg.paths.data_dir)
-    paths = prepare_data_dir(data_dir, defaults_dir(cfg), backbone.backbone_id,
-                             backbone.feature_dim)
-    settings = learner_settings(cfg)
-    perception = Perception(backbone, StoreClassifier.open(paths.store, backbone))
-    classes = perception.classifier.classes
-    memory = Memory.open(paths.buffer, paths.store, backbone.backbone_id, backbone.feature_dim,
-                         classes, settings)
+    parts = open_parts(cfg, data_dir, defaults_dir(cfg), args.card)
+    backbone, paths, settings = parts.backbone, parts.paths, parts.settings
+    perception, memory, classes = parts.perception, parts.memory, parts.classes
     camera = cfg.camera.model()
     zones = cfg.watering.zones
     state = RobotState()

@@ -157,23 +157,16 @@ def simulate(args: argparse.Namespace, cfg: Config, data_dir: Path) -> dict[str,
 
     from firmware_bridge import BridgeError, Pose
     from robot.camera import VideoFile
-    from robot.perception import Perception, StoreClassifier
     from robot.policy import GroundGrid
     from robot.runtime.control import ActuationStep, PolicyStep, RobotLink, RobotState
     from robot.runtime.learning import (
         AnnotationStep,
         ExperienceStep,
         LearnerStep,
-        Memory,
     )
     from robot.runtime.loop import Loop
     from robot.runtime.output import OverlayStep, StatusLine
-    from robot.runtime.settings import (
-        defaults_dir,
-        learner_settings,
-        open_backbone,
-        prepare_data_dir,
-    )
+    from robot.runtime.settings import defaults_dir, open_parts
     from robot.runtime.telemetry import TelemetryStep
     from robot.runtime.vision import CameraStep, PerceptionStep
     from robot.sim.scoreboard import Scoreboard, evaluate_versions
@@ -181,9 +174,9 @@ def simulate(args: argparse.Namespace, cfg: Config, data_dir: Path) -> dict[str,
     from robot.sim.world import EmulatorWorld, RecordedTruth, SimulationError, zones_of
 
     wall0 = time.monotonic()
-    backbone = open_backbone(cfg, args.card)
-    paths = prepare_data_dir(data_dir, args.defaults or defaults_dir(cfg), backbone.backbone_id,
-                             backbone.feature_dim)
+    parts = open_parts(cfg, data_dir, args.defaults or defaults_dir(cfg), args.card)
+    backbone, paths, perception, memory = (parts.backbone, parts.paths, parts.perception,
+                                           parts.memory)
     if args.video:
         if not args.video.is_file():
             raise CameraError(f"{args.video}: video file does not exist")
@@ -212,19 +205,17 @@ def simulate(args: argparse.Namespace, cfg: Config, data_dir: Path) -> dict[str,
         names = [f"{r.path.name} ({r.meta.season or 'unknown season'}, {len(r)} frames)"
                  for r in source.recordings]
 
-    settings = learner_settings(cfg)
+    # The simulated owner's button: a mock pin, pressed in software (no bounce to wait out).
     pin = cfg.triggers.button_pin if cfg.triggers.button_pin >= 0 else DEFAULT_BUTTON_PIN
-    settings = replace(settings, triggers=replace(settings.triggers, button_pin=f"GPIO{pin}",
-                                                  button_bounce_s=0.0))
-    perception = Perception(backbone, StoreClassifier.open(paths.store, backbone))
-    classes = perception.classifier.classes
+    settings = replace(parts.settings, triggers=replace(parts.settings.triggers,
+                                                        button_pin=f"GPIO{pin}",
+                                                        button_bounce_s=0.0))
+    classes = parts.classes
     start_version = perception.classifier.version
     state = RobotState()
     policy_step = PolicyStep(GroundGrid.from_camera(camera, backbone.grid_hw), camera,
                              cfg.policy, cfg.robot, cfg.watering,
                              [z.zone for z in zone_sets[0]], state, sim_time)
-    memory = Memory.open(paths.buffer, paths.store, backbone.backbone_id, backbone.feature_dim,
-                         classes, settings)
     buffer_start = len(memory.buffer)
 
     camera_step = CameraStep(source)

@@ -7,6 +7,8 @@
   shipped starting adapter and replay buffer (models/default), which must belong to the
   backbone in use.
 - :func:`open_backbone` loads the configured (or given) backbone card.
+- :func:`open_parts` does all of that and opens perception and the replay buffer: what
+  `gardenbot run`, `gardenbot simulate` and the loop benchmark start from.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from robot.config import Config
 from robot.errors import ModelError, ReplayBufferError, StoreError
@@ -81,6 +84,37 @@ def open_backbone(cfg: Config, override: str | Path | None = None):  # -> Backbo
     from robot.backbone import Backbone
 
     return Backbone(card_path(cfg, override), cfg.perception.variant, cfg.perception.threads)
+
+
+@dataclass(frozen=True)
+class RobotParts:
+    """The backbone, the data folder, the learner's settings, perception and the buffer."""
+
+    backbone: Any  # robot.backbone.Backbone
+    paths: LearnerPaths
+    settings: LearnerSettings
+    perception: Any  # robot.perception.Perception
+    memory: Any  # robot.runtime.learning.Memory
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.perception.classifier.classes)
+
+
+def open_parts(cfg: Config, data_dir: Path, defaults: Path,
+               card: str | Path | None = None) -> RobotParts:
+    """Open what the control loop runs on, in order: the backbone, the data folder (seeded
+    from ``defaults`` when new), perception on the current adapter, the replay buffer."""
+    from robot.perception import Perception, StoreClassifier
+    from robot.runtime.learning import Memory
+
+    backbone = open_backbone(cfg, card)
+    paths = prepare_data_dir(data_dir, defaults, backbone.backbone_id, backbone.feature_dim)
+    settings = learner_settings(cfg)
+    perception = Perception(backbone, StoreClassifier.open(paths.store, backbone))
+    memory = Memory.open(paths.buffer, paths.store, backbone.backbone_id, backbone.feature_dim,
+                         perception.classifier.classes, settings)
+    return RobotParts(backbone, paths, settings, perception, memory)
 
 
 def prepare_data_dir(data_dir: Path, defaults: Path, backbone_sha256: str,

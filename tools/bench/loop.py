@@ -113,24 +113,19 @@ def run(port: str, data_dir: Path, card: Path | None, frames_from: Path | None,
     from dataclasses import replace
 
     from robot.config import Config
-    from robot.perception import Perception, StoreClassifier
     from robot.policy import GroundGrid
     from robot.runtime.control import ActuationStep, PolicyStep, RobotLink, RobotState
-    from robot.runtime.learning import CellOrigin, ExperienceStep, LearnerStep, Memory
+    from robot.runtime.learning import CellOrigin, ExperienceStep, LearnerStep
     from robot.runtime.loop import Loop
-    from robot.runtime.settings import learner_settings, open_backbone, prepare_data_dir
+    from robot.runtime.settings import open_parts
     from robot.runtime.telemetry import TelemetryStep
     from robot.runtime.vision import CameraStep, PerceptionStep
 
     cfg = Config()
     cfg = replace(cfg, perception=replace(cfg.perception, variant=variant, threads=threads))
-    backbone = open_backbone(cfg, card)
-    paths = prepare_data_dir(data_dir, data_dir, backbone.backbone_id, backbone.feature_dim)
-    settings = learner_settings(cfg)
-    perception = Perception(backbone, StoreClassifier.open(paths.store, backbone))
-    classes = perception.classifier.classes
-    memory = Memory.open(paths.buffer, paths.store, backbone.backbone_id, backbone.feature_dim,
-                         classes, settings)
+    parts = open_parts(cfg, data_dir, data_dir, card)
+    backbone, paths, settings = parts.backbone, parts.paths, parts.settings
+    perception, memory, classes = parts.perception, parts.memory, parts.classes
     camera = cfg.camera.model()
     state = RobotState()
     learner = LearnerStep(memory, paths, settings, backbone_sha256=backbone.backbone_id,
