@@ -85,10 +85,11 @@ class _Source(abc.ABC):
 
     name = "source"
     stats: SourceStats
+    _finished = False  # a finite source sets it at its end; a live camera never does
 
     @property
     def finished(self) -> bool:
-        return False
+        return self._finished
 
     @abc.abstractmethod
     def read_frame(self) -> CameraFrame | None:
@@ -364,10 +365,6 @@ class VideoFile(_Source):
                               "not a video)")
         return cap
 
-    @property
-    def finished(self) -> bool:
-        return self._finished
-
     def read_frame(self) -> CameraFrame | None:
         if self._finished:
             return None
@@ -429,10 +426,6 @@ class RecordingSource(_Source):
     @property
     def meta(self) -> Any:
         return self.recording.meta
-
-    @property
-    def finished(self) -> bool:
-        return self._finished
 
     def read_frame(self) -> CameraFrame | None:
         if self._finished:
