@@ -84,7 +84,8 @@ def export_onnx(
 
 
 # Graph nodes left in float in the int8 model: the fixed colour statistics (elementwise work
-# that int8 makes slower, measured 1.8 ms int8 vs 1.0 ms float) and the concatenation after them.
+# that int8 makes slower; docs/benchmarks.md, "Latency of the shipped files") and the
+# concatenation after them.
 KEEP_FLOAT_PREFIXES = ("/colour/",)
 
 
