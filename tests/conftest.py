@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.geometry import CameraModel
-from robot.recording import RecordingMeta, RecordingWriter
+from robot.common.geometry import CameraModel
+from robot.seeing.recording import RecordingMeta, RecordingWriter
 
 
 def make_meta(width: int = 64, height: int = 48, fps: float = 10.0, **kw) -> RecordingMeta:

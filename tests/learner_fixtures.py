@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from robot.classes import DEFAULT_CLASSES
-from robot.replay_buffer import ReplayBuffer
-from robot.samples import LabelledCells
+from robot.common.classes import DEFAULT_CLASSES
+from robot.common.samples import LabelledCells
+from robot.learning.replay_buffer import ReplayBuffer
 from tools.synthetic_features import DomainStream, make_domain_stream
 
 SHA = "ab" * 32

@@ -11,17 +11,17 @@ import threading
 import numpy as np
 import pytest
 
-from robot.adapter_runtime import AdapterRunner
-from robot.adapter_store import (
+from robot.adapter.runner import AdapterRunner
+from robot.adapter.store import (
     ADAPTER_FILE,
     CURRENT_FILE,
     META_FILE,
     AdapterStore,
     version_dir_name,
 )
-from robot.errors import ModelError, StoreError
-from robot.learner import LearnerState, train
-from robot.samples import LabelledCells
+from robot.common.errors import ModelError, StoreError
+from robot.common.samples import LabelledCells
+from robot.learning.learner import LearnerState, train
 from tests.learner_fixtures import CLASSES, DIM, OTHER_SHA, SHA, cells
 
 A_TRAIN, B_TRAIN = cells(0, 120, seed=1), cells(1, 120, seed=2)
@@ -172,10 +172,11 @@ def test_the_perception_side_never_imports_torch(tmp_path, adapters):
     code = textwrap.dedent(f"""
         import sys
         import numpy as np
-        import robot.adapter_runtime, robot.adapter_store, robot.replay_buffer, robot.samples
-        import robot.triggers, robot.learner_process, robot.learner_config, robot.retrain
-        import robot.metrics, robot.learner_state, robot.adapter_onnx
-        from robot.adapter_runtime import AdapterRunner
+        import robot.adapter.exported, robot.adapter.runner, robot.adapter.state
+        import robot.adapter.store, robot.common.metrics, robot.common.samples
+        import robot.learning.config, robot.learning.process, robot.learning.replay_buffer
+        import robot.learning.retrain, robot.learning.schedule, robot.learning.triggers
+        from robot.adapter.runner import AdapterRunner
         runner = AdapterRunner({str(tmp_path)!r}, backbone_sha256={SHA!r}, feature_dim={DIM})
         pred = runner.predict(np.zeros((15, 20, {DIM}), np.float32))
         assert pred.classes.shape == (15, 20)
@@ -221,7 +222,7 @@ def test_pruning_cut_short_leaves_no_half_deleted_version(tmp_path, adapters, mo
     for name in ("first", "good", "forgetful"):
         store.publish(*adapters[name], VAL, margin=0.01, force=True)
     # a power cut right after the rename: nothing of the pruned version was deleted yet
-    monkeypatch.setattr("robot.adapter_store.shutil.rmtree", lambda *a, **k: None)
+    monkeypatch.setattr("robot.adapter.store.shutil.rmtree", lambda *a, **k: None)
     assert store.prune(2) == [1]
     monkeypatch.undo()
     assert store.version_numbers() == [2, 3]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from robot.cli import COMMANDS, main
+from robot.commands.gardenbot import COMMANDS, main
 
 
 def test_help_lists_every_command(capsys):
@@ -19,6 +19,6 @@ def test_unknown_command_is_an_error(capsys):
 
 
 def test_console_script_runs():
-    out = subprocess.run([sys.executable, "-m", "robot.cli", "--version"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "robot.commands.gardenbot", "--version"],
+                         capture_output=True, text=True, check=True)
     assert out.stdout.startswith("gardenbot ")

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot.geometry import CameraModel, robot_to_world, world_to_robot
-from robot.labels import cell_labels
+from robot.common.geometry import CameraModel, robot_to_world, world_to_robot
+from robot.seeing.labels import cell_labels
 
 
 def test_ground_projection_round_trips():

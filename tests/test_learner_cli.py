@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot.adapter_store import AdapterStore
-from robot.cli import main
-from robot.replay_buffer import ReplayBuffer
+from robot.adapter.store import AdapterStore
+from robot.commands.gardenbot import main
+from robot.learning.replay_buffer import ReplayBuffer
 from tests.learner_fixtures import CLASSES, DIM, SHA, cells, filled_buffer
 
 

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from robot.atomic import atomic_write_bytes
-from robot.errors import ModelError
-from robot.learner_state import LearnerState
+from robot.adapter.state import LearnerState
+from robot.common.atomic import atomic_write_bytes
+from robot.common.errors import ModelError
 from tests.learner_fixtures import CLASSES, DIM, SHA
 
 

@@ -10,13 +10,13 @@ import time
 
 import pytest
 
-from robot.adapter_runtime import AdapterRunner
-from robot.adapter_store import AdapterStore
-from robot.errors import LearnerError
-from robot.learner_config import LearnerProcessConfig, TrainConfig
-from robot.learner_process import LearnerProcess, read_status
-from robot.replay_buffer import ReplayBuffer
-from robot.retrain import RetrainJob, run_retrain
+from robot.adapter.runner import AdapterRunner
+from robot.adapter.store import AdapterStore
+from robot.common.errors import LearnerError
+from robot.learning.config import LearnerProcessConfig, TrainConfig
+from robot.learning.process import LearnerProcess, read_status
+from robot.learning.replay_buffer import ReplayBuffer
+from robot.learning.retrain import RetrainJob, run_retrain
 from tests.learner_fixtures import DIM, SHA, cells, filled_buffer
 
 pytestmark = pytest.mark.slow

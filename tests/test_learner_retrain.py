@@ -7,13 +7,13 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from robot.adapter_store import AdapterStore
-from robot.atomic import atomic_write_json
-from robot.errors import LearnerError, ReplayBufferError
-from robot.learner_config import BufferConfig
-from robot.learner_process import LearnerProcess, LearnerStatus
-from robot.replay_buffer import ReplayBuffer, is_validation_uid
-from robot.retrain import RetrainJob, learner_lock, run_retrain
+from robot.adapter.store import AdapterStore
+from robot.common.atomic import atomic_write_json
+from robot.common.errors import LearnerError, ReplayBufferError
+from robot.learning.config import BufferConfig
+from robot.learning.process import LearnerProcess, LearnerStatus
+from robot.learning.replay_buffer import ReplayBuffer, is_validation_uid
+from robot.learning.retrain import RetrainJob, learner_lock, run_retrain
 from tests.learner_fixtures import CLASSES, DIM, SHA, cells, filled_buffer
 
 

@@ -11,11 +11,18 @@ import onnx
 import pytest
 import torch
 
-from robot.errors import LearnerError, ReplayBufferError, SampleError
-from robot.learner import STRATEGIES, LearnerState, TrainConfig, evaluate, grow_classes, train
-from robot.learner.model import CellAdapter, mlp_arrays, parameter_count
-from robot.learner_config import STRATEGY_NAMES
-from robot.samples import make_cells
+from robot.common.errors import LearnerError, ReplayBufferError, SampleError
+from robot.common.samples import make_cells
+from robot.learning.config import STRATEGY_NAMES
+from robot.learning.learner import (
+    STRATEGIES,
+    LearnerState,
+    TrainConfig,
+    evaluate,
+    grow_classes,
+    train,
+)
+from robot.learning.learner.model import CellAdapter, mlp_arrays, parameter_count
 from tests.learner_fixtures import CLASSES, DIM, OTHER_SHA, SHA, cells, filled_buffer
 
 A_TRAIN, B_TRAIN = cells(0, 150, seed=1), cells(1, 150, seed=2)
@@ -177,7 +184,7 @@ def test_novelty_is_low_on_known_cells_and_high_on_unseen_ones(after_a):
 def test_a_class_added_later_is_learned_without_forgetting_the_others(after_a):
     adapter, state = after_a["replay"]
     grown = grow_classes(state, (*CLASSES, "pond"))
-    from robot.learner import export_adapter
+    from robot.learning.learner import export_adapter
 
     # before training on it, the grown adapter answers exactly as its parent did
     before = adapter.predict_cells(A_TEST.features).classes

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.errors import RecordingError
-from robot.recording import Recording, RecordingWriter
+from robot.common.errors import RecordingError
+from robot.seeing.recording import Recording, RecordingWriter
 from tests.conftest import make_meta, write_small_recording
 
 
@@ -222,7 +222,7 @@ def test_atomic_writes_keep_ordinary_file_permissions(tmp_path: Path):
     import os
     import stat
 
-    from robot.atomic import atomic_write_bytes
+    from robot.common.atomic import atomic_write_bytes
 
     target = tmp_path / "card.json"
     atomic_write_bytes(target, b"{}")

@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from robot.errors import ReplayBufferError, SampleError
-from robot.learner_config import BufferConfig
-from robot.replay_buffer import ReplayBuffer, cell_bytes
-from robot.samples import cells_from_grid, make_cells
+from robot.common.errors import ReplayBufferError, SampleError
+from robot.common.samples import cells_from_grid, make_cells
+from robot.learning.config import BufferConfig
+from robot.learning.replay_buffer import ReplayBuffer, cell_bytes
 from tests.learner_fixtures import CLASSES, DIM, OTHER_SHA, SHA, cells, filled_buffer
 
 
@@ -195,7 +195,7 @@ def test_add_class_keeps_the_old_cells_and_stops_before_the_unlabelled_id():
 def test_a_batch_over_the_recording_limit_changes_nothing(monkeypatch):
     buf = filled_buffer()
     before = (len(buf), buf.total_seen, buf.nbytes, buf.season_counts())
-    monkeypatch.setattr("robot.replay_buffer._MAX_RECORDINGS", 2)
+    monkeypatch.setattr("robot.learning.replay_buffer._MAX_RECORDINGS", 2)
     new = cells(1, 4, seed=9)
     batch = make_cells(new.features, new.labels, season="a-new-season",
                        recording=np.arange(len(new)).astype(str))

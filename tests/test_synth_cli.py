@@ -8,8 +8,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from robot.cli import main as gardenbot
-from robot.recording import Recording
+from robot.commands.gardenbot import main as gardenbot
+from robot.seeing.recording import Recording
 from tools.garden.benchmark import MANIFEST, STEPS, quick_plan
 from tools.synth import main as synth
 
@@ -172,7 +172,7 @@ def _unfinished_set(root: Path) -> None:
 
 
 def test_an_interrupted_benchmark_set_is_cleared_only_with_overwrite(tmp_path: Path, capsys):
-    from robot.errors import GardenbotError
+    from robot.common.errors import GardenbotError
     from tools.garden.benchmark import check_target
 
     root = tmp_path / "set"

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from robot.classes import DEFAULT_CLASSES, UNLABELLED
-from robot.geometry import CameraModel, robot_to_world, world_to_robot
+from robot.common.classes import DEFAULT_CLASSES, UNLABELLED
+from robot.common.geometry import CameraModel, robot_to_world, world_to_robot
 from tools.garden.generate import RecordingSpec, default_camera, frames
 from tools.garden.layout import make_garden
 from tools.garden.render import SKY_BGR, GardenRenderer

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from robot.classes import DEFAULT_CLASSES
-from robot.recording import Recording
+from robot.common.classes import DEFAULT_CLASSES
+from robot.seeing.recording import Recording
 from tools.garden.layout import TEST_GARDENS
 
 SAMPLES = Path(__file__).resolve().parents[1] / "models" / "samples"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot.classes import DEFAULT_CLASSES, SEASONS
+from robot.common.classes import DEFAULT_CLASSES, SEASONS
 from tools.garden.camera_fx import CameraEffects
 from tools.garden.generate import default_camera
 from tools.garden.layout import make_garden

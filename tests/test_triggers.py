@@ -7,21 +7,15 @@ import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from robot.errors import ConfigError
-from robot.learner_config import (
+from robot.common.errors import ConfigError
+from robot.learning.config import (
     BufferConfig,
     PublishConfig,
     TrainConfig,
     TriggerConfig,
 )
-from robot.triggers import (
-    DriftMonitor,
-    RetrainButton,
-    Schedule,
-    ScheduleTrigger,
-    next_fire_time,
-    parse_schedule,
-)
+from robot.learning.schedule import Schedule, next_fire_time, parse_schedule
+from robot.learning.triggers import DriftMonitor, RetrainButton, ScheduleTrigger
 
 
 @pytest.mark.parametrize("text, expected", [

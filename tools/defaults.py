@@ -28,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from robot.errors import LearnerError, RecordingError
+from robot.common.errors import LearnerError, RecordingError
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,9 @@ def train_recordings(benchmark: Path, seasons: tuple[str, ...], year: int = 0) -
 
 def recording_cells(backbone: Any, path: Path, season: str, rec_id: str, every: int) -> Any:
     """Labelled cells (source annotation) of every ``every``-th labelled frame of a recording."""
-    from robot.labels import cell_labels
-    from robot.recording import Recording
-    from robot.samples import LabelledCells, cells_from_grid
+    from robot.common.samples import LabelledCells, cells_from_grid
+    from robot.seeing.labels import cell_labels
+    from robot.seeing.recording import Recording
 
     rec = Recording(path)
     k = len(rec.meta.classes)
@@ -76,12 +76,12 @@ def recording_cells(backbone: Any, path: Path, season: str, rec_id: str, every: 
 def make_defaults(benchmark: Path, out: Path, card: Path | None, variant: str,
                   seasons: tuple[str, ...], buffer_bytes: int, strategy: str, every: int,
                   seed: int) -> dict[str, Any]:
-    from robot.backbone import Backbone
-    from robot.classes import DEFAULT_CLASSES
-    from robot.learner_config import BufferConfig, PublishConfig, TrainConfig
-    from robot.learner_paths import LearnerPaths
-    from robot.replay_buffer import ReplayBuffer
-    from robot.retrain import RetrainJob, run_retrain
+    from robot.common.classes import DEFAULT_CLASSES
+    from robot.learning.config import BufferConfig, PublishConfig, TrainConfig
+    from robot.learning.paths import LearnerPaths
+    from robot.learning.replay_buffer import ReplayBuffer
+    from robot.learning.retrain import RetrainJob, run_retrain
+    from robot.seeing.backbone import Backbone
 
     t0 = time.perf_counter()
     backbone = Backbone(card, variant=variant, threads=2)
@@ -138,7 +138,7 @@ def folder_bytes(path: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    from robot.learner_config import STRATEGY_NAMES, TrainConfig
+    from robot.learning.config import STRATEGY_NAMES, TrainConfig
 
     p = argparse.ArgumentParser(prog="gardenbot defaults", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -11,7 +11,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from robot.classes import SEASONS
+from robot.common.classes import SEASONS
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
 def _one(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from robot.errors import GardenbotError
+    from robot.common.errors import GardenbotError
     from tools.garden.generate import RecordingSpec, write_recording
 
     missing = [f"--{n}" for n in ("season", "garden", "seconds") if getattr(args, n) is None]
@@ -116,7 +116,7 @@ def _preview(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
-    from robot.atomic import atomic_write_bytes
+    from robot.common.atomic import atomic_write_bytes
     from tools.garden.layout import parse_garden_id
     from tools.garden.preview import contact_sheet
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot.samples import LabelledCells, make_cells
+from robot.common.samples import LabelledCells, make_cells
 
 
 @dataclass(frozen=True)

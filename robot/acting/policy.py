@@ -27,10 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from robot.cells import cell_ground_centres
-from robot.config import PolicyConfig, RobotConfig, WateringConfig, Zone, parse_clock_range
-from robot.geometry import CameraModel, world_to_robot
-from robot.perception import CellMap
+from robot.acting.config import PolicyConfig, WateringConfig, Zone
+from robot.common.body import RobotConfig
+from robot.common.geometry import CameraModel, world_to_robot
+from robot.common.schema import parse_clock_range
+from robot.seeing.cells import cell_ground_centres
+from robot.seeing.perception import CellMap
 
 log = logging.getLogger(__name__)
 

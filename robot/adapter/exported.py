@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from robot.errors import ModelError
-from robot.metrics import classification_scores
+from robot.common.errors import ModelError
+from robot.common.metrics import classification_scores
 
 ADAPTER_FORMAT = "gardenbot-adapter"
 ADAPTER_FORMAT_VERSION = 1
@@ -154,7 +154,7 @@ def evaluate(
     """Scores of ``adapter`` on labelled cells, with onnxruntime exactly as perception runs it.
 
     Returns accuracy, balanced accuracy, mean IoU, per class (and per season when given); see
-    robot.metrics. Labels must be ids into ``adapter.classes``.
+    robot.common.metrics. Labels must be ids into ``adapter.classes``.
     """
     labels = np.asarray(labels)
     if labels.size and int(labels.max()) >= len(adapter.classes):

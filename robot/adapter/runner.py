@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot.adapter_onnx import CellPredictions, ExportedAdapter
-from robot.adapter_store import AdapterStore
-from robot.errors import GardenbotError, ModelError
+from robot.adapter.exported import CellPredictions, ExportedAdapter
+from robot.adapter.store import AdapterStore
+from robot.common.errors import GardenbotError, ModelError
 
 log = logging.getLogger(__name__)
 

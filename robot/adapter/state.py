@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from robot.errors import ModelError
+from robot.common.errors import ModelError
 
 STATE_FORMAT = "gardenbot-learner-state"
 STATE_FORMAT_VERSION = 1

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from robot.adapter_onnx import ExportedAdapter
-from robot.atomic import atomic_write_json, fsync_dir
-from robot.errors import GardenbotError, ModelError, StoreError
-from robot.learner_state import LearnerState
-from robot.metrics import classification_scores, validation_score
-from robot.samples import LabelledCells
+from robot.adapter.exported import ExportedAdapter
+from robot.adapter.state import LearnerState
+from robot.common.atomic import atomic_write_json, fsync_dir
+from robot.common.errors import GardenbotError, ModelError, StoreError
+from robot.common.metrics import classification_scores, validation_score
+from robot.common.samples import LabelledCells
 
 log = logging.getLogger(__name__)
 

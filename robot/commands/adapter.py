@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from robot.adapter_store import AdapterStore
-from robot.learner_paths import LearnerPaths, default_data_dir
+from robot.adapter.store import AdapterStore
+from robot.learning.paths import LearnerPaths, default_data_dir
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from robot.config import (
+from robot.runtime.config import (
     DEFAULT_PATH,
     load_config,
     render_config,

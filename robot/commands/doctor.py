@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from robot.config import DEFAULT_PATH, Config, load_config
-from robot.errors import GardenbotError
+from robot.common.errors import GardenbotError
+from robot.runtime.config import DEFAULT_PATH, Config, load_config
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def check_disk(cfg: Config, usage: Callable[[str], Any] = shutil.disk_usage) -> 
 def check_camera(cfg: Config, open_source: Callable[..., Any] | None = None,
                  timeout_s: float = 5.0) -> Check:
     """Open the configured source and wait up to ``timeout_s`` for one good frame."""
-    from robot.camera import open_source as default_open
+    from robot.seeing.camera import open_source as default_open
 
     opener = open_source or default_open
     c = cfg.camera
@@ -133,7 +133,7 @@ def check_serial(cfg: Config, opener: Callable[..., Any] | None = None) -> Check
 
 def check_models(cfg: Config) -> list[Check]:
     """The card loads; the configured variant must match its sha256, other variants should."""
-    from robot.backbone import load_card, verify
+    from robot.seeing.backbone import load_card, verify
 
     try:
         card = load_card(cfg.resolve(cfg.perception.model_card) if cfg.perception.model_card
@@ -162,10 +162,10 @@ def check_adapter(cfg: Config) -> Check:
     """The adapter perception will run: the data folder's current version, or (on a fresh
     robot) the shipped starting adapter copied there on the first run — made for this backbone.
     """
-    from robot.adapter_store import AdapterStore
-    from robot.backbone import load_card
-    from robot.learner_paths import LearnerPaths
+    from robot.adapter.store import AdapterStore
+    from robot.learning.paths import LearnerPaths
     from robot.runtime.settings import card_path, defaults_dir
+    from robot.seeing.backbone import load_card
 
     try:
         card = load_card(card_path(cfg))

@@ -12,20 +12,26 @@ import logging
 import sys
 
 from robot import __version__
-from robot.errors import GardenbotError
+from robot.common.errors import GardenbotError
 
-# name -> (module, one-line help). Offline tools live in `tools`, robot commands in `robot`.
+# name -> (module, one-line help). Offline tools live in `tools`, robot commands in
+# robot/commands (one module each).
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("tools.synth", "generate synthetic seasonal garden recordings and previews"),
     "backbone": ("tools.backbone.cli", "pretrain, export, probe and verify the frozen backbone"),
     "bench": ("tools.bench.cli", "benchmarks: continual learning, performance, serial link"),
-    "retrain": ("robot.retrain_cli", "retrain the adapter from the replay buffer now"),
-    "adapter": ("robot.adapter_cli", "list, inspect and roll back adapter versions"),
-    "config": ("robot.config_cli", "write a commented default gardenbot.toml, or check one"),
-    "doctor": ("robot.doctor", "check camera, serial port, model files, disk, clock and config"),
-    "simulate": ("robot.simulate", "run the whole robot on recorded gardens, on this computer"),
-    "run": ("robot.run_cli", "run the robot: camera, perception, policy, serial link, learner"),
-    "record": ("robot.record_cli", "record camera frames and telemetry for replay on a desktop"),
+    "retrain": ("robot.commands.retrain", "retrain the adapter from the replay buffer now"),
+    "adapter": ("robot.commands.adapter", "list, inspect and roll back adapter versions"),
+    "config": ("robot.commands.config",
+               "write a commented default gardenbot.toml, or check one"),
+    "doctor": ("robot.commands.doctor",
+               "check camera, serial port, model files, disk, clock and config"),
+    "simulate": ("robot.commands.simulate",
+                 "run the whole robot on recorded gardens, on this computer"),
+    "run": ("robot.commands.run",
+            "run the robot: camera, perception, policy, serial link, learner"),
+    "record": ("robot.commands.record",
+               "record camera frames and telemetry for replay on a desktop"),
     "defaults": ("tools.defaults", "make the shipped default adapter and replay buffer"),
 }
 

@@ -16,14 +16,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from robot.config import load_config
+from robot.runtime.config import load_config
 from robot.runtime.loop import Tick
 
 log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from robot.run_cli import add_common_arguments
+    from robot.commands.run import add_common_arguments
 
     p = argparse.ArgumentParser(prog="gardenbot record", description=__doc__.split("\n\n")[0])
     add_common_arguments(p)
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from robot.run_cli import mcu_port, setup_logging
+    from robot.commands.run import mcu_port, setup_logging
 
     args = build_parser().parse_args(argv)
     cfg = load_config(args.config)
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
 def record(args: argparse.Namespace, cfg: Any, port: str, out: Path) -> int:
     import contextlib
 
-    from robot.run_cli import (
+    from robot.commands.run import (
         _camera_at,
         _record_extra,
         install_signals,

@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from robot.learner_config import STRATEGY_NAMES, PublishConfig, TrainConfig
-from robot.learner_paths import LearnerPaths, default_data_dir
+from robot.learning.config import STRATEGY_NAMES, PublishConfig, TrainConfig
+from robot.learning.paths import LearnerPaths, default_data_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from robot.learner_process import LearnerProcess
-    from robot.retrain import RetrainJob, run_retrain
+    from robot.learning.process import LearnerProcess
+    from robot.learning.retrain import RetrainJob, run_retrain
 
     paths = LearnerPaths(args.data_dir or default_data_dir())
     job = RetrainJob(

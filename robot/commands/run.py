@@ -20,8 +20,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from robot.config import DEFAULT_PATH, Config, load_config
-from robot.errors import GardenbotError
+from robot.common.errors import GardenbotError
+from robot.runtime.config import DEFAULT_PATH, Config, load_config
 from robot.runtime.loop import Tick
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(cfg: Config, json_lines: bool) -> None:
-    from robot.logs import configure_logging
+    from robot.common.logs import configure_logging
 
     root = logging.getLogger()
     for h in list(root.handlers):  # the dispatcher's plain handler; ours replaces it
@@ -95,7 +95,7 @@ def open_camera(cfg: Config, spec: str | None) -> tuple[Any, float, bool]:
     A live camera is rate-limited to ``perception.target_fps`` by dropping frames; a file or
     recording is played in real time at its own rate.
     """
-    from robot.camera import LiveCamera, RateLimited, RecordingSource, VideoFile, open_source
+    from robot.seeing.camera import LiveCamera, RateLimited, RecordingSource, VideoFile, open_source
 
     c = cfg.camera
     source = open_source(spec or c.source, c.width, c.height, c.fps, c.reconnect_min_s,
@@ -155,7 +155,7 @@ def main(argv: list[str]) -> int:
 
 
 def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
-    from robot.policy import GroundGrid
+    from robot.acting.policy import GroundGrid
     from robot.runtime.control import ActuationStep, PolicyStep, RobotState
     from robot.runtime.learning import (
         AnnotationStep,

@@ -3,7 +3,7 @@
 Library modules only ever call ``logging.getLogger(__name__)``; a command's ``main`` calls
 :func:`configure_logging` once. In JSON-lines mode every record is one object on one line::
 
-    {"time": "2025-06-01T12:00:00.123Z", "level": "warning", "logger": "robot.camera",
+    {"time": "2025-06-01T12:00:00.123Z", "level": "warning", "logger": "robot.seeing.camera",
      "message": "camera 0: no frames ...", "v_mps": 0.3}
 
 with the fields a caller passed through ``extra={...}`` added at the top level (a field named

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot.classes import UNLABELLED
-from robot.errors import SampleError
+from robot.common.classes import UNLABELLED
+from robot.common.errors import SampleError
 
 # Where a label came from. The order is the on-disk code of each source: append, never reorder.
 LABEL_SOURCES: tuple[str, ...] = ("annotation", "experience", "owner", "pseudo")

@@ -1,21 +1,30 @@
 """Configuration of the learner, the replay buffer, publishing and the retrain triggers.
 
-Frozen dataclasses, validated on construction (a ConfigError names the field); fields are flat
-and carry their units. They are not read from TOML directly: the robot's ``gardenbot.toml``
-keys have their own names, and robot/runtime/settings.py maps them onto these classes field by
-field. Torch-free: the runtime builds these without importing the learner.
+Two kinds of frozen dataclasses, both torch-free (the runtime builds them without importing the
+learner):
+
+- the learner's own settings (:class:`BufferConfig`, :class:`TrainConfig`,
+  :class:`PublishConfig`, :class:`LearnerProcessConfig`, :class:`TriggerConfig`, gathered in
+  :class:`LearnerSettings`), validated on construction (a ConfigError names the field); fields
+  are flat and carry their units;
+- the ``[learner]``, ``[triggers]`` and ``[experience]`` sections of gardenbot.toml, declared
+  with :func:`robot.common.schema.setting`. The TOML keys have their own names; the first two
+  sections take their defaults from the learner's settings above, and
+  robot/runtime/settings.py maps their keys onto them field by field.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from robot.errors import ConfigError
+from robot.common.errors import ConfigError
+from robot.common.schema import in_range, non_negative, one_of, positive, setting
+from robot.learning.schedule import parse_schedule
 
 DEFAULT_BUFFER_BYTES = 4_000_000
 
-# The names of the strategies, known here without importing torch (robot/learner/strategies.py
-# holds the implementations; a test keeps the two in step).
+# The names of the strategies, known here without importing torch
+# (robot/learning/learner/strategies.py holds the implementations; a test keeps the two in step).
 STRATEGY_NAMES: tuple[str, ...] = (
     "finetune", "replay", "ewc", "lwf", "agem", "bank", "slda", "ncm", "joint",
 )
@@ -111,7 +120,7 @@ class LearnerProcessConfig:
 class TriggerConfig:
     """What starts a retrain besides the CLI."""
 
-    schedule: str = "nightly at 02:00"  # see robot.triggers.parse_schedule; "off" disables
+    schedule: str = "nightly at 02:00"  # a phrase of robot/learning/schedule.py; "off" disables
     min_new_samples: int = 500  # schedule and drift retrain only with this many new labels
     button_pin: str = ""  # gpiozero pin name, e.g. "GPIO17"; "" = no button
     button_bounce_s: float = 0.05
@@ -121,9 +130,7 @@ class TriggerConfig:
     drift_cooldown_s: float = 3600.0  # no second alarm sooner than this
 
     def __post_init__(self) -> None:
-        from robot.triggers import parse_schedule  # the parser is the validator
-
-        try:
+        try:  # the parser is the validator
             parse_schedule(self.schedule)
         except ValueError as e:
             raise ConfigError(f"schedule: {e}") from None
@@ -134,3 +141,101 @@ class TriggerConfig:
         _check(self.drift_sustain_s > 0, "drift_sustain_s", "must be > 0")
         _check(self.drift_cooldown_s >= 0, "drift_cooldown_s", "must be >= 0")
 
+@dataclass(frozen=True)
+class LearnerSettings:
+    """All of the learner's settings, as the runtime hands them to the loop's learning steps."""
+
+    buffer: BufferConfig
+    train: TrainConfig
+    publish: PublishConfig
+    process: LearnerProcessConfig
+    triggers: TriggerConfig
+    drift_alarm: bool  # False when [triggers] drift_novelty = 0
+
+
+def schedule_phrase(v: str) -> str | None:
+    try:
+        parse_schedule(v)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _number_above_zero_or_off(v: float) -> str | None:
+    return None if v >= 0 else "must be > 0, or 0 for off"
+
+
+# --- the [learner], [triggers] and [experience] sections of gardenbot.toml ------------------------
+
+# [learner] and [triggers] take their defaults from the learner's own dataclasses above;
+# robot/runtime/settings.py maps the keys onto them.
+_BUFFER, _TRAIN, _PUBLISH = BufferConfig(), TrainConfig(), PublishConfig()
+_PROCESS, _TRIGGER = LearnerProcessConfig(), TriggerConfig()
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """Retraining the adapter on the robot."""
+
+    strategy: str = setting(_TRAIN.strategy, "continual-learning strategy",
+                            check=one_of(*STRATEGY_NAMES))
+    buffer_bytes: int = setting(_BUFFER.capacity_bytes, "replay buffer capacity on disk",
+                                "bytes", in_range(65_536, 2**40))
+    min_new_samples: int = setting(_TRIGGER.min_new_samples, "a scheduled or drift retrain "
+                                   "runs only with this many new labelled cells", "cells",
+                                   non_negative)
+    publish_margin: float = setting(_PUBLISH.margin, "publish a new adapter unless it "
+                                    "validates worse than the current one by more than this",
+                                    "accuracy, 0..1", in_range(0, 1))
+    nice: int = setting(_PROCESS.nice_increment, "OS priority of the learner process (higher "
+                        "= lower priority)", "", in_range(0, 19))
+
+
+@dataclass(frozen=True)
+class TriggersConfig:
+    """What starts a retrain (besides `gardenbot retrain`)."""
+
+    schedule: str = setting(_TRIGGER.schedule, "when to retrain: \"nightly at HH:MM\", "
+                            "\"weekly on sun at HH:MM\", \"every N h\" or \"off\"",
+                            check=schedule_phrase)
+    button_pin: int = setting(-1, "GPIO (BCM number) of the retrain button; -1 = none", "",
+                              in_range(-1, 53))
+    drift_novelty: float = setting(_TRIGGER.drift_novelty, "a cell is novel when the "
+                                   "adapter's novelty exceeds this (1 = unlike 95% of its "
+                                   "training cells); 0 = no drift alarm", "",
+                                   _number_above_zero_or_off)
+    drift_fraction: float = setting(_TRIGGER.drift_fraction, "a frame is novel when this "
+                                    "share of its cells is novel", "0..1", in_range(0.01, 1))
+    drift_hold_s: float = setting(_TRIGGER.drift_sustain_s, "frames must stay novel this long "
+                                  "to raise the drift alarm", "s", positive)
+
+
+@dataclass(frozen=True)
+class ExperienceConfig:
+    """Self-supervised labels from telemetry (docs/experience.md)."""
+
+    enabled: bool = setting(True, "turn telemetry into labels for the replay buffer")
+    min_speed_mps: float = setting(0.05, "slower than this is not 'driving smoothly'", "m/s",
+                                   non_negative)
+    slip_threshold: float = setting(0.3, "wheel slip above this marks ground not traversable",
+                                    "0..1", in_range(0, 1))
+    quiet_window_s: float = setting(0.5, "smooth driving needs no bump, slip or stall this "
+                                    "close in time", "s", non_negative)
+    sample_spacing_m: float = setting(0.10, "one 'traversable' footprint per this much travel",
+                                      "m", positive)
+    wheel_patch_m: float = setting(0.10, "depth of ground at the wheel axle that smooth "
+                                   "driving or a slip labels", "m", positive)
+    obstacle_depth_m: float = setting(0.10, "depth of ground ahead of the bumper marked "
+                                      "obstacle on a hit", "m", positive)
+    obstacle_width_m: float = setting(0.15, "width of that ground (and of a stall's), centred "
+                                      "on the heading (docs/experience.md); 0 = the robot's "
+                                      "width", "m", non_negative)
+    probe_x_m: float = setting(0.15, "moisture probe position ahead of the axle", "m")
+    probe_radius_m: float = setting(0.05, "ground around the probe that its reading labels",
+                                    "m", positive)
+    horizon_s: float = setting(8.0, "label frames up to this long before the event", "s",
+                               positive)
+    min_gap_s: float = setting(0.3, "label only frames at least this long before the event",
+                               "s", non_negative)
+    min_coverage: float = setting(0.5, "label a cell when the footprint covers this share of "
+                                  "its ground", "0..1", in_range(0.01, 1))

@@ -29,10 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from robot.cells import cell_ground_samples
-from robot.classes import TRAVERSABLE, UNLABELLED
-from robot.config import ExperienceConfig, RobotConfig
-from robot.geometry import CameraModel
+from robot.common.body import RobotConfig
+from robot.common.classes import TRAVERSABLE, UNLABELLED
+from robot.common.geometry import CameraModel
+from robot.learning.config import ExperienceConfig
+from robot.seeing.cells import cell_ground_samples
 
 log = logging.getLogger(__name__)
 
@@ -384,7 +385,7 @@ def labels_for_recording(
     robot: RobotConfig | None = None, dry_below: float = 0.3,
 ) -> list[ExperienceLabel]:
     """Experience labels for every frame of a recording (a Recording or its folder)."""
-    from robot.recording import Recording
+    from robot.seeing.recording import Recording
 
     rec = recording if isinstance(recording, Recording) else Recording(recording)
     cfg = cfg or ExperienceConfig()
@@ -407,12 +408,12 @@ def measure_precision(
     """How often experience labels agree with a recording's label maps, per kind and overall.
 
     A label is checked on frames that have a label map, against the cell's majority class
-    (``robot.labels.cell_labels``; mixed cells below ``min_purity`` are not checked); it is
+    (``robot.seeing.labels.cell_labels``; mixed cells below ``min_purity`` are not checked); it is
     correct when that class is in the label's allowed set. dry/wet labels say nothing about the
     class and are only counted.
     """
-    from robot.labels import cell_labels
-    from robot.recording import Recording
+    from robot.seeing.labels import cell_labels
+    from robot.seeing.recording import Recording
 
     rec = recording if isinstance(recording, Recording) else Recording(recording)
     grid_hw = grid_hw or default_grid(rec.meta.width, rec.meta.height)

@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robot.atomic import atomic_write_json
-from robot.errors import GardenbotError, LearnerCancelled, LearnerError
-from robot.learner_config import LearnerProcessConfig
-from robot.retrain import RetrainBusy, RetrainJob, learner_lock, run_retrain_locked
+from robot.common.atomic import atomic_write_json
+from robot.common.errors import GardenbotError, LearnerCancelled, LearnerError
+from robot.learning.config import LearnerProcessConfig
+from robot.learning.retrain import RetrainBusy, RetrainJob, learner_lock, run_retrain_locked
 
 log = logging.getLogger(__name__)
 

@@ -36,11 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from robot.atomic import atomic_write_bytes
-from robot.classes import UNLABELLED
-from robot.errors import ReplayBufferError
-from robot.learner_config import BUFFER_POLICIES, BufferConfig
-from robot.samples import LABEL_SOURCES, LabelledCells, make_cells, validate_cells
+from robot.common.atomic import atomic_write_bytes
+from robot.common.classes import UNLABELLED
+from robot.common.errors import ReplayBufferError
+from robot.common.samples import LABEL_SOURCES, LabelledCells, make_cells, validate_cells
+from robot.learning.config import BUFFER_POLICIES, BufferConfig
 
 log = logging.getLogger(__name__)
 

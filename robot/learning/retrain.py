@@ -1,7 +1,7 @@
 """One retrain job, start to finish: buffer -> train -> validate -> publish (or not).
 
 Runs inside the learner process (robot/learner_process.py) or in the foreground from the CLI.
-Imports torch (through robot.learner) only when a job runs.
+Imports torch (through robot.learning.learner) only when a job runs.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robot.adapter_store import AdapterStore
-from robot.errors import GardenbotError, LearnerError
-from robot.learner_config import BufferConfig, PublishConfig, TrainConfig
-from robot.learner_state import LearnerState, grow_classes
-from robot.replay_buffer import ReplayBuffer
+from robot.adapter.state import LearnerState, grow_classes
+from robot.adapter.store import AdapterStore
+from robot.common.errors import GardenbotError, LearnerError
+from robot.learning.config import BufferConfig, PublishConfig, TrainConfig
+from robot.learning.replay_buffer import ReplayBuffer
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def run_retrain(job: RetrainJob, report: Report | None = None,
 def run_retrain_locked(job: RetrainJob, report: Report | None = None,
                        should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """:func:`run_retrain` for a caller that already holds :func:`learner_lock`."""
-    from robot.learner import train  # torch: only in the process that trains
+    from robot.learning.learner import train  # torch: only in the process that trains
 
     report = report or (lambda fraction, stage: None)
     t0 = time.perf_counter()

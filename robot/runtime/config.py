@@ -1,10 +1,15 @@
 """The robot's configuration: one TOML file (``gardenbot.toml``), validated into frozen dataclasses.
 
-Every key is declared once, below, with its default, unit and one line of help; the same
-declarations validate a file, write the commented default (``gardenbot config init``) and
-document the keys (docs/config.md). An unknown key or a bad value is a :class:`ConfigError` that
-names the file, the line, the section and the key — all problems at once, so a user fixes a file
-in one go. tomllib does not report positions, so lines are found by scanning the text.
+Every key is declared once, with its default, unit and one line of help (robot/common/schema.py),
+in the section dataclass of the stage that reads it: ``[camera]`` and ``[perception]`` in
+robot/seeing/config.py, ``[robot]`` in robot/common/body.py, ``[policy]`` and ``[watering]`` in
+robot/acting/config.py, ``[learner]``, ``[triggers]`` and ``[experience]`` in
+robot/learning/config.py, and ``[serial]``, ``[logging]`` and ``[paths]`` here. This module
+gathers them into :class:`Config`; the same declarations validate a file, write the commented
+default (``gardenbot config init``) and document the keys (docs/config.md). An unknown key or a
+bad value is a :class:`ConfigError` that names the file, the line, the section and the key — all
+problems at once, so a user fixes a file in one go. tomllib does not report positions, so lines
+are found by scanning the text.
 """
 
 from __future__ import annotations
@@ -15,23 +20,17 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from robot.atomic import atomic_write_bytes
-from robot.errors import ConfigError
-from robot.geometry import CameraModel
-from robot.learner_config import (
-    STRATEGY_NAMES,
-    BufferConfig,
-    LearnerProcessConfig,
-    PublishConfig,
-    TrainConfig,
-    TriggerConfig,
-)
-from robot.triggers import parse_schedule
+from robot.acting.config import PolicyConfig, WateringConfig, Zone
+from robot.common.atomic import atomic_write_bytes
+from robot.common.body import RobotConfig
+from robot.common.errors import ConfigError
+from robot.common.schema import in_range, non_empty, non_negative, one_of, positive, setting
+from robot.learning.config import ExperienceConfig, LearnerConfig, TriggersConfig
+from robot.seeing.config import CameraConfig, PerceptionConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,175 +39,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 DEFAULT_PATH = "gardenbot.toml"
 
-Check = Callable[[Any], "str | None"]  # returns what is wrong with a value, or None
 
-
-# --- value checks: each returns a message ("must be > 0") or None --------------------------------
-
-def positive(v: float) -> str | None:
-    return None if v > 0 else "must be > 0"
-
-
-def non_negative(v: float) -> str | None:
-    return None if v >= 0 else "must be >= 0"
-
-
-def in_range(lo: float, hi: float) -> Check:
-    def check(v: float) -> str | None:
-        return None if lo <= v <= hi else f"must be between {lo} and {hi}"
-    return check
-
-
-def one_of(*choices: str) -> Check:
-    def check(v: str) -> str | None:
-        return None if v in choices else f"must be one of {', '.join(repr(c) for c in choices)}"
-    return check
-
-
-def non_empty(v: str) -> str | None:
-    return None if v.strip() else "must not be empty"
-
-
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-
-def parse_clock(text: str) -> tuple[int, int]:
-    """``"02:00"`` → (2, 0); ValueError for anything else."""
-    m = _CLOCK.match(text.strip())
-    if not m:
-        raise ValueError(f"{text!r} is not a 24-hour time HH:MM")
-    return int(m.group(1)), int(m.group(2))
-
-
-def parse_clock_range(text: str) -> tuple[tuple[int, int], tuple[int, int]] | None:
-    """``"22:00-07:00"`` → ((22, 0), (7, 0)); ``""`` → None (no range). May wrap midnight."""
-    if not text.strip():
-        return None
-    parts = text.split("-")
-    if len(parts) != 2:
-        raise ValueError(f"{text!r} is not a range HH:MM-HH:MM")
-    return parse_clock(parts[0]), parse_clock(parts[1])
-
-
-def clock_range_or_empty(v: str) -> str | None:
-    try:
-        parse_clock_range(v)
-    except ValueError as e:
-        return f"{e} (or \"\" for none)"
-    return None
-
-
-def setting(default: Any, help: str, unit: str = "", check: Check | None = None,
-            required: bool = False) -> Any:
-    """Declare one key: its default, one line of help, its unit and an optional check."""
-    return field(default=default, metadata={"help": help, "unit": unit, "check": check,
-                                            "required": required})
-
-
-# --- sections ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CameraConfig:
-    """Where frames come from and how the camera is mounted."""
-
-    source: str = setting(
-        "0", "camera index (\"0\"), GStreamer pipeline (contains \"!\"), video file or recording "
-        "folder", check=non_empty)
-    width: int = setting(320, "capture width asked of a live camera", "px", positive)
-    height: int = setting(240, "capture height asked of a live camera", "px", positive)
-    fps: float = setting(30.0, "capture rate asked of a live camera; 0 = the camera's own",
-                         "frames/s", non_negative)
-    reconnect_min_s: float = setting(0.5, "first wait before reopening a lost camera", "s",
-                                     positive)
-    reconnect_max_s: float = setting(10.0, "longest wait between reopen attempts (doubles up to "
-                                     "this)", "s", positive)
-    hfov_deg: float = setting(70.0, "horizontal field of view", "degrees", in_range(10, 170))
-    height_m: float = setting(0.35, "lens height above the ground", "m", positive)
-    pitch_deg: float = setting(32.0, "downward tilt of the optical axis", "degrees",
-                               in_range(1, 89))
-    forward_offset_m: float = setting(0.10, "lens position ahead of the wheel axle", "m")
-
-    def model(self) -> CameraModel:
-        """The pinhole model of this camera at its capture size."""
-        return CameraModel.from_fov(self.width, self.height, self.hfov_deg, self.height_m,
-                                    self.pitch_deg, self.forward_offset_m)
-
-
-@dataclass(frozen=True)
-class PerceptionConfig:
-    """Backbone and adapter: frames to per-cell classes."""
-
-    model_card: str = setting("", "backbone model card (.json); \"\" = the shipped "
-                              "models/backbone.json")
-    variant: str = setting("int8", "backbone file to run: \"int8\" (a third of the size) or "
-                           "\"fp32\" (faster on x86; measure with gardenbot bench perf)",
-                           check=one_of("int8", "fp32"))
-    threads: int = setting(1, "onnxruntime threads for the backbone (1 leaves a core to the "
-                           "link and the learner on a 2-core computer; docs/benchmarks.md)",
-                           "threads", positive)
-    target_fps: float = setting(30.0, "frames per second perception aims for; faster camera "
-                                "frames are dropped; 0 = every frame", "frames/s", non_negative)
-
-
-@dataclass(frozen=True)
-class RobotConfig:
-    """The robot's body, relative to the middle of its wheel axle."""
-
-    width_m: float = setting(0.30, "overall width", "m", positive)
-    front_m: float = setting(0.20, "axle to front bumper", "m", positive)
-    rear_m: float = setting(0.15, "axle to rear end", "m", non_negative)
-
-
-@dataclass(frozen=True)
-class PolicyConfig:
-    """Driving: from the traversability grid to (v, ω)."""
-
-    max_speed_mps: float = setting(0.4, "top forward speed", "m/s", positive)
-    max_omega_radps: float = setting(1.0, "top turn rate", "rad/s", positive)
-    slow_down_distance_m: float = setting(1.0, "start slowing when free ground ahead is shorter "
-                                          "than this", "m", positive)
-    stop_distance_m: float = setting(0.3, "stop when free ground ahead is shorter than this",
-                                     "m", positive)
-    lookahead_m: float = setting(2.5, "farthest ground the policy looks at", "m", positive)
-    clearance_m: float = setting(0.05, "extra room kept on each side of the robot", "m",
-                                 non_negative)
-    max_heading_deg: float = setting(35.0, "widest direction the robot steers toward",
-                                     "degrees", in_range(0, 89))
-    steer_gain: float = setting(1.5, "turn rate per radian of heading error", "1/s", positive)
-    min_confidence: float = setting(0.6, "stop when the mean confidence of the ground ahead is "
-                                    "below this", "0..1", in_range(0, 1))
-    command_ttl_ms: int = setting(300, "a drive command expires after this unless renewed",
-                                  "ms", in_range(20, 5000))
-
-
-@dataclass(frozen=True)
-class Zone:
-    """A watering zone: a circle on the ground in world coordinates."""
-
-    id: int = setting(0, "zone number sent to the pump controller", check=in_range(0, 255),
-                      required=True)
-    x_m: float = setting(0.0, "centre, world x", "m", required=True)
-    y_m: float = setting(0.0, "centre, world y", "m", required=True)
-    radius_m: float = setting(0.3, "radius", "m", positive)
-
-
-@dataclass(frozen=True)
-class WateringConfig:
-    """When to water: a zone in view, dry, not watered lately, not in quiet hours."""
-
-    interval_h: float = setting(24.0, "least time between two waterings of one zone", "h",
-                                non_negative)
-    duration_ms: int = setting(5000, "pump on-time per watering", "ms", positive)
-    max_duration_ms: int = setting(30000, "safety cap on one pump run (the firmware caps too)",
-                                   "ms", positive)
-    moisture_threshold: float = setting(0.30, "water when soil moisture is below this", "0..1",
-                                        in_range(0, 1))
-    quiet_hours: str = setting("22:00-07:00", "local times when the pump stays off; may wrap "
-                               "midnight; \"\" = none", "HH:MM-HH:MM", clock_range_or_empty)
-    reach_m: float = setting(1.5, "water a zone only when its centre is this close", "m",
-                             positive)
-    zones: tuple[Zone, ...] = setting((), "watering zones, one [[watering.zones]] table each")
-
+# --- sections read by the runtime itself ----------------------------------------------------------
 
 @dataclass(frozen=True)
 class SerialConfig:
@@ -224,91 +56,6 @@ class SerialConfig:
     retries: int = setting(3, "resends of a state-changing command before it fails", "",
                            non_negative)
 
-
-def schedule_phrase(v: str) -> str | None:
-    try:
-        parse_schedule(v)
-    except ValueError as e:
-        return str(e)
-    return None
-
-
-def _number_above_zero_or_off(v: float) -> str | None:
-    return None if v >= 0 else "must be > 0, or 0 for off"
-
-
-# [learner] and [triggers] take their defaults from the learner's own dataclasses
-# (robot/learner_config.py); robot/runtime/settings.py maps the keys onto them.
-_BUFFER, _TRAIN, _PUBLISH = BufferConfig(), TrainConfig(), PublishConfig()
-_PROCESS, _TRIGGER = LearnerProcessConfig(), TriggerConfig()
-
-
-@dataclass(frozen=True)
-class LearnerConfig:
-    """Retraining the adapter on the robot."""
-
-    strategy: str = setting(_TRAIN.strategy, "continual-learning strategy",
-                            check=one_of(*STRATEGY_NAMES))
-    buffer_bytes: int = setting(_BUFFER.capacity_bytes, "replay buffer capacity on disk",
-                                "bytes", in_range(65_536, 2**40))
-    min_new_samples: int = setting(_TRIGGER.min_new_samples, "a scheduled or drift retrain "
-                                   "runs only with this many new labelled cells", "cells",
-                                   non_negative)
-    publish_margin: float = setting(_PUBLISH.margin, "publish a new adapter unless it "
-                                    "validates worse than the current one by more than this",
-                                    "accuracy, 0..1", in_range(0, 1))
-    nice: int = setting(_PROCESS.nice_increment, "OS priority of the learner process (higher "
-                        "= lower priority)", "", in_range(0, 19))
-
-
-@dataclass(frozen=True)
-class TriggersConfig:
-    """What starts a retrain (besides `gardenbot retrain`)."""
-
-    schedule: str = setting(_TRIGGER.schedule, "when to retrain: \"nightly at HH:MM\", "
-                            "\"weekly on sun at HH:MM\", \"every N h\" or \"off\"",
-                            check=schedule_phrase)
-    button_pin: int = setting(-1, "GPIO (BCM number) of the retrain button; -1 = none", "",
-                              in_range(-1, 53))
-    drift_novelty: float = setting(_TRIGGER.drift_novelty, "a cell is novel when the "
-                                   "adapter's novelty exceeds this (1 = unlike 95% of its "
-                                   "training cells); 0 = no drift alarm", "",
-                                   _number_above_zero_or_off)
-    drift_fraction: float = setting(_TRIGGER.drift_fraction, "a frame is novel when this "
-                                    "share of its cells is novel", "0..1", in_range(0.01, 1))
-    drift_hold_s: float = setting(_TRIGGER.drift_sustain_s, "frames must stay novel this long "
-                                  "to raise the drift alarm", "s", positive)
-
-
-@dataclass(frozen=True)
-class ExperienceConfig:
-    """Self-supervised labels from telemetry (docs/experience.md)."""
-
-    enabled: bool = setting(True, "turn telemetry into labels for the replay buffer")
-    min_speed_mps: float = setting(0.05, "slower than this is not 'driving smoothly'", "m/s",
-                                   non_negative)
-    slip_threshold: float = setting(0.3, "wheel slip above this marks ground not traversable",
-                                    "0..1", in_range(0, 1))
-    quiet_window_s: float = setting(0.5, "smooth driving needs no bump, slip or stall this "
-                                    "close in time", "s", non_negative)
-    sample_spacing_m: float = setting(0.10, "one 'traversable' footprint per this much travel",
-                                      "m", positive)
-    wheel_patch_m: float = setting(0.10, "depth of ground at the wheel axle that smooth "
-                                   "driving or a slip labels", "m", positive)
-    obstacle_depth_m: float = setting(0.10, "depth of ground ahead of the bumper marked "
-                                      "obstacle on a hit", "m", positive)
-    obstacle_width_m: float = setting(0.15, "width of that ground (and of a stall's), centred "
-                                      "on the heading (docs/experience.md); 0 = the robot's "
-                                      "width", "m", non_negative)
-    probe_x_m: float = setting(0.15, "moisture probe position ahead of the axle", "m")
-    probe_radius_m: float = setting(0.05, "ground around the probe that its reading labels",
-                                    "m", positive)
-    horizon_s: float = setting(8.0, "label frames up to this long before the event", "s",
-                               positive)
-    min_gap_s: float = setting(0.3, "label only frames at least this long before the event",
-                               "s", non_negative)
-    min_coverage: float = setting(0.5, "label a cell when the footprint covers this share of "
-                                  "its ground", "0..1", in_range(0.01, 1))
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,8 @@ from firmware_bridge import (
     Telemetry,
 )
 from firmware_bridge.constants import MAX_WHEEL_SPEED_MMPS, TRACK_WIDTH_MM
-from robot.config import PolicyConfig, RobotConfig, SerialConfig, WateringConfig, Zone
-from robot.geometry import CameraModel
-from robot.policy import (
+from robot.acting.config import PolicyConfig, WateringConfig, Zone
+from robot.acting.policy import (
     STOP_NO_FRAME,
     DriveCommand,
     GroundGrid,
@@ -42,6 +41,9 @@ from robot.policy import (
     stop,
     water_command,
 )
+from robot.common.body import RobotConfig
+from robot.common.geometry import CameraModel
+from robot.runtime.config import SerialConfig
 from robot.runtime.loop import Tick
 
 log = logging.getLogger(__name__)

@@ -28,25 +28,25 @@ from typing import Any
 
 import numpy as np
 
-from robot.atomic import atomic_write_bytes
-from robot.classes import UNLABELLED
-from robot.config import ExperienceConfig, RobotConfig
-from robot.errors import GardenbotError
-from robot.experience import (
+from robot.common.atomic import atomic_write_bytes
+from robot.common.body import RobotConfig
+from robot.common.classes import UNLABELLED
+from robot.common.errors import GardenbotError
+from robot.common.geometry import CameraModel
+from robot.common.samples import cells_from_grid, make_cells
+from robot.learning.config import ExperienceConfig, LearnerSettings
+from robot.learning.experience import (
     PoseTrack,
     events_from_telemetry,
     experience_labels,
     resolve_label,
 )
-from robot.geometry import CameraModel
-from robot.learner_paths import LearnerPaths
-from robot.learner_process import LearnerProcess, LearnerStatus
-from robot.replay_buffer import ReplayBuffer
-from robot.retrain import RetrainJob
+from robot.learning.paths import LearnerPaths
+from robot.learning.process import LearnerProcess, LearnerStatus
+from robot.learning.replay_buffer import ReplayBuffer
+from robot.learning.retrain import RetrainJob
+from robot.learning.triggers import DriftMonitor, RetrainButton, ScheduleTrigger
 from robot.runtime.loop import Tick
-from robot.runtime.settings import LearnerSettings
-from robot.samples import cells_from_grid, make_cells
-from robot.triggers import DriftMonitor, RetrainButton, ScheduleTrigger
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class Memory:
     @classmethod
     def open(cls, path: Path, store_dir: Path, backbone_sha256: str, feature_dim: int,
              classes: Sequence[str], settings: LearnerSettings) -> Memory:
-        from robot.adapter_store import AdapterStore
+        from robot.adapter.store import AdapterStore
 
         buffer = ReplayBuffer.open(path, feature_dim=feature_dim, backbone_sha256=backbone_sha256,
                                    classes=classes, config=settings.buffer)

@@ -30,9 +30,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from robot.camera import CameraFrame
-from robot.perception import CellMap
-from robot.policy import DriveCommand, WaterCommand
+from robot.acting.policy import DriveCommand, WaterCommand
+from robot.seeing.camera import CameraFrame
+from robot.seeing.perception import CellMap
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from robot.classes import DEFAULT_CLASSES
-from robot.errors import RecordingError
-from robot.geometry import CameraModel
-from robot.overlay import render_overlay
-from robot.recording import RecordingMeta, RecordingWriter
+from robot.common.classes import DEFAULT_CLASSES
+from robot.common.errors import RecordingError
+from robot.common.geometry import CameraModel
 from robot.runtime.loop import Tick
+from robot.seeing.overlay import render_overlay
+from robot.seeing.recording import RecordingMeta, RecordingWriter
 
 log = logging.getLogger(__name__)
 

@@ -19,28 +19,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from robot.config import Config
-from robot.errors import ModelError, ReplayBufferError, StoreError
-from robot.learner_config import (
+from robot.common.errors import ModelError, ReplayBufferError, StoreError
+from robot.learning.config import (
     BufferConfig,
     LearnerProcessConfig,
+    LearnerSettings,
     PublishConfig,
     TrainConfig,
     TriggerConfig,
 )
-from robot.learner_paths import LearnerPaths
+from robot.learning.paths import LearnerPaths
+from robot.runtime.config import Config
+from robot.runtime.learning import Memory
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LearnerSettings:
-    buffer: BufferConfig
-    train: TrainConfig
-    publish: PublishConfig
-    process: LearnerProcessConfig
-    triggers: TriggerConfig
-    drift_alarm: bool  # False when [triggers] drift_novelty = 0
 
 
 def learner_settings(cfg: Config) -> LearnerSettings:
@@ -81,7 +73,7 @@ def card_path(cfg: Config, override: str | Path | None = None) -> Path | None:
 
 
 def open_backbone(cfg: Config, override: str | Path | None = None):  # -> Backbone
-    from robot.backbone import Backbone
+    from robot.seeing.backbone import Backbone
 
     return Backbone(card_path(cfg, override), cfg.perception.variant, cfg.perception.threads)
 
@@ -90,11 +82,11 @@ def open_backbone(cfg: Config, override: str | Path | None = None):  # -> Backbo
 class RobotParts:
     """The backbone, the data folder, the learner's settings, perception and the buffer."""
 
-    backbone: Any  # robot.backbone.Backbone
+    backbone: Any  # robot.seeing.backbone.Backbone
     paths: LearnerPaths
     settings: LearnerSettings
-    perception: Any  # robot.perception.Perception
-    memory: Any  # robot.runtime.learning.Memory
+    perception: Any  # robot.seeing.perception.Perception
+    memory: Memory
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -105,8 +97,7 @@ def open_parts(cfg: Config, data_dir: Path, defaults: Path,
                card: str | Path | None = None) -> RobotParts:
     """Open what the control loop runs on, in order: the backbone, the data folder (seeded
     from ``defaults`` when new), perception on the current adapter, the replay buffer."""
-    from robot.perception import Perception, StoreClassifier
-    from robot.runtime.learning import Memory
+    from robot.seeing.perception import Perception, StoreClassifier
 
     backbone = open_backbone(cfg, card)
     paths = prepare_data_dir(data_dir, defaults, backbone.backbone_id, backbone.feature_dim)
@@ -125,8 +116,8 @@ def prepare_data_dir(data_dir: Path, defaults: Path, backbone_sha256: str,
     this backbone — with the command that makes one — and ReplayBufferError for a buffer of
     another backbone.
     """
-    from robot.adapter_store import AdapterStore
-    from robot.replay_buffer import ReplayBuffer
+    from robot.adapter.store import AdapterStore
+    from robot.learning.replay_buffer import ReplayBuffer
 
     paths = LearnerPaths(Path(data_dir))
     store = AdapterStore(paths.store, backbone_sha256=backbone_sha256, feature_dim=feature_dim)

@@ -7,11 +7,11 @@ import time
 
 import numpy as np
 
-from robot.camera import FrameSource
-from robot.classes import UNLABELLED
-from robot.labels import cell_labels
-from robot.perception import Perception
+from robot.common.classes import UNLABELLED
 from robot.runtime.loop import Tick
+from robot.seeing.camera import FrameSource
+from robot.seeing.labels import cell_labels
+from robot.seeing.perception import Perception
 
 log = logging.getLogger(__name__)
 

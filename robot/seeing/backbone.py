@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from robot.errors import ModelError
+from robot.common.errors import ModelError
 
 log = logging.getLogger(__name__)
 

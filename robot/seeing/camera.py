@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from robot.errors import CameraError, RecordingError
+from robot.common.errors import CameraError, RecordingError
 
 log = logging.getLogger(__name__)
 
@@ -415,7 +415,7 @@ class RecordingSource(_Source):
         self, recording: Any, start: int = 0, stop: int | None = None,
         labelled_only: bool = False,
     ) -> None:
-        from robot.recording import Recording
+        from robot.seeing.recording import Recording
 
         self.recording = recording if isinstance(recording, Recording) else Recording(recording)
         self.name = str(self.recording.path)

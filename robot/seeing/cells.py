@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robot.geometry import CameraModel
+from robot.common.geometry import CameraModel
 
 
 def cell_centres_px(grid_hw: tuple[int, int], image_wh: tuple[int, int]) -> np.ndarray:

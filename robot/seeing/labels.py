@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robot.classes import UNLABELLED
+from robot.common.classes import UNLABELLED
 
 
 def cell_labels(

@@ -10,8 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from robot.classes import class_colour
-from robot.perception import CellMap
+from robot.common.classes import class_colour
+from robot.seeing.perception import CellMap
 
 HATCH_PERIOD_PX = 6
 BAR_PX = 16

@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from robot.classes import TRAVERSABLE, UNLABELLED
-from robot.errors import ModelError
+from robot.common.classes import TRAVERSABLE, UNLABELLED
+from robot.common.errors import ModelError
 
 if TYPE_CHECKING:
-    from robot.adapter_runtime import AdapterRunner
+    from robot.adapter.runner import AdapterRunner
 
 log = logging.getLogger(__name__)
 
 
 class FeatureExtractor(Protocol):
-    """What perception needs of a backbone (robot.backbone.Backbone is one)."""
+    """What perception needs of a backbone (robot.seeing.backbone.Backbone is one)."""
 
     @property
     def grid_hw(self) -> tuple[int, int]: ...
@@ -160,7 +160,7 @@ class StoreClassifier:
     def open(cls, store_dir: str | os.PathLike[str], backbone: FeatureExtractor,
              reload_check_s: float = 0.5) -> StoreClassifier:
         """The current adapter of ``store_dir``, made for ``backbone`` (else a ModelError)."""
-        from robot.adapter_runtime import AdapterRunner
+        from robot.adapter.runner import AdapterRunner
 
         return cls(AdapterRunner(store_dir, backbone_sha256=backbone.backbone_id,
                                  feature_dim=backbone.feature_dim,

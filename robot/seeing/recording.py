@@ -28,10 +28,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from robot.atomic import atomic_write_json
-from robot.classes import DEFAULT_CLASSES, UNLABELLED
-from robot.errors import RecordingError
-from robot.geometry import CameraModel
+from robot.common.atomic import atomic_write_json
+from robot.common.classes import DEFAULT_CLASSES, UNLABELLED
+from robot.common.errors import RecordingError
+from robot.common.geometry import CameraModel
 
 log = logging.getLogger(__name__)
 

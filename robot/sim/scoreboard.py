@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from robot.classes import UNLABELLED
+from robot.common.classes import UNLABELLED
 from robot.runtime.loop import Tick
 
 
@@ -92,7 +92,7 @@ class Scoreboard:
 def evaluate_versions(store: Any, versions: list[int], held_back: dict[str, HeldBack],
                       ) -> dict[str, dict[int, float]]:
     """Accuracy of each adapter version on each season's held-back cells (onnxruntime)."""
-    from robot.adapter_onnx import evaluate
+    from robot.adapter.exported import evaluate
 
     out: dict[str, dict[int, float]] = {}
     adapters = {v: store.load(v)[0] for v in versions}

@@ -6,10 +6,10 @@ import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from robot.camera import CameraFrame
-from robot.errors import RecordingError
-from robot.recording import Frame, Recording
+from robot.common.errors import RecordingError
 from robot.runtime.loop import Segment
+from robot.seeing.camera import CameraFrame
+from robot.seeing.recording import Frame, Recording
 
 log = logging.getLogger(__name__)
 

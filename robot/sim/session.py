@@ -1,32 +1,29 @@
-"""`gardenbot simulate`: the whole robot on recorded gardens, on this computer (docs/simulate.md).
+"""One simulation session: the whole robot on recorded gardens, on this computer.
 
-With no arguments it plays the bundled sample recordings (models/samples: one held-out garden
-in summer, then in autumn) through the robot's own loop — perception with the shipped
-adapter, the policy, the MCU emulator in its own process on a real pseudo-terminal through
-the pyserial link, experience and annotation labels into the replay buffer, the learner in its
-own process — shows the accuracy against the recordings' label maps drop when autumn comes,
-presses the (simulated) retrain button, and shows the accuracy recover while summer is kept.
+:func:`simulate` plays recordings (by default the bundled samples: one held-out garden in
+summer, then in autumn) through the robot's own loop — perception with the shipped adapter, the
+policy, the MCU emulator in its own process on a real pseudo-terminal through the pyserial
+link, experience and annotation labels into the replay buffer, the learner in its own process —
+presses the (simulated) retrain button, and returns the summary (robot/sim/report.py prints
+it). The command is robot/commands/simulate.py; docs/simulate.md explains the summary.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
 import math
-import shutil
 import sys
-import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from robot.classes import SEASONS
-from robot.config import Config, load_config
-from robot.errors import CameraError, GardenbotError, RecordingError
+from robot.common.classes import SEASONS
+from robot.common.errors import CameraError, RecordingError
+from robot.runtime.config import Config
 from robot.runtime.loop import Tick
 
 log = logging.getLogger(__name__)
@@ -34,6 +31,25 @@ log = logging.getLogger(__name__)
 DEFAULT_BUTTON_PIN = 17
 DEFAULT_PRESS_AT = 0.25  # share of the last recording played before the button is pressed
 SIM_START = datetime.now().replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class SimulationOptions:
+    """What to play and how (the options of `gardenbot simulate`, docs/simulate.md)."""
+
+    recording: list[Path] = field(default_factory=list)  # played one after another
+    video: Path | None = None  # any video file instead: no labels, no telemetry
+    frame_step: int = 1
+    max_frames: int | None = None  # of each recording
+    speed: float = 1.0  # 1 = real time, 0 = as fast as it goes
+    card: Path | None = None  # backbone card; None = the config's, else the shipped
+    defaults: Path | None = None  # starting adapter store and buffer; None = the config's
+    press_after: int | None = None  # frames of the last recording; None = a share; -1 = never
+    annotate: float = 0.5  # share of labelled frames whose labels enter the buffer
+    holdout: float = 0.3  # last share of each recording, never learned from
+    wait_learner: float = 180.0  # seconds to wait after the last frame for a running retrain
+    out: Path | None = None  # annotated video
+    show: bool = False  # annotated frames in a window
 
 
 def sim_time(t: float) -> datetime:
@@ -65,99 +81,13 @@ def find_samples(folder: Path) -> list[Path]:
     return sorted(found, key=season_rank)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="gardenbot simulate", description=__doc__.split("\n\n")[1],
-        epilog="Details and how to read the summary: docs/simulate.md")
-    src = p.add_argument_group("input (default: the sample recordings in models/samples)")
-    src.add_argument("--recording", action="append", type=Path, metavar="DIR", default=[],
-                     help="a recording folder; repeat for a sequence (e.g. summer, autumn)")
-    src.add_argument("--video", type=Path, metavar="FILE",
-                     help="any video file: no labels, no telemetry (no accuracy is shown)")
-    src.add_argument("--frame-step", type=int, default=1, metavar="N",
-                     help="play every N-th frame (default 1)")
-    src.add_argument("--max-frames", type=int, metavar="N",
-                     help="play at most N frames of each recording")
-    src.add_argument("--speed", type=float, default=1.0,
-                     help="playback speed: 1 = real time (default), 0 = as fast as it goes")
-    robot = p.add_argument_group("robot")
-    robot.add_argument("--config", type=Path, help="a gardenbot.toml (default: the defaults)")
-    robot.add_argument("--card", type=Path,
-                       help="backbone model card (default: the config's, else the shipped "
-                            "models/backbone.json)")
-    robot.add_argument("--defaults", type=Path, metavar="DIR",
-                       help="starting adapter store and replay buffer (default: the config's "
-                            "paths.defaults_dir, else the shipped models/default)")
-    robot.add_argument("--data-dir", type=Path, metavar="DIR",
-                       help="keep the robot's data (buffer, adapters) here; default: a "
-                            "temporary folder, removed at the end")
-    learn = p.add_argument_group("learning")
-    learn.add_argument("--press-after", type=int, metavar="N",
-                       help="press the retrain button after N frames of the last recording "
-                            f"(default: {DEFAULT_PRESS_AT:.0%} of them); -1 = never")
-    learn.add_argument("--annotate", type=float, default=0.5, metavar="FRACTION",
-                       help="share of labelled frames whose labels go to the buffer as owner "
-                            "annotations (default 0.5; 0 = experience labels only)")
-    learn.add_argument("--holdout", type=float, default=0.3, metavar="FRACTION",
-                       help="last share of each recording kept for evaluation, never learned "
-                            "from (default 0.3)")
-    learn.add_argument("--wait-learner", type=float, default=180.0, metavar="S",
-                       help="after the last frame, wait this long for a running retrain")
-    out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, metavar="FILE.mp4", help="write the annotated video")
-    out.add_argument("--show", action="store_true", help="show the annotated frames in a window")
-    out.add_argument("--json", type=Path, metavar="FILE", help="also write the summary as JSON")
-    out.add_argument("--log-json", action="store_true", help="log as JSON lines")
-    return p
-
-
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    from robot.logs import configure_logging
-
-    root = logging.getLogger()
-    _drop_plain_stderr_handlers(root)
-    configure_logging("debug" if root.level == logging.DEBUG else "warning", args.log_json)
-    if args.recording and args.video:
-        raise GardenbotError("give --recording or --video, not both")
-    if args.speed < 0 or args.frame_step < 1 or not 0 <= args.holdout < 1 \
-            or not 0 <= args.annotate <= 1:
-        raise GardenbotError("--speed must be >= 0, --frame-step >= 1, --holdout in [0, 1) "
-                             "and --annotate in [0, 1]")
-    cfg = load_config(args.config) if args.config else Config()
-    if not args.video and not args.recording:
-        from models import SAMPLES_DIR
-
-        args.recording = find_samples(SAMPLES_DIR)
-        if not args.recording:
-            raise RecordingError(f"{SAMPLES_DIR}: no sample recordings there; give "
-                                 "--recording DIR (or --video FILE)")
-    temp = args.data_dir is None
-    data_dir = Path(tempfile.mkdtemp(prefix="gardenbot-sim-")) if temp else args.data_dir
-    try:
-        summary = simulate(args, cfg, data_dir)
-    finally:
-        if temp:
-            shutil.rmtree(data_dir, ignore_errors=True)
-    print(format_summary(summary))
-    if args.json:
-        args.json.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    return 0
-
-
-def _drop_plain_stderr_handlers(root: logging.Logger) -> None:
-    """The dispatcher's basicConfig handler; ours replaces it (pytest's stay)."""
-    for h in list(root.handlers):
-        if type(h) is logging.StreamHandler and getattr(h, "stream", None) is sys.stderr:
-            root.removeHandler(h)
-
-
-def simulate(args: argparse.Namespace, cfg: Config, data_dir: Path) -> dict[str, Any]:
+def simulate(args: SimulationOptions, cfg: Config, data_dir: Path) -> dict[str, Any]:
+    """Play the recordings (or the video) through the robot's loop; the summary as a dict
+    (robot/sim/report.py prints it)."""
     from gpiozero.pins.mock import MockFactory
 
     from firmware_bridge import BridgeError, Pose
-    from robot.camera import VideoFile
-    from robot.policy import GroundGrid
+    from robot.acting.policy import GroundGrid
     from robot.runtime.control import ActuationStep, PolicyStep, RobotLink, RobotState
     from robot.runtime.learning import (
         AnnotationStep,
@@ -169,6 +99,7 @@ def simulate(args: argparse.Namespace, cfg: Config, data_dir: Path) -> dict[str,
     from robot.runtime.settings import defaults_dir, open_parts
     from robot.runtime.telemetry import TelemetryStep
     from robot.runtime.vision import CameraStep, PerceptionStep
+    from robot.seeing.camera import VideoFile
     from robot.sim.scoreboard import Scoreboard, evaluate_versions
     from robot.sim.sequence import RecordingSequence
     from robot.sim.world import EmulatorWorld, RecordedTruth, SimulationError, zones_of
@@ -328,7 +259,7 @@ def _describe(tick: Tick) -> Any:
                       time_s=sim_time(t).timestamp(), held_back=bool(seg and seg.held_back))
 
 
-def _press_at(args: argparse.Namespace, source: Any, last: int) -> int | None:
+def _press_at(args: SimulationOptions, source: Any, last: int) -> int | None:
     if args.press_after is not None:
         return None if args.press_after < 0 else args.press_after
     frames = source.frames_played(last) if hasattr(source, "frames_played") else None
@@ -411,97 +342,3 @@ def _retrain_summary(r: Any) -> dict[str, Any]:
             "version": res.get("version"), "candidate_score": res.get("candidate_score"),
             "current_score": res.get("current_score"), "new_cells": res.get("new_cells"),
             "replay_cells": res.get("replay_cells"), "train_s": res.get("train_s")}
-
-
-def _fmt(x: float | None) -> str:
-    return "  -  " if x is None else f"{x:.3f}"
-
-
-def format_summary(s: dict[str, Any]) -> str:
-    """The final report, in plain text (docs/simulate.md explains each line)."""
-    a0, a1 = s["adapter"]["start"], s["adapter"]["end"]
-    lines = [
-        "",
-        f"gardenbot simulate: {s['frames']} frames in {s['loop_seconds']} s "
-        f"({s['fps']} frames/s; {s['seconds']} s in all), {s['ended']}",
-        f"  input: {' → '.join(s['inputs'])}",
-    ]
-    seasons = list(dict.fromkeys(k.split("|")[0] for k in s["live_accuracy"]))
-    if seasons:
-        versions = sorted({k.split("|")[1] for k in s["live_accuracy"]},
-                          key=lambda v: int(v.lstrip("v")))
-        lines.append("")
-        lines.append("accuracy per cell against the label maps")
-        lines.append("  live, frames as played, by the adapter that classified them:")
-        header = "    season   " + "".join(f"{v:>16}" for v in versions)
-        lines.append(header)
-        for season in seasons:
-            row = f"    {season:<8} "
-            for v in versions:
-                t = s["live_accuracy"].get(f"{season}|{v}")
-                row += f"{_fmt(t['accuracy']) + ' (' + str(t['frames']) + ' fr)':>16}" if t \
-                    else f"{'':>16}"
-            lines.append(row)
-        if s["held_back"]:
-            lines.append(f"  held back (last frames of each recording, never learned from), "
-                         f"before → after: v{a0} → v{a1}")
-            for season, row in s["held_back"].items():
-                before, after = row.get(f"v{a0}"), row.get(f"v{a1}")
-                change = "" if a0 == a1 or before is None or after is None else \
-                    f"  ({after - before:+.3f})"
-                lines.append(f"    {season:<8} {_fmt(before)} → {_fmt(after)}{change}"
-                             f"   on {row['frames']} frames")
-    else:
-        lines.append("  (no label maps in the input: no accuracy to show)")
-    lines.append("")
-    b = s["button"]
-    lines.append("retrain: " + (f"button pressed at frame {b['pressed_at_frame']} of the last "
-                                "input" if b["pressed_at_frame"] is not None
-                                else "button not pressed"))
-    for r in s["retrains"]:
-        if r["state"] in ("published", "rejected"):
-            lines.append(f"  {r['reason']}: {r['state']}"
-                         + (f" as v{r['version']}" if r["version"] else "")
-                         + f" after {r['seconds']} s (validation {_fmt(r['current_score'])} → "
-                         f"{_fmt(r['candidate_score'])}; {r['new_cells']} new + "
-                         f"{r['replay_cells']} replayed cells, trained in {r['train_s']} s)")
-        else:
-            lines.append(f"  {r['reason']}: {r['state']} {r['message']}")
-    if s["version_changes"]:
-        t, season, v = s["version_changes"][0]
-        lines.append(f"  perception switched to {v} at t = {t:.1f} s ({season})")
-    elif s["retrains"] and a1 != a0:
-        lines.append(f"  v{a1} was published after the last frame"
-                     + (" (shown in the held-back rows only)" if s["held_back"] else ""))
-    L = s["link"]
-    lines.append("")
-    failures = ", ".join(f"{k} {n}" for k, n in L["failures"].items()) or "none"
-    zones = ", ".join(f"zone {z} {ms} ms" for z, ms in L["waterings"]) or "none"
-    superseded = f" ({L['drives_superseded']} superseded by a newer one before they went " \
-        "out)" if L["drives_superseded"] else ""
-    lines.append(f"link: {L['drives_sent']} drive commands sent, {L['drives_acked']} acked"
-                 f"{superseded}; "
-                 f"failures: {failures}; failsafe events (MCU): {L['failsafe_events']}")
-    mcu = s.get("mcu")
-    if mcu:
-        counts = ", ".join(f"{k} {n}" for k, n in sorted(mcu["commands"].items()))
-        lines.append(f"  the emulated MCU received: {counts}; {mcu['rx_errors']} bad frames")
-    lines.append(f"  waterings: {L['waters_acked']} of {L['waters_sent']} acked ({zones}); "
-                 f"policy: " + ", ".join(f"{k} {n}" for k, n in sorted(s["policy"].items())))
-    e = s["experience"]
-    lines.append("")
-    kinds = ", ".join(
-        f"{k} {n}" + (f" (precision {e['precision'][k]:.2f} of {e['checked'][k]} checked)"
-                      if k in e["precision"] else "")
-        for k, n in sorted(e["labels"].items())) or "none"
-    lines.append(f"experience labels: {kinds}")
-    lines.append(f"  confirmed as a class {e['resolved']} (precision "
-                 f"{_fmt(e['resolved_precision'])}), offered to the buffer {e['added']}")
-    buf = s["buffer"]
-    offered = ", ".join(f"{k} {n} offered / {buf['accepted'].get(k, 0)} kept"
-                        for k, n in buf["offered"].items()) or "nothing"
-    lines.append(f"replay buffer: {buf['start']} → {buf['end']} cells ({offered}); "
-                 f"seasons {buf['seasons']}")
-    if s["video"]:
-        lines.append(f"annotated video: {s['video']}")
-    return "\n".join(lines)

@@ -23,11 +23,11 @@ import numpy as np
 
 from firmware_bridge.board import BoardError, PtyProcess, emulator_process
 from firmware_bridge.constants import N_ZONES
-from robot.config import Zone
-from robot.errors import GardenbotError, RecordingError
-from robot.policy import zones_from_meta
-from robot.recording import Recording, RecordingMeta
+from robot.acting.config import Zone
+from robot.acting.policy import zones_from_meta
+from robot.common.errors import GardenbotError, RecordingError
 from robot.runtime.loop import Tick
+from robot.seeing.recording import Recording, RecordingMeta
 
 log = logging.getLogger(__name__)
 

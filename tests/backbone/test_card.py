@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from models import MODELS_DIR
-from robot.backbone import load_card
-from robot.errors import ModelError
+from robot.common.errors import ModelError
+from robot.seeing.backbone import load_card
 
 
 def shipped_card() -> dict[str, Any]:

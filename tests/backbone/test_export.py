@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from robot.backbone import Backbone, load_card, verify
-from robot.errors import ModelError
+from robot.common.errors import ModelError
+from robot.seeing.backbone import Backbone, load_card, verify
 from tools.backbone.arch import ArchConfig, DeployedBackbone, GardenNet
 from tools.backbone.export import (
     export_onnx,
@@ -136,7 +136,7 @@ def test_perception_side_never_imports_torch(exported):
     out, _ = exported
     code = (
         "import sys, numpy as np\n"
-        "from robot.backbone import Backbone\n"
+        "from robot.seeing.backbone import Backbone\n"
         f"bb = Backbone({str(out / 'backbone.json')!r}, variant='int8')\n"
         "bb.features(np.zeros((96, 128, 3), np.uint8))\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
@@ -149,7 +149,7 @@ def test_export_a_users_module_from_the_cli(tmp_path: Path):
     from tests.conftest import write_small_recording
 
     write_small_recording(tmp_path / "calib", n=6, width=64, height=48)
-    from robot.cli import main
+    from robot.commands.gardenbot import main
 
     rc = main(["backbone", "export", "--from-module", "tests.backbone.user_module:make",
                "--out", str(tmp_path / "m"), "--input-size", "64x48",

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.classes import SEASONS
-from robot.recording import RecordingWriter
+from robot.common.classes import SEASONS
+from robot.seeing.recording import RecordingWriter
 from tests.conftest import make_meta
 
 
@@ -37,7 +37,7 @@ def write_tiny_benchmark(root: Path) -> None:
 
 @pytest.mark.slow
 def test_probe_compares_backbone_groups_and_baselines(tmp_path: Path):
-    from robot.cli import main
+    from robot.commands.gardenbot import main
     from tests.backbone.test_export import TINY
     from tools.backbone.arch import CellColourStats, GardenNet
     from tools.backbone.export import export_onnx, grid_geometry, write_card

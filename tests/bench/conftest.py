@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from robot.recording import RecordingWriter
+from robot.seeing.recording import RecordingWriter
 from tests.conftest import make_meta
 
 HW = (96, 128)  # the tiny backbone's input: a 6 x 8 grid of 16-pixel cells

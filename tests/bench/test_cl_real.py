@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from robot.backbone import Backbone
-from robot.classes import DEFAULT_CLASSES
+from robot.common.classes import DEFAULT_CLASSES
+from robot.seeing.backbone import Backbone
 from tools.bench import cl
 from tools.bench.cl_features import FeatureCache
 from tools.bench.cl_real import BANDS, band_of, green_share, sample_sheet, ycor_stream

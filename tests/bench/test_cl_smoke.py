@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from robot.errors import ConfigError
+from robot.common.errors import ConfigError
 from tools.bench import cl
 from tools.bench.cl_stream import BenchError
 

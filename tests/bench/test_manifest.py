@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from robot.cli import main as gardenbot
-from robot.errors import RecordingError
+from robot.commands.gardenbot import main as gardenbot
+from robot.common.errors import RecordingError
 from tools.backbone.data import manifest_recordings, train_recordings
 from tools.bench.cl_stream import BenchError
 from tools.bench.season_probe import load_set

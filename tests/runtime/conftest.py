@@ -79,8 +79,8 @@ def write_painted_recording(path: Path, frames: int = 30, season: str = "summer"
     """A recording of painted garden frames (every frame labelled) driving straight along +x,
     with telemetry in the field names the robot and the generator write, and one watering
     zone ahead whose soil is dry."""
-    from robot.geometry import CameraModel
-    from robot.recording import RecordingMeta, RecordingWriter
+    from robot.common.geometry import CameraModel
+    from robot.seeing.recording import RecordingMeta, RecordingWriter
 
     H, W = INPUT_HW
     meta = RecordingMeta(
@@ -109,13 +109,13 @@ def write_painted_recording(path: Path, frames: int = 30, season: str = "summer"
 def tiny_defaults(tiny_backbone_card: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Starting data for the tiny backbone, made as `gardenbot defaults` makes the shipped one:
     a replay buffer of painted summer scenes and adapter v1 trained on it by the learner."""
-    from robot.backbone import Backbone
-    from robot.classes import DEFAULT_CLASSES
-    from robot.learner_config import TrainConfig
-    from robot.learner_paths import LearnerPaths
-    from robot.replay_buffer import ReplayBuffer
-    from robot.retrain import RetrainJob, run_retrain
-    from robot.samples import cells_from_grid
+    from robot.common.classes import DEFAULT_CLASSES
+    from robot.common.samples import cells_from_grid
+    from robot.learning.config import TrainConfig
+    from robot.learning.paths import LearnerPaths
+    from robot.learning.replay_buffer import ReplayBuffer
+    from robot.learning.retrain import RetrainJob, run_retrain
+    from robot.seeing.backbone import Backbone
 
     out = tmp_path_factory.mktemp("tiny-defaults")
     paths = LearnerPaths(out)

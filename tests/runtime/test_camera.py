@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from robot.camera import (
+from robot.common.errors import CameraError
+from robot.seeing.camera import (
     CameraFrame,
     LiveCamera,
     RateLimited,
@@ -15,7 +16,6 @@ from robot.camera import (
     VideoFile,
     open_source,
 )
-from robot.errors import CameraError
 from tests.conftest import write_small_recording
 
 
@@ -97,7 +97,7 @@ def drive(cam: LiveCamera, clock: FakeClock, seconds: float) -> list[CameraFrame
 
 def test_a_camera_that_disappears_and_comes_back(cam_setup, caplog):
     clock, device, cam = cam_setup
-    caplog.set_level(logging.INFO, logger="robot.camera")
+    caplog.set_level(logging.INFO, logger="robot.seeing.camera")
     before = [f for f in drive(cam, clock, 1.0) if f is not None]
     assert len(before) > 10 and cam.connected
 
@@ -129,7 +129,7 @@ def test_a_camera_that_disappears_and_comes_back(cam_setup, caplog):
 
 def test_two_outages_give_two_warnings_and_backoff_restarts(cam_setup, caplog):
     clock, device, cam = cam_setup
-    caplog.set_level(logging.WARNING, logger="robot.camera")
+    caplog.set_level(logging.WARNING, logger="robot.seeing.camera")
     first_gaps = []
     for _ in range(2):
         drive(cam, clock, 0.5)
@@ -147,7 +147,7 @@ def test_two_outages_give_two_warnings_and_backoff_restarts(cam_setup, caplog):
 
 def test_a_camera_that_opens_but_only_sends_garbage_backs_off_too(cam_setup, caplog):
     clock, device, cam = cam_setup
-    caplog.set_level(logging.WARNING, logger="robot.camera")
+    caplog.set_level(logging.WARNING, logger="robot.seeing.camera")
     drive(cam, clock, 0.5)
     device.garbage = 10**9  # opens fine every time, every picture broken
     drive(cam, clock, 20.0)
@@ -206,7 +206,7 @@ def test_closed_camera_says_so(cam_setup):
 
 
 def test_gstreamer_pipeline_without_gstreamer_support_is_a_clear_error():
-    from robot.camera import opencv_has_gstreamer
+    from robot.seeing.camera import opencv_has_gstreamer
 
     if opencv_has_gstreamer():
         pytest.skip("this OpenCV has GStreamer")

@@ -4,19 +4,18 @@ from pathlib import Path
 
 import pytest
 
-from robot.cli import main as cli
-from robot.config import (
+from robot.acting.config import PolicyConfig, Zone
+from robot.commands.gardenbot import main as cli
+from robot.common.errors import ConfigError
+from robot.common.schema import parse_clock_range
+from robot.runtime.config import (
     Config,
-    PolicyConfig,
-    Zone,
     load_config,
-    parse_clock_range,
     parse_config,
     render_config,
     schema,
     write_default_config,
 )
-from robot.errors import ConfigError
 
 
 def test_default_file_loads_back_to_the_defaults(tmp_path: Path):
@@ -202,7 +201,7 @@ def test_cli_init_then_check(tmp_path: Path, capsys):
 
 
 def test_docs_key_reference_matches_the_code():
-    from robot.config import render_markdown
+    from robot.runtime.config import render_markdown
 
     doc = (Path(__file__).parents[2] / "docs" / "config.md").read_text(encoding="utf-8")
     table = doc.split("<!-- keys:begin -->\n", 1)[1].split("<!-- keys:end -->", 1)[0]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from robot.adapter_store import AdapterStore
-from robot.errors import ModelError, RecordingError
-from robot.replay_buffer import ReplayBuffer
+from robot.adapter.store import AdapterStore
+from robot.common.errors import ModelError, RecordingError
+from robot.learning.replay_buffer import ReplayBuffer
 from robot.runtime.settings import prepare_data_dir
 from tests.runtime.conftest import write_painted_recording
 from tools.defaults import main as defaults_main

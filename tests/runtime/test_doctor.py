@@ -10,9 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from robot.cli import main as cli
-from robot.config import Config, parse_config
-from robot.doctor import (
+from robot.commands.doctor import (
     FAIL,
     OK,
     WARN,
@@ -25,6 +23,8 @@ from robot.doctor import (
     check_serial,
     format_checklist,
 )
+from robot.commands.gardenbot import main as cli
+from robot.runtime.config import Config, parse_config
 
 
 def cfg_with(text: str, where: Path | None = None) -> Config:
@@ -161,7 +161,7 @@ def test_adapter_check_reads_the_data_folder_or_the_starting_adapter(
 
 
 def test_checklist_says_ready_or_what_failed():
-    from robot.doctor import Check
+    from robot.commands.doctor import Check
 
     text = format_checklist([Check("clock", OK, "fine"), Check("disk", WARN, "low")])
     assert "[ ok ] clock" in text and "[warn] disk" in text and text.endswith("ready, 1 warning")

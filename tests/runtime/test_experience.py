@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.cells import cell_ground_centres
-from robot.classes import DEFAULT_CLASSES, UNLABELLED
-from robot.config import ExperienceConfig, RobotConfig
-from robot.experience import (
+from robot.common.body import RobotConfig
+from robot.common.classes import DEFAULT_CLASSES, UNLABELLED
+from robot.common.geometry import CameraModel, robot_to_world
+from robot.learning.config import ExperienceConfig
+from robot.learning.experience import (
     DRY,
     NOT_TRAVERSABLE,
     OBSTACLE,
@@ -26,8 +27,8 @@ from robot.experience import (
     measure_precision,
     resolve_label,
 )
-from robot.geometry import CameraModel, robot_to_world
-from robot.recording import RecordingMeta, RecordingWriter
+from robot.seeing.cells import cell_ground_centres
+from robot.seeing.recording import RecordingMeta, RecordingWriter
 
 LAWN, PATH, SOIL, PLANT, OBSTACLE_ID = range(5)
 CAM = CameraModel()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.logs import configure_logging
+from robot.common.logs import configure_logging
 
 
 @pytest.fixture(autouse=True)

@@ -11,10 +11,10 @@ import pytest
 
 from firmware_bridge.board import wait_until
 from firmware_bridge.emulator import Emulator
-from robot.classes import DEFAULT_CLASSES
-from robot.config import Config, PolicyConfig, SerialConfig, Zone
-from robot.perception import CellMap
-from robot.policy import STOP_NO_FRAME, DriveCommand, GroundGrid, WaterCommand
+from robot.acting.config import PolicyConfig, Zone
+from robot.acting.policy import STOP_NO_FRAME, DriveCommand, GroundGrid, WaterCommand
+from robot.common.classes import DEFAULT_CLASSES
+from robot.runtime.config import Config, SerialConfig
 from robot.runtime.control import (
     ActuationStep,
     PolicyStep,
@@ -24,6 +24,7 @@ from robot.runtime.control import (
 )
 from robot.runtime.loop import Loop, Tick
 from robot.runtime.telemetry import TelemetryStep, wheel_slip
+from robot.seeing.perception import CellMap
 
 
 class Recorder:
@@ -189,7 +190,7 @@ def test_a_rebooted_mcu_is_released_and_driven_again(mcu):
 
 
 def test_telemetry_becomes_records_with_an_odometry_pose(mcu):
-    from robot.camera import CameraFrame
+    from robot.seeing.camera import CameraFrame
 
     emu, link = mcu
     state = RobotState()
@@ -256,10 +257,10 @@ class UsbCamera:
 
 def test_a_camera_that_disappears_mid_run_stops_the_robot_then_resumes(
         mcu, tiny_backbone_card: Path, tiny_defaults: Path, caplog):
-    from robot.backbone import Backbone
-    from robot.camera import LiveCamera
-    from robot.perception import Perception, StoreClassifier
     from robot.runtime.vision import CameraStep, PerceptionStep
+    from robot.seeing.backbone import Backbone
+    from robot.seeing.camera import LiveCamera
+    from robot.seeing.perception import Perception, StoreClassifier
 
     emu, link = mcu
     cam = UsbCamera()

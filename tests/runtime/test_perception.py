@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.backbone import Backbone
-from robot.classes import DEFAULT_CLASSES
-from robot.errors import ModelError
-from robot.overlay import class_palette, render_overlay
-from robot.perception import CellMap, Perception, StoreClassifier
+from robot.common.classes import DEFAULT_CLASSES
+from robot.common.errors import ModelError
+from robot.seeing.backbone import Backbone
+from robot.seeing.overlay import class_palette, render_overlay
+from robot.seeing.perception import CellMap, Perception, StoreClassifier
 from tests.runtime.conftest import AUTUMN_PAINT, FEATURE_DIM, GRID_HW, paint_scene
 
 TRAIN_LAYOUT = np.array([[0, 0, 0, 1, 1, 2, 2, 2],
@@ -64,7 +64,7 @@ def test_novelty_rises_when_the_lawn_turns_yellow(backbone, adapter):
 
 
 def test_adapter_for_another_backbone_is_refused(backbone, tiny_defaults, tmp_path):
-    from robot.adapter_store import AdapterStore
+    from robot.adapter.store import AdapterStore
 
     class Wider:  # the same card, but a backbone that gives one more channel
         grid_hw, feature_dim, backbone_id = backbone.grid_hw, FEATURE_DIM + 1, \
@@ -83,10 +83,10 @@ def test_adapter_for_another_backbone_is_refused(backbone, tiny_defaults, tmp_pa
 
 def test_a_published_version_is_swapped_in_from_the_next_frame(backbone, tiny_defaults,
                                                                tmp_path):
-    from robot.adapter_store import AdapterStore
-    from robot.learner import train
-    from robot.replay_buffer import ReplayBuffer
-    from robot.samples import cells_from_grid
+    from robot.adapter.store import AdapterStore
+    from robot.common.samples import cells_from_grid
+    from robot.learning.learner import train
+    from robot.learning.replay_buffer import ReplayBuffer
 
     store_dir = copy_store(tiny_defaults, tmp_path)
     p = Perception(backbone, StoreClassifier.open(store_dir, backbone, reload_check_s=0.0))
@@ -126,13 +126,13 @@ def test_overlay_tints_confident_cells_and_hatches_unsure_ones():
 def test_perception_path_never_imports_torch(tiny_backbone_card: Path, tiny_defaults: Path):
     code = f"""
 import sys, numpy as np
-from robot.backbone import Backbone
-from robot.camera import open_source
-from robot.config import Config
-from robot.perception import Perception, StoreClassifier
-from robot.overlay import render_overlay
-from robot.policy import GroundGrid, drive_command
-from robot.experience import experience_labels
+from robot.seeing.backbone import Backbone
+from robot.seeing.camera import open_source
+from robot.runtime.config import Config
+from robot.seeing.perception import Perception, StoreClassifier
+from robot.seeing.overlay import render_overlay
+from robot.acting.policy import GroundGrid, drive_command
+from robot.learning.experience import experience_labels
 from robot.runtime.loop import Loop
 from robot.runtime.control import RobotLink, PolicyStep, ActuationStep
 from robot.runtime.telemetry import TelemetryStep

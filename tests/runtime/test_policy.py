@@ -7,11 +7,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from robot.classes import DEFAULT_CLASSES
-from robot.config import PolicyConfig, RobotConfig, WateringConfig, Zone
-from robot.geometry import CameraModel
-from robot.perception import CellMap
-from robot.policy import (
+from robot.acting.config import PolicyConfig, WateringConfig, Zone
+from robot.acting.policy import (
     CRUISE,
     SLOW,
     STOP_BLOCKED,
@@ -30,6 +27,10 @@ from robot.policy import (
     zone_in_view,
     zones_from_meta,
 )
+from robot.common.body import RobotConfig
+from robot.common.classes import DEFAULT_CLASSES
+from robot.common.geometry import CameraModel
+from robot.seeing.perception import CellMap
 
 LAWN, PATH, SOIL, PLANT, OBSTACLE = range(5)
 CAM = CameraModel()  # 320 × 240, 70° wide, 0.35 m high, 32° down

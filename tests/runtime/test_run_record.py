@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from firmware_bridge.board import emulator_process, wait_until
-from robot.cli import main as cli
-from robot.config import Config, parse_config
-from robot.learner_config import BufferConfig, PublishConfig, TrainConfig, TriggerConfig
-from robot.recording import Recording
+from robot.commands.gardenbot import main as cli
+from robot.learning.config import BufferConfig, PublishConfig, TrainConfig, TriggerConfig
+from robot.runtime.config import Config, parse_config
 from robot.runtime.settings import learner_settings
+from robot.seeing.recording import Recording
 from tests.runtime.conftest import tiny_config, write_painted_recording
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def test_run_drives_learns_records_and_logs_json(drive, tiny_backbone_card, tiny
     assert any(r["message"].startswith("status:") for r in lines), "status goes to the log"
     data = tmp_path / "data"
     assert (data / "adapters" / "current.json").is_file(), "seeded from the defaults"
-    from robot.replay_buffer import ReplayBuffer
+    from robot.learning.replay_buffer import ReplayBuffer
 
     buf = ReplayBuffer.load(data / "replay_buffer.gbrb")
     assert buf.total_seen > ReplayBuffer.load(tiny_defaults / "replay_buffer.gbrb").total_seen, \
@@ -78,8 +78,9 @@ def test_record_writes_a_recording_that_simulate_replays(drive, tiny_backbone_ca
 def _start_host(cfg: Path, port: str, extra: list[str] = ()) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen(
-        [sys.executable, "-m", "robot.cli", "run", "--config", str(cfg), "--port", port,
-         *extra], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "robot.commands.gardenbot", "run", "--config", str(cfg),
+         "--port", port, *extra], cwd=REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True)
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.cli import main as cli
-from robot.simulate import find_samples
+from robot.commands.gardenbot import main as cli
+from robot.sim.session import find_samples
 from tests.runtime.conftest import write_painted_recording
 
 
@@ -115,8 +115,8 @@ def test_samples_are_played_in_season_order_or_as_the_manifest_says(seasons, tmp
 def test_an_emulator_that_dies_stops_the_simulation_with_a_clear_error():
     import time
 
-    from robot.camera import CameraFrame
     from robot.runtime.loop import Tick
+    from robot.seeing.camera import CameraFrame
     from robot.sim.world import EmulatorWorld, SimulationError
 
     world = EmulatorWorld([None], [0.0])
@@ -130,8 +130,8 @@ def test_an_emulator_that_dies_stops_the_simulation_with_a_clear_error():
 
 
 def test_synthetic_watering_zones_become_circles_of_equal_area():
-    from robot.geometry import CameraModel
-    from robot.recording import RecordingMeta
+    from robot.common.geometry import CameraModel
+    from robot.seeing.recording import RecordingMeta
     from robot.sim.world import zones_of
 
     square = [[2.0, 1.0], [4.0, 1.0], [4.0, 3.0], [2.0, 3.0]]  # 2 m × 2 m around (3, 2)

@@ -200,7 +200,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 def _onnx_extractors(card_path: Path, variant: str, name: str, threads: int) -> dict:
     """The whole feature grid of an exported backbone, and each of its channel groups alone."""
-    from robot.backbone import Backbone
+    from robot.seeing.backbone import Backbone
 
     bb = Backbone(card_path, variant=variant, threads=threads)
     out = {name: bb.features}
@@ -231,8 +231,8 @@ def cmd_probe(a: argparse.Namespace) -> int:
 
     import torch
 
-    from robot.atomic import atomic_write_json
-    from robot.backbone import load_card
+    from robot.common.atomic import atomic_write_json
+    from robot.seeing.backbone import load_card
     from tools.backbone.arch import ArchConfig, CellColourStats, GardenNet
     from tools.backbone.evaluate import compare, summary_table
     from tools.backbone.export import export_onnx, grid_geometry, write_card
@@ -278,7 +278,7 @@ def cmd_probe(a: argparse.Namespace) -> int:
 
 
 def cmd_verify(a: argparse.Namespace) -> int:
-    from robot.backbone import load_card, verify
+    from robot.seeing.backbone import load_card, verify
 
     card = load_card(a.card)
     for variant in card.files:

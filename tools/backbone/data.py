@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from robot.classes import UNLABELLED
-from robot.recording import Recording
+from robot.common.classes import UNLABELLED
+from robot.seeing.recording import Recording
 
 log = logging.getLogger(__name__)
 

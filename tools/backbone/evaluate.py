@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from robot.classes import DEFAULT_CLASSES, SEASONS
+from robot.common.classes import DEFAULT_CLASSES, SEASONS
 from tools.backbone.data import manifest_recordings, recording_frames, season_shift, ycor_pairs
 from tools.backbone.probe import FeatureFn, cells_from_frames, fit_probe, score
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from robot.atomic import atomic_write_json
-from robot.backbone import CARD_FORMAT, CARD_VERSION, sha256_file
+from robot.common.atomic import atomic_write_json
+from robot.seeing.backbone import CARD_FORMAT, CARD_VERSION, sha256_file
 from tools.backbone.arch import MEAN_RGB, STD_RGB, DeployedBackbone
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robot.atomic import atomic_write_bytes
+from robot.common.atomic import atomic_write_bytes
 from tools.backbone.arch import MEAN_RGB, STD_RGB, ArchConfig, GardenNet
 from tools.backbone.augment import AugmentConfig, correspondence, two_views
 

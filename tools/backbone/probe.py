@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import torch
 
-from robot.classes import UNLABELLED
-from robot.labels import cell_labels
+from robot.common.classes import UNLABELLED
+from robot.seeing.labels import cell_labels
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]  # BGR uint8 (H, W, 3) -> (h, w, C) float32
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from robot.learner_config import STRATEGY_NAMES, BufferConfig, TrainConfig
+from robot.learning.config import STRATEGY_NAMES, BufferConfig, TrainConfig
 from tools.bench.cl_results import acceptance, aggregate, best_strategies
 from tools.bench.cl_stream import BenchError, Stream, read_manifest
 
@@ -45,8 +45,8 @@ def synthetic_set(benchmark: Path | None, quick: bool) -> tuple[Path, float]:
     if (root / "manifest.json").is_file():
         return root, 0.0
     log.info("no benchmark set at %s: generating it with `gardenbot synth --benchmark`", root)
-    cmd = [sys.executable, "-m", "robot.cli", "-q", "synth", "--benchmark", str(root),
-           "--no-progress", *(["--quick"] if quick else [])]
+    cmd = [sys.executable, "-m", "robot.commands.gardenbot", "-q", "synth", "--benchmark",
+           str(root), "--no-progress", *(["--quick"] if quick else [])]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -113,7 +113,7 @@ def run_benchmark(
     title: str, quick: bool, share_of: dict[str, float | None] | None = None,
     extra_durations: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    from robot.backbone import Backbone
+    from robot.seeing.backbone import Backbone
     from tools.bench.cl_features import FeatureCache
     from tools.bench.cl_report import SAMPLES_PNG, write_report
     from tools.bench.cl_runner import StrategyJob, prepare, run_all, run_strategy

@@ -24,18 +24,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from robot.atomic import atomic_write_bytes
-from robot.classes import UNLABELLED
-from robot.errors import RecordingError
-from robot.labels import cell_labels
-from robot.recording import Recording
-from robot.samples import FP16_MAX
+from robot.common.atomic import atomic_write_bytes
+from robot.common.classes import UNLABELLED
+from robot.common.errors import RecordingError
+from robot.common.samples import FP16_MAX
+from robot.seeing.labels import cell_labels
+from robot.seeing.recording import Recording
 from tools.bench.cl_stream import BenchError, Source
 
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
-MIN_PURITY = 0.6  # robot.labels.cell_labels' default: mixed cells stay unlabelled
+MIN_PURITY = 0.6  # robot.seeing.labels.cell_labels' default: mixed cells stay unlabelled
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,7 +106,7 @@ def _safe(name: str) -> str:
 class FeatureCache:
     """Cell features per source for one backbone (card + variant), cached under ``root``.
 
-    ``backbone`` is a ``robot.backbone.Backbone`` (or anything with ``features(bgr)``,
+    ``backbone`` is a ``robot.seeing.backbone.Backbone`` (or anything with ``features(bgr)``,
     ``backbone_id``, ``variant``, ``feature_dim`` and ``card.input_hw``).
     """
 

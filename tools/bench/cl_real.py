@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from robot.classes import DEFAULT_CLASSES
+from robot.common.classes import DEFAULT_CLASSES
 from tools.backbone.data import label_file, labelled_images
 from tools.bench.cl_stream import BenchError, Source, Step, Stream
 

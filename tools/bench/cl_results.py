@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from robot.learner_config import TrainConfig
+from robot.learning.config import TrainConfig
 from tools.bench.cl_metrics import summarize
 
 # matrix name in a run -> metrics key in the results

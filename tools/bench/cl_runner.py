@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from robot.learner_config import BufferConfig
-from robot.samples import LabelledCells, make_cells
+from robot.common.samples import LabelledCells, make_cells
+from robot.learning.config import BufferConfig
 from tools.bench.cl_features import FeatureCache, SourceCells
 from tools.bench.cl_stream import Source, Step, Stream
 
@@ -114,7 +114,7 @@ def _buffer_key(stream: Stream, backbone_id: str, variant: str, config: BufferCo
 def build_buffers(stream: Stream, cells: dict[str, SourceCells], folder: Path, feature_dim: int,
                   backbone_id: str, config: BufferConfig, seed: int) -> list[Path]:
     """Buffer files before each step; reused when already in ``folder`` (same key)."""
-    from robot.replay_buffer import ReplayBuffer
+    from robot.learning.replay_buffer import ReplayBuffer
 
     paths = [folder / f"before_{s.index}_{s.name}.gbrb" for s in stream.steps]
     if all(p.is_file() for p in paths):
@@ -172,9 +172,9 @@ def _scores(s: dict[str, Any]) -> dict[str, float]:
 
 def _run_seed(strategy: str, seed: int, p: PreparedStream, tests: list[EvalSet],
               config: Any) -> dict[str, Any]:
-    from robot.learner import LearnerState, evaluate, train
-    from robot.learner.strategies import STRATEGIES
-    from robot.replay_buffer import ReplayBuffer
+    from robot.learning.learner import LearnerState, evaluate, train
+    from robot.learning.learner.strategies import STRATEGIES
+    from robot.learning.replay_buffer import ReplayBuffer
 
     stream = p.stream
     uses_replay = STRATEGIES[strategy].uses_replay
@@ -226,7 +226,7 @@ def run_strategy(job: StrategyJob) -> list[dict[str, Any]]:
     """Train ``job.strategy`` through the stream once per seed: per seed, the matrices and
     what it cost; the process's peak RSS (all seeds) is in every seed's cost."""
     t_start = time.perf_counter()
-    from robot.learner import TrainConfig
+    from robot.learning.learner import TrainConfig
 
     stream = job.runs[0][1].stream
     files = job.runs[0][1].cache_files

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robot.classes import DEFAULT_CLASSES
+from robot.common.classes import DEFAULT_CLASSES
 
 # The manifest is checked where it is written (tools/garden/benchmark.py); a stream is built on it.
 from tools.garden.benchmark import MANIFEST, ROLES, BenchError, load_manifest

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from robot.classes import DEFAULT_CLASSES
-from robot.learner_config import DEFAULT_BUFFER_BYTES, TrainConfig
+from robot.common.classes import DEFAULT_CLASSES
+from robot.learning.config import DEFAULT_BUFFER_BYTES, TrainConfig
 
 SHA = "be" * 32
 NEW_CELLS = 2000
@@ -38,8 +38,8 @@ def _median_spread(xs: list[float]) -> dict:
 
 def prepare(root: Path, dim: int, seed: int = 0) -> tuple[int, int]:
     """Buffer full of three seasons, version 1 published, 2,000 new cells of a fourth season."""
-    from robot.replay_buffer import ReplayBuffer
-    from robot.retrain import RetrainJob, run_retrain
+    from robot.learning.replay_buffer import ReplayBuffer
+    from robot.learning.retrain import RetrainJob, run_retrain
     from tools.synthetic_features import make_domain_stream
 
     stream = make_domain_stream(feature_dim=dim, domains=4, noise=1.0, seed=seed)
@@ -58,7 +58,7 @@ def prepare(root: Path, dim: int, seed: int = 0) -> tuple[int, int]:
 
 
 def time_retrains(root: Path, reps: int) -> list[dict]:
-    from robot.retrain import RetrainJob, run_retrain
+    from robot.learning.retrain import RetrainJob, run_retrain
 
     out = []
     for i in range(reps):
@@ -73,8 +73,8 @@ def time_retrains(root: Path, reps: int) -> list[dict]:
 
 
 def time_learner_process(root: Path, reps: int) -> list[dict]:
-    from robot.learner_process import LearnerProcess
-    from robot.retrain import RetrainJob
+    from robot.learning.process import LearnerProcess
+    from robot.learning.retrain import RetrainJob
 
     out = []
     for i in range(reps):
@@ -93,7 +93,7 @@ def time_learner_process(root: Path, reps: int) -> list[dict]:
 
 
 def time_inference(root: Path, dim: int, calls: int) -> dict:
-    from robot.adapter_runtime import AdapterRunner
+    from robot.adapter.runner import AdapterRunner
 
     runner = AdapterRunner(root / "store", backbone_sha256=SHA, feature_dim=dim,
                            reload_check_s=0.5)

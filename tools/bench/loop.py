@@ -41,7 +41,7 @@ class MemoryCamera:
         return False
 
     def read_frame(self) -> Any:
-        from robot.camera import CameraFrame
+        from robot.seeing.camera import CameraFrame
 
         image = self.images[self.n % len(self.images)]
         self.n += 1
@@ -53,7 +53,7 @@ class MemoryCamera:
 
 def load_frames(recording: Path | None, hw: tuple[int, int], count: int = 60) -> list[np.ndarray]:
     if recording is not None:
-        from robot.recording import Recording
+        from robot.seeing.recording import Recording
 
         return [f.image for f in Recording(recording).frames(stop=count)]
     rng = np.random.default_rng(0)  # a smooth random scene: the backbone's cost is the same
@@ -112,8 +112,8 @@ def run(port: str, data_dir: Path, card: Path | None, frames_from: Path | None,
         idle_s: float, busy_s: float, variant: str, threads: int) -> dict[str, Any]:
     from dataclasses import replace
 
-    from robot.config import Config
-    from robot.policy import GroundGrid
+    from robot.acting.policy import GroundGrid
+    from robot.runtime.config import Config
     from robot.runtime.control import ActuationStep, PolicyStep, RobotLink, RobotState
     from robot.runtime.learning import CellOrigin, ExperienceStep, LearnerStep
     from robot.runtime.loop import Loop

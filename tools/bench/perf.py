@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 _BACKBONE_ONLY = """
 import sys, numpy as np
-from robot.backbone import Backbone
+from robot.seeing.backbone import Backbone
 bb = Backbone(sys.argv[1] or None, variant=sys.argv[2], threads=int(sys.argv[3]))
 frame = np.random.default_rng(0).integers(0, 255, (*bb.card.input_hw, 3), dtype=np.uint8)
 for _ in range(int(sys.argv[4])):
@@ -39,7 +39,7 @@ for _ in range(int(sys.argv[4])):
 
 
 def bench_backbone(card: Path | None, repeats: int) -> dict[str, Any]:
-    from robot.backbone import Backbone
+    from robot.seeing.backbone import Backbone
 
     out: dict[str, Any] = {}
     first = Backbone(card, variant="fp32", threads=1)

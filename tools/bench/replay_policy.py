@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from robot.classes import DEFAULT_CLASSES
-from robot.learner_config import DEFAULT_BUFFER_BYTES, BufferConfig, TrainConfig
-from robot.samples import LabelledCells
+from robot.common.classes import DEFAULT_CLASSES
+from robot.common.samples import LabelledCells
+from robot.learning.config import DEFAULT_BUFFER_BYTES, BufferConfig, TrainConfig
 from tools.machine import describe
 
 SHA = "0" * 64
@@ -26,8 +26,8 @@ SEASON_CELLS = (60_000, 30_000, 20_000, 10_000)  # spring is long, winter short
 
 def run_policy(policy: str, dim: int, noise: float, seed: int, capacity: int, scale: float,
                test: list[LabelledCells]) -> dict:
-    from robot.learner import LearnerState, evaluate, train
-    from robot.replay_buffer import ReplayBuffer
+    from robot.learning.learner import LearnerState, evaluate, train
+    from robot.learning.replay_buffer import ReplayBuffer
     from tools.synthetic_features import make_domain_stream
 
     stream = make_domain_stream(feature_dim=dim, domains=4, noise=noise, seed=0)

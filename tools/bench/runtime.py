@@ -35,14 +35,15 @@ def _median_ms(fn: Callable[[], Any], repeat: int, inner: int) -> float:
 
 
 def measure(repeat: int = 7, inner: int = 50, drive_s: float = 20.0) -> dict[str, float]:
-    from robot.classes import DEFAULT_CLASSES
-    from robot.config import Config, Zone
-    from robot.experience import PoseTrack, events_from_telemetry, experience_labels
-    from robot.learner import LearnerState, TrainConfig, train
-    from robot.overlay import render_overlay
-    from robot.perception import CellMap
-    from robot.policy import GroundGrid, drive_command, water_command
-    from robot.samples import make_cells
+    from robot.acting.config import Zone
+    from robot.acting.policy import GroundGrid, drive_command, water_command
+    from robot.common.classes import DEFAULT_CLASSES
+    from robot.common.samples import make_cells
+    from robot.learning.experience import PoseTrack, events_from_telemetry, experience_labels
+    from robot.learning.learner import LearnerState, TrainConfig, train
+    from robot.runtime.config import Config
+    from robot.seeing.overlay import render_overlay
+    from robot.seeing.perception import CellMap
 
     cfg = Config()
     cam = cfg.camera.model()

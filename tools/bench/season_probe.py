@@ -24,8 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from robot.labels import cell_labels
-from robot.recording import Recording
+from robot.seeing.labels import cell_labels
+from robot.seeing.recording import Recording
 
 CELL_PX = 16
 NUM_CLASSES = 5

@@ -44,7 +44,7 @@ def stage_times(frames: int, season: str) -> dict[str, float]:
     """Median milliseconds per frame of each stage, for one recording's worth of frames."""
     import numpy as np
 
-    from robot.recording import RecordingWriter
+    from robot.seeing.recording import RecordingWriter
     from tools.garden.camera_fx import CameraEffects
     from tools.garden.generate import RecordingSpec, prepare, recording_meta
     from tools.garden.render import GardenRenderer

@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from robot.atomic import atomic_write_json
-from robot.errors import GardenbotError
+from robot.common.atomic import atomic_write_json
+from robot.common.errors import GardenbotError
 from tools.garden.generate import GENERATOR_NAME, GENERATOR_VERSION, RecordingSpec
 from tools.garden.layout import TEST_GARDENS, TRAIN_GARDENS
 

@@ -2,7 +2,7 @@
 
 ``RecordingSpec`` says what to make; ``frames(spec)`` yields every frame with its label map and
 telemetry (used by tests and the preview); ``write_recording`` writes a recording folder with
-``robot.recording.RecordingWriter``. Same spec, same frames: every random draw comes from
+``robot.seeing.recording.RecordingWriter``. Same spec, same frames: every random draw comes from
 generators seeded by (garden, season, year, seed).
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from robot.classes import DEFAULT_CLASSES, SEASONS
-from robot.geometry import CameraModel
-from robot.recording import RecordingMeta, RecordingWriter
+from robot.common.classes import DEFAULT_CLASSES, SEASONS
+from robot.common.geometry import CameraModel
+from robot.seeing.recording import RecordingMeta, RecordingWriter
 from tools.garden.camera_fx import CameraEffects
 from tools.garden.layout import Garden, garden_role, parse_garden_id
 from tools.garden.render import GardenRenderer

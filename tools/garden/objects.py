@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from robot.geometry import world_to_robot
+from robot.common.geometry import world_to_robot
 
 Colour = tuple[float, float, float]  # BGR albedo in [0, 1]
 Hit = tuple[np.ndarray, np.ndarray, np.ndarray]  # ray parameter, unit normals, 'top' mask

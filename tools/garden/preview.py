@@ -11,7 +11,7 @@ import math
 import cv2
 import numpy as np
 
-from robot.classes import DEFAULT_CLASSES, SEASONS, UNLABELLED, class_colour
+from robot.common.classes import DEFAULT_CLASSES, SEASONS, UNLABELLED, class_colour
 from tools.garden.camera_fx import CameraEffects
 from tools.garden.generate import default_camera
 from tools.garden.layout import make_garden, parse_garden_id

@@ -14,8 +14,8 @@ import math
 import cv2
 import numpy as np
 
-from robot.classes import UNLABELLED
-from robot.geometry import CameraModel
+from robot.common.classes import UNLABELLED
+from robot.common.geometry import CameraModel
 from tools.garden.boundary import boundary_hits
 from tools.garden.lighting import shade
 from tools.garden.noise import periodic_noise, stroke_tile

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot.classes import SEASONS
+from robot.common.classes import SEASONS
 
 BGR = tuple[float, float, float]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from robot.classes import DEFAULT_CLASSES
+from robot.common.classes import DEFAULT_CLASSES
 from tools.garden.layout import Garden
 from tools.garden.noise import (
     TILE_PX,

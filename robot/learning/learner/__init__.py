@@ -9,12 +9,12 @@ Public API (docs/learner.md):
 - :func:`export_adapter` — the ONNX graph of a state
 """
 
-from robot.adapter_onnx import ExportedAdapter, evaluate
-from robot.learner.api import train
-from robot.learner.export import export_adapter
-from robot.learner.strategies import STRATEGIES
-from robot.learner_config import TrainConfig
-from robot.learner_state import LearnerState, grow_classes
+from robot.adapter.exported import ExportedAdapter, evaluate
+from robot.adapter.state import LearnerState, grow_classes
+from robot.learning.config import TrainConfig
+from robot.learning.learner.api import train
+from robot.learning.learner.export import export_adapter
+from robot.learning.learner.strategies import STRATEGIES
 
 __all__ = [
     "STRATEGIES",

@@ -17,16 +17,16 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from robot.adapter_onnx import ExportedAdapter
-from robot.errors import LearnerError, ReplayBufferError
-from robot.learner.export import export_adapter
-from robot.learner.prototypes import fit_prototypes
-from robot.learner.strategies import STRATEGIES, STRATEGY_PREFIXES
-from robot.learner.training import FitInput
-from robot.learner_config import TrainConfig
-from robot.learner_state import LearnerState, grow_classes
-from robot.replay_buffer import ReplayBuffer
-from robot.samples import LabelledCells, validate_cells
+from robot.adapter.exported import ExportedAdapter
+from robot.adapter.state import LearnerState, grow_classes
+from robot.common.errors import LearnerError, ReplayBufferError
+from robot.common.samples import LabelledCells, validate_cells
+from robot.learning.config import TrainConfig
+from robot.learning.learner.export import export_adapter
+from robot.learning.learner.prototypes import fit_prototypes
+from robot.learning.learner.strategies import STRATEGIES, STRATEGY_PREFIXES
+from robot.learning.learner.training import FitInput
+from robot.learning.replay_buffer import ReplayBuffer
 
 log = logging.getLogger(__name__)
 

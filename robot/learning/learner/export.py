@@ -23,16 +23,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from robot.adapter_onnx import (
+from robot.adapter.exported import (
     ADAPTER_FORMAT,
     ADAPTER_FORMAT_VERSION,
     INPUT_NAME,
     OUTPUT_NAMES,
     ExportedAdapter,
 )
-from robot.errors import ModelError
-from robot.learner.model import MLP_PARAMS
-from robot.learner_state import LearnerState
+from robot.adapter.state import LearnerState
+from robot.common.errors import ModelError
+from robot.learning.learner.model import MLP_PARAMS
 
 OPSET = 17
 

@@ -15,10 +15,11 @@ import torch
 from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
-from robot.errors import LearnerError
-from robot.learner.model import CellAdapter, init_mlp_arrays, mlp_arrays
-from robot.learner.prototypes import spherical_kmeans, unit_rows
-from robot.learner.training import (
+from robot.adapter.state import NEW_CLASS_BIAS
+from robot.common.errors import LearnerError
+from robot.learning.learner.model import CellAdapter, init_mlp_arrays, mlp_arrays
+from robot.learning.learner.prototypes import spherical_kmeans, unit_rows
+from robot.learning.learner.training import (
     FitInput,
     Sampler,
     cross_entropy_step,
@@ -27,7 +28,6 @@ from robot.learner.training import (
     start_mlp,
     tensors,
 )
-from robot.learner_state import NEW_CLASS_BIAS
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from robot.errors import LearnerCancelled
-from robot.learner.model import CellAdapter, init_mlp_arrays, mlp_arrays
-from robot.learner_config import TrainConfig
-from robot.learner_state import LearnerState
+from robot.adapter.state import LearnerState
+from robot.common.errors import LearnerCancelled
+from robot.learning.config import TrainConfig
+from robot.learning.learner.model import CellAdapter, init_mlp_arrays, mlp_arrays
 
 _CHECK_EVERY_STEPS = 10
 

@@ -1,0 +1,10 @@
+"""Deciding and acting: what perception saw (and the robot's state) to commands.
+
+Pure functions: the traversability grid to a drive command (v, ω) that steers toward open
+ground or stops and says why, watering zones to a pump command, and the safety clamps that
+return what is actually sent. The runtime sends the commands over the serial link.
+
+    policy.py  drive_command, DriveCommand, GroundGrid, stop; water_command, WaterCommand,
+               zones_from_meta; clamp_drive, clamp_water
+    config.py  PolicyConfig, WateringConfig, Zone: the [policy] and [watering] sections
+"""

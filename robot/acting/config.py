@@ -1,0 +1,58 @@
+"""The ``[policy]`` and ``[watering]`` sections of gardenbot.toml (docs/config.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from robot.common.schema import clock_range_or_empty, in_range, non_negative, positive, setting
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Driving: from the traversability grid to (v, ω)."""
+
+    max_speed_mps: float = setting(0.4, "top forward speed", "m/s", positive)
+    max_omega_radps: float = setting(1.0, "top turn rate", "rad/s", positive)
+    slow_down_distance_m: float = setting(1.0, "start slowing when free ground ahead is shorter "
+                                          "than this", "m", positive)
+    stop_distance_m: float = setting(0.3, "stop when free ground ahead is shorter than this",
+                                     "m", positive)
+    lookahead_m: float = setting(2.5, "farthest ground the policy looks at", "m", positive)
+    clearance_m: float = setting(0.05, "extra room kept on each side of the robot", "m",
+                                 non_negative)
+    max_heading_deg: float = setting(35.0, "widest direction the robot steers toward",
+                                     "degrees", in_range(0, 89))
+    steer_gain: float = setting(1.5, "turn rate per radian of heading error", "1/s", positive)
+    min_confidence: float = setting(0.6, "stop when the mean confidence of the ground ahead is "
+                                    "below this", "0..1", in_range(0, 1))
+    command_ttl_ms: int = setting(300, "a drive command expires after this unless renewed",
+                                  "ms", in_range(20, 5000))
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A watering zone: a circle on the ground in world coordinates."""
+
+    id: int = setting(0, "zone number sent to the pump controller", check=in_range(0, 255),
+                      required=True)
+    x_m: float = setting(0.0, "centre, world x", "m", required=True)
+    y_m: float = setting(0.0, "centre, world y", "m", required=True)
+    radius_m: float = setting(0.3, "radius", "m", positive)
+
+
+@dataclass(frozen=True)
+class WateringConfig:
+    """When to water: a zone in view, dry, not watered lately, not in quiet hours."""
+
+    interval_h: float = setting(24.0, "least time between two waterings of one zone", "h",
+                                non_negative)
+    duration_ms: int = setting(5000, "pump on-time per watering", "ms", positive)
+    max_duration_ms: int = setting(30000, "safety cap on one pump run (the firmware caps too)",
+                                   "ms", positive)
+    moisture_threshold: float = setting(0.30, "water when soil moisture is below this", "0..1",
+                                        in_range(0, 1))
+    quiet_hours: str = setting("22:00-07:00", "local times when the pump stays off; may wrap "
+                               "midnight; \"\" = none", "HH:MM-HH:MM", clock_range_or_empty)
+    reach_m: float = setting(1.5, "water a zone only when its centre is this close", "m",
+                             positive)
+    zones: tuple[Zone, ...] = setting((), "watering zones, one [[watering.zones]] table each")

@@ -1,0 +1,99 @@
+"""The summary of a simulation, in plain text (docs/simulate.md explains each line)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(x: float | None) -> str:
+    return "  -  " if x is None else f"{x:.3f}"
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """The final report, in plain text (docs/simulate.md explains each line)."""
+    a0, a1 = s["adapter"]["start"], s["adapter"]["end"]
+    lines = [
+        "",
+        f"gardenbot simulate: {s['frames']} frames in {s['loop_seconds']} s "
+        f"({s['fps']} frames/s; {s['seconds']} s in all), {s['ended']}",
+        f"  input: {' → '.join(s['inputs'])}",
+    ]
+    seasons = list(dict.fromkeys(k.split("|")[0] for k in s["live_accuracy"]))
+    if seasons:
+        versions = sorted({k.split("|")[1] for k in s["live_accuracy"]},
+                          key=lambda v: int(v.lstrip("v")))
+        lines.append("")
+        lines.append("accuracy per cell against the label maps")
+        lines.append("  live, frames as played, by the adapter that classified them:")
+        header = "    season   " + "".join(f"{v:>16}" for v in versions)
+        lines.append(header)
+        for season in seasons:
+            row = f"    {season:<8} "
+            for v in versions:
+                t = s["live_accuracy"].get(f"{season}|{v}")
+                row += f"{_fmt(t['accuracy']) + ' (' + str(t['frames']) + ' fr)':>16}" if t \
+                    else f"{'':>16}"
+            lines.append(row)
+        if s["held_back"]:
+            lines.append(f"  held back (last frames of each recording, never learned from), "
+                         f"before → after: v{a0} → v{a1}")
+            for season, row in s["held_back"].items():
+                before, after = row.get(f"v{a0}"), row.get(f"v{a1}")
+                change = "" if a0 == a1 or before is None or after is None else \
+                    f"  ({after - before:+.3f})"
+                lines.append(f"    {season:<8} {_fmt(before)} → {_fmt(after)}{change}"
+                             f"   on {row['frames']} frames")
+    else:
+        lines.append("  (no label maps in the input: no accuracy to show)")
+    lines.append("")
+    b = s["button"]
+    lines.append("retrain: " + (f"button pressed at frame {b['pressed_at_frame']} of the last "
+                                "input" if b["pressed_at_frame"] is not None
+                                else "button not pressed"))
+    for r in s["retrains"]:
+        if r["state"] in ("published", "rejected"):
+            lines.append(f"  {r['reason']}: {r['state']}"
+                         + (f" as v{r['version']}" if r["version"] else "")
+                         + f" after {r['seconds']} s (validation {_fmt(r['current_score'])} → "
+                         f"{_fmt(r['candidate_score'])}; {r['new_cells']} new + "
+                         f"{r['replay_cells']} replayed cells, trained in {r['train_s']} s)")
+        else:
+            lines.append(f"  {r['reason']}: {r['state']} {r['message']}")
+    if s["version_changes"]:
+        t, season, v = s["version_changes"][0]
+        lines.append(f"  perception switched to {v} at t = {t:.1f} s ({season})")
+    elif s["retrains"] and a1 != a0:
+        lines.append(f"  v{a1} was published after the last frame"
+                     + (" (shown in the held-back rows only)" if s["held_back"] else ""))
+    L = s["link"]
+    lines.append("")
+    failures = ", ".join(f"{k} {n}" for k, n in L["failures"].items()) or "none"
+    zones = ", ".join(f"zone {z} {ms} ms" for z, ms in L["waterings"]) or "none"
+    superseded = f" ({L['drives_superseded']} superseded by a newer one before they went " \
+        "out)" if L["drives_superseded"] else ""
+    lines.append(f"link: {L['drives_sent']} drive commands sent, {L['drives_acked']} acked"
+                 f"{superseded}; "
+                 f"failures: {failures}; failsafe events (MCU): {L['failsafe_events']}")
+    mcu = s.get("mcu")
+    if mcu:
+        counts = ", ".join(f"{k} {n}" for k, n in sorted(mcu["commands"].items()))
+        lines.append(f"  the emulated MCU received: {counts}; {mcu['rx_errors']} bad frames")
+    lines.append(f"  waterings: {L['waters_acked']} of {L['waters_sent']} acked ({zones}); "
+                 f"policy: " + ", ".join(f"{k} {n}" for k, n in sorted(s["policy"].items())))
+    e = s["experience"]
+    lines.append("")
+    kinds = ", ".join(
+        f"{k} {n}" + (f" (precision {e['precision'][k]:.2f} of {e['checked'][k]} checked)"
+                      if k in e["precision"] else "")
+        for k, n in sorted(e["labels"].items())) or "none"
+    lines.append(f"experience labels: {kinds}")
+    lines.append(f"  confirmed as a class {e['resolved']} (precision "
+                 f"{_fmt(e['resolved_precision'])}), offered to the buffer {e['added']}")
+    buf = s["buffer"]
+    offered = ", ".join(f"{k} {n} offered / {buf['accepted'].get(k, 0)} kept"
+                        for k, n in buf["offered"].items()) or "nothing"
+    lines.append(f"replay buffer: {buf['start']} → {buf['end']} cells ({offered}); "
+                 f"seasons {buf['seasons']}")
+    if s["video"]:
+        lines.append(f"annotated video: {s['video']}")
+    return "\n".join(lines)
