@@ -8,6 +8,9 @@ import pytest
 from robot.common.geometry import CameraModel
 from robot.seeing.recording import RecordingMeta, RecordingWriter
 
+# The tiny robot's session fixtures, for the tests of every package that runs it.
+from tests.tiny_robot import tiny_backbone_card, tiny_defaults  # noqa: F401
+
 
 def make_meta(width: int = 64, height: int = 48, fps: float = 10.0, **kw) -> RecordingMeta:
     cam = CameraModel.from_fov(width, height, 70.0, 0.35, 32.0)

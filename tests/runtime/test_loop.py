@@ -247,7 +247,7 @@ class UsbCamera:
             if not (self.opened and self.cam.plugged):
                 return False, None
             self.cam.frames += 1
-            from tests.runtime.conftest import GARDEN_LAYOUT, paint_scene
+            from tests.tiny_robot import GARDEN_LAYOUT, paint_scene
 
             return True, paint_scene(GARDEN_LAYOUT, seed=self.cam.frames)
 

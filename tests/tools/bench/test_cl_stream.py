@@ -12,7 +12,7 @@ from robot.common.classes import DEFAULT_CLASSES, UNLABELLED
 from robot.learning.config import BufferConfig
 from robot.learning.replay_buffer import ReplayBuffer
 from robot.seeing.backbone import Backbone
-from tests.bench.conftest import garden_frame, write_benchmark, write_garden
+from tests.tools.bench.conftest import garden_frame, write_benchmark, write_garden
 from tools.bench.cl_features import FeatureCache, frame_cells
 from tools.bench.cl_runner import build_buffers, eval_set, train_cells
 from tools.bench.cl_stream import BenchError, read_manifest

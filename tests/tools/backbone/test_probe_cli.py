@@ -38,7 +38,7 @@ def write_tiny_benchmark(root: Path) -> None:
 @pytest.mark.slow
 def test_probe_compares_backbone_groups_and_baselines(tmp_path: Path):
     from robot.commands.gardenbot import main
-    from tests.backbone.test_export import TINY
+    from tests.tools.backbone.test_export import TINY
     from tools.backbone.arch import CellColourStats, GardenNet
     from tools.backbone.export import export_onnx, grid_geometry, write_card
 

@@ -141,7 +141,7 @@ def test_perception_side_never_imports_torch(exported):
         "bb.features(np.zeros((96, 128, 3), np.uint8))\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[3])
 
 
 @pytest.mark.slow
@@ -151,7 +151,7 @@ def test_export_a_users_module_from_the_cli(tmp_path: Path):
     write_small_recording(tmp_path / "calib", n=6, width=64, height=48)
     from robot.commands.gardenbot import main
 
-    rc = main(["backbone", "export", "--from-module", "tests.backbone.user_module:make",
+    rc = main(["backbone", "export", "--from-module", "tests.tools.backbone.user_module:make",
                "--out", str(tmp_path / "m"), "--input-size", "64x48",
                "--calibration", str(tmp_path / "calib"), "--calibration-frames", "6"])
     assert rc == 0
@@ -169,8 +169,8 @@ def test_export_refuses_a_factory_that_is_not_a_module():
     from tools.backbone.export import load_factory
 
     with pytest.raises(ValueError, match="not a torch.nn.Module"):
-        load_factory("tests.backbone.user_module:not_a_module")
+        load_factory("tests.tools.backbone.user_module:not_a_module")
     with pytest.raises(ValueError, match="cannot load"):
-        load_factory("tests.backbone.user_module:nope")
+        load_factory("tests.tools.backbone.user_module:nope")
     with pytest.raises(ValueError, match="pkg.module:factory"):
         load_factory("no_colon")

@@ -20,7 +20,7 @@ from robot.learning.config import BufferConfig, PublishConfig, TrainConfig, Trig
 from robot.runtime.config import Config, parse_config
 from robot.runtime.settings import learner_settings
 from robot.seeing.recording import Recording
-from tests.runtime.conftest import tiny_config, write_painted_recording
+from tests.tiny_robot import tiny_config, write_painted_recording
 
 REPO = Path(__file__).resolve().parents[2]
 

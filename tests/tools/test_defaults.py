@@ -11,7 +11,7 @@ from robot.adapter.store import AdapterStore
 from robot.common.errors import ModelError, RecordingError
 from robot.learning.replay_buffer import ReplayBuffer
 from robot.runtime.settings import prepare_data_dir
-from tests.runtime.conftest import write_painted_recording
+from tests.tiny_robot import write_painted_recording
 from tools.defaults import main as defaults_main
 from tools.defaults import train_recordings
 

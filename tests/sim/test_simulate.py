@@ -10,7 +10,7 @@ import pytest
 
 from robot.commands.gardenbot import main as cli
 from robot.sim.session import find_samples
-from tests.runtime.conftest import write_painted_recording
+from tests.tiny_robot import write_painted_recording
 
 
 @pytest.fixture(scope="module")

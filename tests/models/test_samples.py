@@ -11,7 +11,7 @@ from robot.common.classes import DEFAULT_CLASSES
 from robot.seeing.recording import Recording
 from tools.garden.layout import TEST_GARDENS
 
-SAMPLES = Path(__file__).resolve().parents[1] / "models" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "models" / "samples"
 PAIR = ("g07-summer", "g07-autumn")
 
 

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from robot.common.geometry import CameraModel, robot_to_world, world_to_robot
-from robot.seeing.labels import cell_labels
 
 
 def test_ground_projection_round_trips():
@@ -39,18 +37,3 @@ def test_pose_transforms_invert():
     np.testing.assert_allclose(world_to_robot(robot_to_world(pts, pose), pose), pts, atol=1e-12)
     np.testing.assert_allclose(robot_to_world(np.array([1.0, 0.0]), (0, 0, np.pi / 2)), [0, 1],
                                atol=1e-12)
-
-
-def test_cell_labels_majority_and_purity():
-    lab = np.zeros((4, 6), np.uint8)
-    lab[:, 3:] = 1
-    lab[2:, 3:] = 255
-    lab[0:2, 0:3] = [[0, 0, 0], [0, 2, 2]]
-    cells = cell_labels(lab, (2, 2), num_classes=5, min_purity=0.6)
-    # top-left 4/6 lawn; top-right all path; bottom-left all lawn; bottom-right unlabelled
-    np.testing.assert_array_equal(cells, [[0, 1], [0, 255]])
-
-
-def test_cell_labels_rejects_indivisible_maps():
-    with pytest.raises(ValueError, match="does not divide"):
-        cell_labels(np.zeros((5, 5), np.uint8), (2, 2), 5)

@@ -1,13 +1,11 @@
-"""The learner's file readers and writer: damaged input is a clear error, never a raw one."""
+"""The learner state file (robot/adapter/state.py): damaged input is a clear error, never a
+raw one."""
 
 from __future__ import annotations
-
-import os
 
 import pytest
 
 from robot.adapter.state import LearnerState
-from robot.common.atomic import atomic_write_bytes
 from robot.common.errors import ModelError
 from tests.learner_fixtures import CLASSES, DIM, SHA
 
@@ -23,14 +21,3 @@ def test_a_learner_state_round_trips():
     state = LearnerState.initial(CLASSES, DIM, SHA)
     back = LearnerState.from_bytes(state.to_bytes())
     assert (back.classes, back.feature_dim, back.backbone_sha256) == (CLASSES, DIM, SHA)
-
-
-def test_an_atomic_write_works_where_chmod_is_refused(tmp_path, monkeypatch):
-    def no_chmod(fd, mode):  # as on vfat
-        raise PermissionError(1, "Operation not permitted")
-
-    monkeypatch.setattr(os, "fchmod", no_chmod)
-    atomic_write_bytes(tmp_path / "f", b"new")
-    atomic_write_bytes(tmp_path / "f", b"newer")
-    assert (tmp_path / "f").read_bytes() == b"newer"
-    assert [p.name for p in tmp_path.iterdir()] == ["f"]

@@ -13,7 +13,7 @@ from robot.common.errors import ModelError
 from robot.seeing.backbone import Backbone
 from robot.seeing.overlay import class_palette, render_overlay
 from robot.seeing.perception import CellMap, Perception, StoreClassifier
-from tests.runtime.conftest import AUTUMN_PAINT, FEATURE_DIM, GRID_HW, paint_scene
+from tests.tiny_robot import AUTUMN_PAINT, FEATURE_DIM, GRID_HW, paint_scene
 
 TRAIN_LAYOUT = np.array([[0, 0, 0, 1, 1, 2, 2, 2],
                          [0, 0, 0, 1, 1, 2, 2, 2],
