@@ -46,7 +46,7 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", help="override serial.port (a device, a pty, a pyserial URL, or "
                                   "\"emulator\")")
     p.add_argument("--seconds", type=float, help="stop after this many seconds")
-    p.add_argument("--log-json", action="store_true", help="log JSON lines (robot/logs.py)")
+    p.add_argument("--log-json", action="store_true", help="log JSON lines (robot/common/logs.py)")
 
 
 def build_parser() -> argparse.ArgumentParser:

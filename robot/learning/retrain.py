@@ -1,6 +1,6 @@
 """One retrain job, start to finish: buffer -> train -> validate -> publish (or not).
 
-Runs inside the learner process (robot/learner_process.py) or in the foreground from the CLI.
+Runs inside the learner process (robot/learning/process.py) or in the foreground from the CLI.
 Imports torch (through robot.learning.learner) only when a job runs.
 """
 

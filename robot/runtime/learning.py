@@ -2,9 +2,9 @@
 
 - :class:`Memory` — the replay buffer as the loop owns it, with the count of cells no adapter
   has been trained on yet ("new" cells, what the schedule and drift triggers wait for).
-- :class:`ExperienceStep` — keyframes and telemetry → experience labels (robot/experience.py)
-  → buffer cells with ``source="experience"``. Measures the labels' precision live on frames
-  that carry a label map.
+- :class:`ExperienceStep` — keyframes and telemetry → experience labels
+  (robot/learning/experience.py) → buffer cells with ``source="experience"``. Measures the
+  labels' precision live on frames that carry a label map.
 - :class:`AnnotationStep` — frames with a label map (a recording, an owner-labelled frame):
   a configurable share of them → buffer cells with ``source="annotation"``.
 - :class:`LearnerStep` — the retrain button (gpiozero), the schedule, the drift alarm and

@@ -87,7 +87,7 @@ class StatusLine:
 
 
 class OverlayStep:
-    """The annotated frame (robot/overlay.py) to a video file and/or a window.
+    """The annotated frame (robot/seeing/overlay.py) to a video file and/or a window.
 
     ``--show`` without a display (or with an OpenCV built without GUI support, like the pip
     "headless" wheel) logs one warning and carries on without a window.

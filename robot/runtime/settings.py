@@ -1,7 +1,7 @@
 """From ``gardenbot.toml`` to what the running robot needs — in one place.
 
 - :func:`learner_settings` maps the ``[learner]`` and ``[triggers]`` sections onto the learner's
-  own dataclasses (robot/learner_config.py). The config declares its defaults *from* those
+  own dataclasses (robot/learning/config.py). The config declares its defaults *from* those
   dataclasses, so there is one copy of every default.
 - :func:`prepare_data_dir` makes the data folder usable: a fresh folder is seeded with the
   shipped starting adapter and replay buffer (models/default), which must belong to the

@@ -2,7 +2,7 @@
 
 The backbone sees the whole frame resized (no crop), so cell (row, col) of an (h, w) grid covers
 the same fraction of any image size: pixels ``[col·W/w, (col+1)·W/w) × [row·H/h, (row+1)·H/h)``.
-Ground positions come from the camera model (robot/geometry.py), robot frame, metres.
+Ground positions come from the camera model (robot/common/geometry.py), robot frame, metres.
 """
 
 from __future__ import annotations

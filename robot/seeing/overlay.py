@@ -1,6 +1,6 @@
 """Annotated frames: cell classes painted over the camera image, for `--out` videos and `--show`.
 
-Confident cells are tinted with their class colour (robot/classes.py); cells below the
+Confident cells are tinted with their class colour (robot/common/classes.py); cells below the
 confidence threshold are dimmed and hatched, so "the robot is unsure here" is visible at a
 glance; a status line sits on a dark bar at the top and a class legend at the bottom.
 """

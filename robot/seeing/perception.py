@@ -2,7 +2,7 @@
 
     frame (H, W, 3) BGR ─► Backbone.features ─► (h, w, C) ─► CellClassifier.classify ─► CellMap
 
-The backbone is frozen (robot/backbone.py). The classifier ("adapter") is whatever implements
+The backbone is frozen (robot/seeing/backbone.py). The classifier ("adapter") is whatever implements
 :class:`CellClassifier`; on the robot it is :class:`StoreClassifier`, the current version of
 the learner's adapter store (ONNX), which hot-swaps whenever the learner publishes. Only numpy
 and onnxruntime run here — never torch.

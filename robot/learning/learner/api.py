@@ -4,7 +4,8 @@
     scores = evaluate(adapter, features, labels)
 
 The benchmark calls it with the same data and seeds for every strategy; the robot's learner
-process calls it from robot/retrain.py. Deterministic under a seed (same inputs, same threads).
+process calls it from robot/learning/retrain.py. Deterministic under a seed (same inputs, same
+threads).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Export a learner state to the ONNX graph perception runs (see robot/adapter_onnx.py).
+"""Export a learner state to the ONNX graph perception runs (see robot/adapter/exported.py).
 
 Input ``features`` [1, C, h, w] with dynamic h, w; outputs ``logits`` [1, K, h, w] and
 ``novelty`` [1, 1, h, w]. The per-cell layers become 1x1 convolutions; the standardisation,

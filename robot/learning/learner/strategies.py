@@ -1,7 +1,7 @@
 """The continual-learning strategies, by name. Each is one function FitInput -> arrays.
 
-docs/learner.md explains each and why it is here; tests/test_learner_strategies.py shows each
-doing what its name says on a stream where the classes' look changes between domains.
+docs/learner.md explains each and why it is here; tests/learning/learner/test_strategies.py
+shows each doing what its name says on a stream where the classes' look changes between domains.
 """
 
 from __future__ import annotations
