@@ -141,6 +141,7 @@ class TriggerConfig:
         _check(self.drift_sustain_s > 0, "drift_sustain_s", "must be > 0")
         _check(self.drift_cooldown_s >= 0, "drift_cooldown_s", "must be >= 0")
 
+
 @dataclass(frozen=True)
 class LearnerSettings:
     """All of the learner's settings, as the runtime hands them to the loop's learning steps."""

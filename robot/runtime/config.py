@@ -57,7 +57,6 @@ class SerialConfig:
                            non_negative)
 
 
-
 @dataclass(frozen=True)
 class LoggingConfig:
     """Log output."""
