@@ -220,10 +220,71 @@ def test_a_remembered_answer_expires_so_a_reused_seq_is_a_new_command(session):
     assert telemetry(session).pump_zone == 3, "the command with the reused seq ran"
 
 
-def test_retransmitted_refusal_is_refused_again(session):
-    nak = answer(session.send(Drive(100, 0, 100)))
+def test_a_refusal_is_not_remembered_so_its_retransmission_is_judged_again(session):
+    # A refused command changed nothing, so running its checks again is safe; replaying the old
+    # refusal would refuse a command that is now fine.
+    nak = answer(session.send(Drive(100, 0, 500)))
+    assert nak.error == NakCode.ESTOP_LATCHED
     released(session)
-    assert answer(session.send(Drive(100, 0, 100), seq=nak.acked_seq)) == nak
+    assert answer(session.send(Drive(100, 0, 500), seq=nak.acked_seq)) == \
+        Ack(nak.acked_seq, MsgType.DRIVE)
+    assert telemetry(session).motor_left_mmps == 100
+
+
+def test_an_out_of_range_refusal_is_not_replayed_for_a_valid_command_with_its_seq(session):
+    released(session)
+    nak = answer(session.send(Drive(600, 0, 500)))
+    assert nak.error == NakCode.OUT_OF_RANGE
+    assert answer(session.send(Drive(200, 0, 500), seq=nak.acked_seq)) == \
+        Ack(nak.acked_seq, MsgType.DRIVE)
+    assert telemetry(session).motor_left_mmps == 200
+
+
+def test_a_different_command_under_a_remembered_seq_is_refused_and_changes_nothing(session):
+    released(session)
+    assert isinstance(answer(session.send(Water(1, 5000))), Ack)
+    seq = session.seq
+    assert answer(session.send(Water(2, 100), seq=seq)) == \
+        Nak(seq, MsgType.WATER, NakCode.SEQ_REUSED)
+    assert answer(session.send(Drive(200, 0, 500), seq=seq)) == \
+        Nak(seq, MsgType.DRIVE, NakCode.SEQ_REUSED)
+    t = telemetry(session)
+    assert (t.pump_zone, t.motors_on) == (1, False)
+    assert t.rx_errors == 0  # a well-formed frame: a refusal, not a line error
+    assert answer(session.send(Water(1, 5000), seq=seq)) == Ack(seq, MsgType.WATER)  # the retry
+
+
+@pytest.mark.parametrize("stop", [Stop(), Heartbeat(EstopAction.REQUEST)], ids=["stop", "estop"])
+def test_stop_and_estop_act_again_when_resent_with_a_remembered_seq(session, stop):
+    released(session)
+    assert answer(session.send(stop)) == Ack(session.seq, stop.TYPE)
+    seq = session.seq
+    released(session)
+    assert isinstance(answer(session.send(Drive(200, 0, 1000))), Ack)
+    assert isinstance(answer(session.send(Water(0, 5000))), Ack)
+    t = telemetry(session)
+    assert t.motors_on and t.pump_on
+    assert answer(session.send(stop, seq=seq)) == Ack(seq, stop.TYPE)  # the same Ack ...
+    t = telemetry(session)
+    assert not t.motors_on and t.pump_zone == PUMP_CLOSED  # ... and it stopped again
+    assert t.estop_latched == isinstance(stop, Heartbeat)
+
+
+def test_stop_without_a_seq_always_stops(session):
+    stop_no_seq = bytes.fromhex("070105ffff048b00")  # Stop with seq NO_SEQ, as an outsider sent it
+    released(session)
+    assert session.raw(stop_no_seq) == [Ack(NO_SEQ, MsgType.STOP)]
+    assert isinstance(answer(session.send(Drive(200, 0, 1000))), Ack)
+    assert session.raw(stop_no_seq) == [Ack(NO_SEQ, MsgType.STOP)]
+    assert not telemetry(session).motors_on
+
+
+def test_commands_without_a_seq_are_never_remembered(session):
+    released(session)
+    assert answer(session.send(Water(1, 5000), seq=NO_SEQ)) == Ack(NO_SEQ, MsgType.WATER)
+    session.send(Stop())
+    assert answer(session.send(Water(2, 5000), seq=NO_SEQ)) == Ack(NO_SEQ, MsgType.WATER)
+    assert telemetry(session).pump_zone == 2, "the second Water without a seq ran"
 
 
 def test_hello_forgets_remembered_answers(session):
