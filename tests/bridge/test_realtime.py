@@ -22,6 +22,7 @@ from firmware_bridge.constants import (
 )
 from firmware_bridge.emulator import Emulator
 from firmware_bridge.faultproxy import FaultProxy, Faults
+from firmware_bridge.safety import wheel_speeds_mmps
 
 # How late a failsafe may fire, as the MCU measures it: the MCU checks every loop (about 1 ms) and
 # the emulator wakes for the deadline. On top of that, whatever stall the MCU itself demonstrably
@@ -116,6 +117,33 @@ def test_handshake_drive_water_telemetry(mcu):
         # Expiry is not a fault: only a heartbeat loss (a stalled QEMU can cause one) latches.
         assert t.estop_latched == (t.failsafe_count > 0)
         link.stop()
+
+
+def _sign(x: int) -> int:
+    return (x > 0) - (x < 0)
+
+
+# (v m/s, ω rad/s): straight both ways, turning both ways forward and backward, spinning on the
+# spot, and docs/protocol.md's worked example (Drive 250/-500/200). QEMU 7.2 froze on every one
+# but the first, in the compiler's signed multiply helper (docs/protocol.md, section 8).
+MANOEUVRES = [(0.2, 0.0), (-0.1, 0.0), (0.1, 1.0), (0.1, -1.0), (-0.1, 0.5), (-0.1, -0.5),
+              (0.0, 2.0), (0.25, -0.5)]
+
+
+def test_drives_both_ways_turns_both_ways_and_reverses(mcu):
+    with Link.open(mcu.port, config=mcu.config()) as link:
+        for v_mps, omega_radps in MANOEUVRES:  # each straight after the last: reversing too
+            left, right = wheel_speeds_mmps(round(v_mps * 1000), round(omega_radps * 1000))
+            unlatched(link, lambda v=v_mps, w=omega_radps: link.drive(v, w, ttl_ms=1000))
+            link.clear_telemetry()
+            first = telemetry_where(link, lambda t, lr=(left, right):
+                                    (t.motor_left_mmps, t.motor_right_mmps) == lr)
+            t = telemetry_where(link, lambda t, f=first: t.uptime_ms >= f.uptime_ms + 150)
+            moved = (_sign(t.left_ticks - first.left_ticks),
+                     _sign(t.right_ticks - first.right_ticks))
+            assert moved == (_sign(left), _sign(right)), (v_mps, omega_radps, first, t)
+        link.stop()
+        assert not telemetry_where(link, lambda t: not t.motors_on).motors_on
 
 
 def test_failsafe_fires_within_its_bound_every_time_the_host_goes_silent(mcu):

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "gb_messages.h"
+#include "gb_mul.h"
 
 #define PUMP_BUDGET_FULL ((uint32_t)GB_PUMP_MAX_ON_MS * GB_PUMP_REFILL_DIVISOR)
 
@@ -123,6 +124,13 @@ static void advance(gb_core_t *c, uint32_t now)
         halt(c);
 }
 
+/* How much faster the right wheel turns than the middle of the axle, and the left one slower:
+ * omega * TRACK_WIDTH_MM / 2000, rounded toward zero. */
+static int32_t turn_mmps(int16_t omega_mradps)
+{
+    return gb_mul_i16_u16(omega_mradps, GB_TRACK_WIDTH_MM) / 2000;
+}
+
 static uint8_t out_of_range(const gb_msg_t *m)
 {
     switch (m->type) {
@@ -132,7 +140,7 @@ static uint8_t out_of_range(const gb_msg_t *m)
         const gb_drive_t *d = &m->u.drive;
         if (d->ttl_ms < 1 || d->ttl_ms > GB_DRIVE_TTL_MAX_MS)
             return 1;
-        int32_t turn = (int32_t)d->omega_mradps * GB_TRACK_WIDTH_MM / 2000; /* truncates to 0 */
+        int32_t turn = turn_mmps(d->omega_mradps);
         int32_t left = d->v_mmps - turn, right = d->v_mmps + turn;
         return left > GB_MAX_WHEEL_SPEED_MMPS || left < -GB_MAX_WHEEL_SPEED_MMPS ||
                right > GB_MAX_WHEEL_SPEED_MMPS || right < -GB_MAX_WHEEL_SPEED_MMPS;
@@ -175,7 +183,7 @@ static uint8_t execute(gb_core_t *c, const gb_msg_t *m, uint32_t now, gb_answer_
             a->error = GB_NAK_ESTOP_LATCHED;
             return 1;
         }
-        int16_t turn = (int16_t)((int32_t)m->u.drive.omega_mradps * GB_TRACK_WIDTH_MM / 2000);
+        int16_t turn = (int16_t)turn_mmps(m->u.drive.omega_mradps); /* in range: checked */
         c->motor_left_mmps = (int16_t)(m->u.drive.v_mmps - turn);
         c->motor_right_mmps = (int16_t)(m->u.drive.v_mmps + turn);
         c->drive_until_ms = now + m->u.drive.ttl_ms;
