@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import serial
 
 from firmware_bridge import Link, LinkConfig, LinkDown, LinkTimeout, NakError
 from firmware_bridge.board import host_firmware, missing_tools, qemu_board
@@ -18,10 +19,13 @@ from firmware_bridge.constants import (
     PUMP_CLOSED,
     TELEMETRY_PERIOD_MS,
     EstopReason,
+    Fault,
     NakCode,
 )
 from firmware_bridge.emulator import Emulator
 from firmware_bridge.faultproxy import FaultProxy, Faults
+from firmware_bridge.frame import FrameDecoder
+from firmware_bridge.messages import Ack, Hello, HelloReply, Nak, Stop, Telemetry, encode, parse
 from firmware_bridge.safety import wheel_speeds_mmps
 
 # How late a failsafe may fire, as the MCU measures it: the MCU checks every loop (about 1 ms) and
@@ -144,6 +148,53 @@ def test_drives_both_ways_turns_both_ways_and_reverses(mcu):
             assert moved == (_sign(left), _sign(right)), (v_mps, omega_radps, first, t)
         link.stop()
         assert not telemetry_where(link, lambda t: not t.motors_on).motors_on
+
+
+class RawLine:
+    """The MCU's pty without a Link: whole bursts in one write, every frame that comes back."""
+
+    def __init__(self, port: str) -> None:
+        self.port = serial.Serial(port, 115_200, timeout=0.05)
+        self.decoder = FrameDecoder()
+
+    def read(self, seconds: float, until=None) -> list:
+        found: list = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not (until and until(found)):
+            for item in self.decoder.feed(self.port.read(4096)):
+                assert not isinstance(item, Exception), item
+                found.append(parse(item))
+        return found
+
+    def handshake(self) -> None:
+        self.port.write(b"\0")
+        for seq in range(1000, 1050):  # QEMU notices a new client only about once a second
+            self.port.write(encode(Hello(), seq))
+            if any(isinstance(m, HelloReply) and m.hello_seq == seq for m in self.read(0.2)):
+                return
+        raise AssertionError("no HelloReply")
+
+    def close(self) -> None:
+        self.port.close()
+
+
+@pytest.mark.parametrize("n_stops", [24, 100])
+def test_a_burst_of_commands_in_one_write_loses_no_byte(mcu, n_stops):
+    """24 Stops (192 bytes) in one write overflowed the QEMU build's receive ring during its idle
+    pause: 16 Acks, overflow flag set. docs/protocol.md, section 8, says no byte is lost."""
+    line = RawLine(mcu.port)
+    try:
+        line.handshake()
+        line.port.write(b"".join(encode(Stop(), seq) for seq in range(1, n_stops + 1)))
+        out = line.read(20, until=lambda found: sum(isinstance(m, Ack) for m in found) >= n_stops)
+        out += line.read(3 * TELEMETRY_PERIOD_MS / 1000)  # the overflow flag comes in Telemetry
+    finally:
+        line.close()
+    assert [m.acked_seq for m in out if isinstance(m, Ack | Nak)] == list(range(1, n_stops + 1))
+    assert all(isinstance(m, Ack) for m in out if isinstance(m, Ack | Nak))
+    telemetry = [m for m in out if isinstance(m, Telemetry)]
+    assert telemetry and telemetry[-1].rx_errors == 0
+    assert not any(t.fault_flags & Fault.RX_OVERFLOW for t in telemetry)
 
 
 def test_failsafe_fires_within_its_bound_every_time_the_host_goes_silent(mcu):
