@@ -109,8 +109,7 @@ class McuCore:
     tx_seq: int = 0
     estop_latched: bool = True
     estop_reasons: int = int(EstopReason.BOOT)
-    hb_armed: bool = False
-    last_hb_ms: int = 0
+    last_hb_ms: int = 0  # the failsafe watches it while the latch is clear
     motor_left_mmps: int = 0
     motor_right_mmps: int = 0
     drive_until_ms: int = 0
@@ -175,12 +174,13 @@ class McuCore:
         if self.pump_zone != PUMP_CLOSED:
             on_ms = min(self.pump_until_ms, now_ms) - prev
         self.pump_budget = pump_budget_after(self.pump_budget, dt, on_ms)
-        if self.hb_armed and now_ms - self.last_hb_ms >= HEARTBEAT_TIMEOUT_MS:
+        # Watched only while unlatched: latched, everything is off already. The release that
+        # clears the latch is itself a Heartbeat, so the watch starts fresh.
+        if not self.estop_latched and now_ms - self.last_hb_ms >= HEARTBEAT_TIMEOUT_MS:
             self.estop_latched = True
             self.estop_reasons |= int(EstopReason.HEARTBEAT_LOST)
             self.failsafe_count = (self.failsafe_count + 1) & _U16
             self.failsafe_age_ms = min(now_ms - self.last_hb_ms, _U16)
-            self.hb_armed = False
         if now_ms - self.drive_until_ms >= 0:
             self.motor_left_mmps = self.motor_right_mmps = 0
         if self.pump_zone != PUMP_CLOSED and now_ms - self.pump_until_ms >= 0:
@@ -221,7 +221,7 @@ class McuCore:
     def next_deadline_ms(self) -> int:
         """The earliest time at which :meth:`tick` has something to do."""
         times = [self.telemetry_due_ms]
-        if self.hb_armed:
+        if not self.estop_latched:
             times.append(self.last_hb_ms + HEARTBEAT_TIMEOUT_MS)
         if self.motor_left_mmps or self.motor_right_mmps:
             times.append(self.drive_until_ms)
@@ -285,7 +285,6 @@ class McuCore:
             return nak(NakCode.OUT_OF_RANGE)
         if isinstance(m, Heartbeat):
             self.last_hb_ms = now_ms
-            self.hb_armed = True
             if m.estop_action == EstopAction.NONE:
                 return None
             if m.estop_action == EstopAction.REQUEST:

@@ -103,6 +103,33 @@ def test_heartbeat_timeout_stops_everything_and_latches(session):
     assert t.failsafe_count == 1 and t.failsafe_age_ms == HEARTBEAT_TIMEOUT_MS
 
 
+@pytest.mark.parametrize("latch", ["boot", "estop", "failsafe"])
+def test_the_failsafe_watches_only_while_unlatched(session, latch):
+    # While latched the motors and the pump are already off: a heartbeat loss then stops
+    # nothing, so it neither fires the failsafe nor counts as one (it used to, once a Heartbeat
+    # had arrived while latched). The release that clears the latch starts the watch.
+    expected = {"boot": EstopReason.BOOT, "estop": EstopReason.HOST_REQUEST,
+                "failsafe": EstopReason.HEARTBEAT_LOST}[latch]
+    if latch == "estop":
+        released(session)
+        session.send(Heartbeat(EstopAction.REQUEST))
+    elif latch == "failsafe":
+        released(session)
+        session.run_until(session.now_ms + HEARTBEAT_TIMEOUT_MS)
+    count = int(latch == "failsafe")
+    for _ in range(3):  # Heartbeats while latched ...
+        session.send(HB)
+        session.run_until(session.now_ms + 100)
+    session.run_until(session.now_ms + 2 * HEARTBEAT_TIMEOUT_MS)  # ... then silence
+    t = telemetry(session)
+    assert t.estop_latched and t.reasons == expected
+    assert t.failsafe_count == count
+    released(session)  # now it watches
+    session.run_until(session.now_ms + HEARTBEAT_TIMEOUT_MS)
+    t = telemetry(session)
+    assert t.reasons == EstopReason.HEARTBEAT_LOST and t.failsafe_count == count + 1
+
+
 def test_failsafe_never_fires_early(session):
     released(session)
     for _ in range(20):  # 20 heartbeats, each 299 ms after the last

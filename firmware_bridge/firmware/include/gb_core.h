@@ -45,8 +45,7 @@ typedef struct {
     uint16_t tx_seq;
     uint8_t estop_latched;
     uint8_t estop_reasons;
-    uint8_t hb_armed;
-    uint32_t last_hb_ms;
+    uint32_t last_hb_ms; /* the failsafe watches it while the latch is clear */
     int16_t motor_left_mmps;
     int16_t motor_right_mmps;
     uint32_t drive_until_ms;

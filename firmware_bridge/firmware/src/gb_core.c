@@ -106,13 +106,14 @@ static void advance(gb_core_t *c, uint32_t now)
     budget += (uint32_t)dt - on;
     c->pump_budget = budget > PUMP_BUDGET_FULL ? PUMP_BUDGET_FULL : budget;
 
-    if (c->hb_armed && since(now, c->last_hb_ms) >= GB_HEARTBEAT_TIMEOUT_MS) {
+    /* Watched only while unlatched: latched, everything is off already. The release that
+     * clears the latch is itself a Heartbeat, so the watch starts fresh. */
+    if (!c->estop_latched && since(now, c->last_hb_ms) >= GB_HEARTBEAT_TIMEOUT_MS) {
         uint32_t age = now - c->last_hb_ms;
         c->estop_latched = 1;
         c->estop_reasons |= GB_ESTOP_REASON_HEARTBEAT_LOST;
         c->failsafe_count++;
         c->failsafe_age_ms = age > 0xFFFFu ? 0xFFFFu : (uint16_t)age;
-        c->hb_armed = 0;
     }
     if (since(now, c->drive_until_ms) >= 0) {
         c->motor_left_mmps = 0;
@@ -166,7 +167,6 @@ static uint8_t execute(gb_core_t *c, const gb_msg_t *m, uint32_t now, gb_answer_
     switch (m->type) {
     case GB_MSG_HEARTBEAT:
         c->last_hb_ms = now;
-        c->hb_armed = 1;
         if (m->u.heartbeat.estop_action == GB_ESTOP_ACTION_NONE)
             return 0;
         if (m->u.heartbeat.estop_action == GB_ESTOP_ACTION_REQUEST) {
