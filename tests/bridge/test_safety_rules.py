@@ -130,6 +130,24 @@ def test_the_failsafe_watches_only_while_unlatched(session, latch):
     assert t.reasons == EstopReason.HEARTBEAT_LOST and t.failsafe_count == count + 1
 
 
+def test_hello_changes_nothing_but_the_answer_memory(session):
+    # A host that reconnects mid-drive says Hello: the Drive runs out its ttl, the pump its
+    # duration, and the failsafe keeps watching the Heartbeats.
+    released(session)
+    session.send(Drive(200, 500, 1000))
+    session.send(Water(3, 2000))
+    before = telemetry(session)
+    (reply,) = session.send(Hello())
+    assert isinstance(reply, HelloReply)
+    after = telemetry(session)
+    assert (after.motor_left_mmps, after.motor_right_mmps, after.pump_zone) == \
+        (before.motor_left_mmps, before.motor_right_mmps, 3)
+    assert not after.estop_latched
+    session.run_until(session.now_ms + HEARTBEAT_TIMEOUT_MS)
+    t = telemetry(session)
+    assert t.estop_latched and t.failsafe_count == 1 and not t.motors_on
+
+
 def test_failsafe_never_fires_early(session):
     released(session)
     for _ in range(20):  # 20 heartbeats, each 299 ms after the last
@@ -222,6 +240,20 @@ def test_pump_is_busy_while_running_and_rate_limited_after(session):
         session.run_until(session.now_ms + 100, step_ms=50)
         session.send(HB)
     assert isinstance(answer(session.send(Water(0, PUMP_MAX_ON_MS))), Ack)
+
+
+def test_while_the_pump_runs_its_budget_falls_with_the_time_left(session):
+    # docs/protocol.md: pump_budget_ms - pump_remaining_ms is what is left when it ends.
+    released(session)
+    session.send(Water(0, 1000))
+    during = []
+    for _ in range(3):
+        session.run_until(session.now_ms + 200, step_ms=50)
+        session.send(HB)
+        during.append(telemetry(session))
+    assert all(t.pump_on for t in during)
+    assert {t.pump_budget_ms - t.pump_remaining_ms for t in during} == {PUMP_MAX_ON_MS - 1000}
+    assert answer(session.send(Water(1, 1))).error == NakCode.BUSY
 
 
 def test_retransmitted_water_is_answered_again_but_runs_once(session):
@@ -339,6 +371,7 @@ def test_bad_frames_are_refused_with_a_reason(session, body, code):
     out = session.raw(cobs.encode(bytes(data)) + b"\0")
     assert answer(out).error == code
     assert answer(out).acked_seq == 77
+    assert answer(out).acked_type == data[1]  # the type byte as read, known or not
     assert telemetry(session).rx_errors == 1
 
 
