@@ -16,16 +16,31 @@ from firmware_bridge import Link, LinkConfig, LinkDown, LinkTimeout, NakError
 from firmware_bridge.board import host_firmware, missing_tools, qemu_board
 from firmware_bridge.constants import (
     HEARTBEAT_TIMEOUT_MS,
+    NO_SEQ,
     PUMP_CLOSED,
     TELEMETRY_PERIOD_MS,
+    EstopAction,
     EstopReason,
     Fault,
+    MsgType,
     NakCode,
 )
 from firmware_bridge.emulator import Emulator
 from firmware_bridge.faultproxy import FaultProxy, Faults
 from firmware_bridge.frame import FrameDecoder
-from firmware_bridge.messages import Ack, Hello, HelloReply, Nak, Stop, Telemetry, encode, parse
+from firmware_bridge.messages import (
+    Ack,
+    Drive,
+    Heartbeat,
+    Hello,
+    HelloReply,
+    Nak,
+    Stop,
+    Telemetry,
+    Water,
+    encode,
+    parse,
+)
 from firmware_bridge.safety import wheel_speeds_mmps
 
 # How late a failsafe may fire, as the MCU measures it: the MCU checks every loop (about 1 ms) and
@@ -157,10 +172,16 @@ class RawLine:
         self.port = serial.Serial(port, 115_200, timeout=0.05)
         self.decoder = FrameDecoder()
 
-    def read(self, seconds: float, until=None) -> list:
+    def read(self, seconds: float, until=None, heartbeats: bool = False) -> list:
+        """Frames for ``seconds`` or until ``until(frames)``; with ``heartbeats``, a plain
+        Heartbeat every 100 ms meanwhile."""
         found: list = []
         deadline = time.monotonic() + seconds
+        next_heartbeat = 0.0
         while time.monotonic() < deadline and not (until and until(found)):
+            if heartbeats and time.monotonic() >= next_heartbeat:
+                self.port.write(encode(Heartbeat(EstopAction.NONE), NO_SEQ))
+                next_heartbeat = time.monotonic() + 0.1
             for item in self.decoder.feed(self.port.read(4096)):
                 assert not isinstance(item, Exception), item
                 found.append(parse(item))
@@ -195,6 +216,62 @@ def test_a_burst_of_commands_in_one_write_loses_no_byte(mcu, n_stops):
     telemetry = [m for m in out if isinstance(m, Telemetry)]
     assert telemetry and telemetry[-1].rx_errors == 0
     assert not any(t.fault_flags & Fault.RX_OVERFLOW for t in telemetry)
+
+
+def test_stop_and_estop_act_whatever_their_seq(mcu):
+    """A Stop or an e-stop request resent under a seq the MCU remembers, and a Stop without a
+    seq (NO_SEQ) sent twice: each stops the motors and the pump. They used to be acknowledged
+    and ignored (docs/protocol.md, section 3)."""
+    line = RawLine(mcu.port)
+    seqs = itertools.count(1)
+
+    def answer_to(seq: int, found: list) -> bool:
+        return any(isinstance(m, Ack | Nak) and m.acked_seq == seq for m in found)
+
+    def send(message, seq: int | None = None) -> tuple[Ack | Nak, list]:
+        seq = next(seqs) if seq is None else seq
+        line.port.write(encode(message, seq))
+        out = line.read(5, until=lambda found: answer_to(seq, found), heartbeats=True)
+        answers = [m for m in out if isinstance(m, Ack | Nak) and m.acked_seq == seq]
+        assert answers, f"no answer to {message} seq {seq}"
+        return answers[0], out
+
+    def running() -> None:  # released, driving and watering (again if a QEMU stall latched it)
+        for _ in range(5):
+            send(Heartbeat(EstopAction.RELEASE))
+            send(Drive(200, 0, 1000))
+            send(Water(0, 5000))
+            out = line.read(2, heartbeats=True, until=lambda found: any(
+                isinstance(m, Telemetry) and m.motors_on and m.pump_on for m in found))
+            if any(isinstance(m, Telemetry) and m.motors_on and m.pump_on for m in out):
+                return
+        raise AssertionError("could not get the MCU driving and watering")
+
+    def next_telemetry() -> list:
+        out = line.read(2, heartbeats=True, until=lambda found: sum(
+            isinstance(m, Telemetry) for m in found) >= 2)
+        return [m for m in out if isinstance(m, Telemetry)]
+
+    try:
+        line.handshake()
+        for stop in (Stop(), Heartbeat(EstopAction.REQUEST)):
+            running()
+            ack, _ = send(stop)
+            remembered = ack.acked_seq
+            running()
+            ack, _ = send(stop, seq=remembered)  # a seq the MCU has just seen
+            assert ack == Ack(remembered, stop.TYPE)
+            after = next_telemetry()
+            assert after and all(not t.motors_on and not t.pump_on for t in after), (stop, after)
+            assert after[-1].estop_latched == isinstance(stop, Heartbeat)
+        for _ in range(2):
+            running()
+            ack, _ = send(Stop(), seq=NO_SEQ)
+            assert ack == Ack(NO_SEQ, MsgType.STOP)
+            after = next_telemetry()
+            assert after and all(not t.motors_on and not t.pump_on for t in after), after
+    finally:
+        line.close()
 
 
 def test_failsafe_fires_within_its_bound_every_time_the_host_goes_silent(mcu):
