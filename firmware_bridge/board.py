@@ -30,10 +30,11 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 TOOLS = {
     "host": ("make", "cc"),
-    "avr": ("make", "avr-gcc", "avr-objcopy", "avr-size"),
+    "avr": ("make", "avr-gcc", "avr-objcopy", "avr-objdump", "avr-size"),
     "qemu": ("qemu-system-avr",),
 }
-_DEBIAN = {"avr-gcc": "gcc-avr", "avr-objcopy": "binutils-avr", "avr-size": "binutils-avr",
+_DEBIAN = {"avr-gcc": "gcc-avr", "avr-objcopy": "binutils-avr", "avr-objdump": "binutils-avr",
+           "avr-size": "binutils-avr",
            "qemu-system-avr": "qemu-system-misc", "cc": "gcc", "make": "make"}
 
 

@@ -18,7 +18,7 @@ MAX_PAYLOAD_SIZE = 64
 MAX_BODY_SIZE = HEADER_SIZE + MAX_PAYLOAD_SIZE + CRC_SIZE
 # COBS adds one byte per started 254-byte block; the delimiter adds one more.
 MAX_FRAME_SIZE = MAX_BODY_SIZE + (MAX_BODY_SIZE + 253) // 254 + 1
-NO_SEQ = 0xFFFF  # the seq an MCU puts in a Nak when it could not read one
+NO_SEQ = 0xFFFF  # "no sequence number": never remembered; the hello_seq of the boot HelloReply
 
 # --- safety limits (enforced on both sides of the link) ------------------------------------
 HEARTBEAT_TIMEOUT_MS = 300  # no Heartbeat for this long: motors stop, pump closes, latch set
@@ -28,7 +28,7 @@ PUMP_MAX_ON_MS = 30_000  # longest single watering, and the size of the pump bud
 PUMP_REFILL_DIVISOR = 4  # closed pump regains 1 ms of on-time per this many ms: ≤ 25 % duty
 N_ZONES = 4  # watering zones (valves behind one pump)
 N_MOISTURE = 4  # soil-moisture probes, one per zone
-DEDUPE_DEPTH = 8  # answered commands an MCU remembers to re-answer a retransmission
+DEDUPE_DEPTH = 8  # acknowledged commands an MCU remembers to re-answer a retransmission
 # ... for this long: a retransmission comes within seconds, while the host's seq comes round
 # again only after 65,535 frames (~1.8 h of heartbeats), when the old answer must not be reused.
 DEDUPE_MAX_AGE_MS = 10_000
@@ -69,6 +69,7 @@ class NakCode(IntEnum):
     BUSY = 5
     BAD_LENGTH = 6
     BAD_VERSION = 7
+    SEQ_REUSED = 8  # another command under the seq of a remembered one: not a retransmission
 
 
 class EstopAction(IntEnum):

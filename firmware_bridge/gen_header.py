@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 
 from firmware_bridge import constants
-from firmware_bridge.messages import MESSAGE_TYPES
+from firmware_bridge.messages import HOST_TO_MCU, MESSAGE_TYPES
 
 HEADER_PATH = Path(__file__).parent / "firmware" / "include" / "gb_constants.h"
 
@@ -44,6 +44,9 @@ def render() -> str:
     for msg_type, cls in MESSAGE_TYPES.items():
         lines.append(f"#define GB_PAYLOAD_SIZE_{constants.MsgType(msg_type).name} "
                      f"{cls.payload_size()}")
+    # what the MCU keeps of each remembered command to tell a retransmission from a new one
+    longest = max(MESSAGE_TYPES[t].payload_size() for t in HOST_TO_MCU)
+    lines.append(f"#define GB_MAX_COMMAND_PAYLOAD_SIZE {longest}")
     lines += ["", "#endif", ""]
     return "\n".join(lines)
 

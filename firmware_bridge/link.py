@@ -327,14 +327,12 @@ class Link:
                  ack_timeout_ms: int | None) -> Ack:
         retries = self.config.retries if retries is None else retries
         timeout_s = (ack_timeout_ms or self.config.ack_timeout_ms) / 1000
-        with self._state_lock:
-            seq = self._next_seq()
-            pending = _Pending(encode(message, seq), int(message.TYPE))
-            self._pending[seq] = pending
+        seq, pending = self._numbered(message)
         try:
             self._check_usable()
             epoch = self._epoch
             attempt = 0
+            renumbered = False
             while True:
                 sent_at = time.perf_counter()
                 pending.event.clear()
@@ -345,6 +343,19 @@ class Link:
                     self._rtts.append((time.perf_counter() - sent_at) * 1000)
                     if isinstance(answer, Ack):
                         return answer
+                    if answer.error == NakCode.SEQ_REUSED and not renumbered:
+                        # The MCU remembers this seq for another command and ran nothing; under
+                        # a fresh seq the command is new to it. Once: a second refusal means
+                        # something else numbers frames on this line.
+                        log.warning("%s: the MCU remembers seq %d for another command; sending "
+                                    "%s again under a new seq", self.name, seq,
+                                    message.TYPE.name)
+                        with self._state_lock:
+                            self._pending.pop(seq, None)
+                        seq, pending = self._numbered(message)
+                        renumbered = True
+                        self._count("retries")
+                        continue
                     if answer.error != NakCode.BAD_CRC:
                         raise NakError(answer.error, message.TYPE, seq)
                     pending.answer = None  # our frame arrived damaged: send it again now
@@ -365,6 +376,14 @@ class Link:
         finally:
             with self._state_lock:
                 self._pending.pop(seq, None)
+
+    def _numbered(self, message: Message) -> tuple[int, _Pending]:
+        """A fresh seq for ``message`` and its entry among the commands awaiting an answer."""
+        with self._state_lock:
+            seq = self._next_seq()
+            pending = _Pending(encode(message, seq), int(message.TYPE))
+            self._pending[seq] = pending
+        return seq, pending
 
     def send(self, message: Message) -> int:
         """Send ``message`` once without waiting for anything; returns its seq."""

@@ -83,6 +83,16 @@ class WaterEvent:
     at_ms: int
 
 
+@dataclass(frozen=True)
+class _Remembered:
+    """An acknowledged command, kept to recognise its retransmission (same seq, type, bytes)."""
+
+    seq: int
+    msg_type: int
+    payload: bytes
+    at_ms: int
+
+
 @dataclass
 class _Received:
     at_ms: int
@@ -99,8 +109,7 @@ class McuCore:
     tx_seq: int = 0
     estop_latched: bool = True
     estop_reasons: int = int(EstopReason.BOOT)
-    hb_armed: bool = False
-    last_hb_ms: int = 0
+    last_hb_ms: int = 0  # the failsafe watches it while the latch is clear
     motor_left_mmps: int = 0
     motor_right_mmps: int = 0
     drive_until_ms: int = 0
@@ -118,8 +127,7 @@ class McuCore:
     commands: Counter[str] = field(default_factory=Counter)
     waters: deque[WaterEvent] = field(default_factory=lambda: deque(maxlen=10_000))
     received: deque[_Received] = field(default_factory=lambda: deque(maxlen=10_000))
-    _dedupe: deque[tuple[int, int, Message, int]] = field(
-        default_factory=lambda: deque(maxlen=DEDUPE_DEPTH))
+    _remembered: deque[_Remembered] = field(default_factory=lambda: deque(maxlen=DEDUPE_DEPTH))
     _decoder: FrameDecoder = field(default_factory=FrameDecoder)
 
     def __post_init__(self) -> None:
@@ -166,12 +174,13 @@ class McuCore:
         if self.pump_zone != PUMP_CLOSED:
             on_ms = min(self.pump_until_ms, now_ms) - prev
         self.pump_budget = pump_budget_after(self.pump_budget, dt, on_ms)
-        if self.hb_armed and now_ms - self.last_hb_ms >= HEARTBEAT_TIMEOUT_MS:
+        # Watched only while unlatched: latched, everything is off already. The release that
+        # clears the latch is itself a Heartbeat, so the watch starts fresh.
+        if not self.estop_latched and now_ms - self.last_hb_ms >= HEARTBEAT_TIMEOUT_MS:
             self.estop_latched = True
             self.estop_reasons |= int(EstopReason.HEARTBEAT_LOST)
             self.failsafe_count = (self.failsafe_count + 1) & _U16
             self.failsafe_age_ms = min(now_ms - self.last_hb_ms, _U16)
-            self.hb_armed = False
         if now_ms - self.drive_until_ms >= 0:
             self.motor_left_mmps = self.motor_right_mmps = 0
         if self.pump_zone != PUMP_CLOSED and now_ms - self.pump_until_ms >= 0:
@@ -212,7 +221,7 @@ class McuCore:
     def next_deadline_ms(self) -> int:
         """The earliest time at which :meth:`tick` has something to do."""
         times = [self.telemetry_due_ms]
-        if self.hb_armed:
+        if not self.estop_latched:
             times.append(self.last_hb_ms + HEARTBEAT_TIMEOUT_MS)
         if self.motor_left_mmps or self.motor_right_mmps:
             times.append(self.drive_until_ms)
@@ -239,17 +248,30 @@ class McuCore:
         self.commands[type(message).__name__] += 1
         self.received.append(_Received(now_ms, item.seq, message))
         if isinstance(message, Hello):
-            self._dedupe.clear()
+            self._remembered.clear()
             return self._send(self._hello_reply(item.seq, now_ms))
-        for seq, msg_type, answer, at_ms in self._dedupe:
-            if (seq == item.seq and msg_type == item.msg_type
-                    and now_ms - at_ms <= DEDUPE_MAX_AGE_MS):
-                return self._send(answer)  # a retransmission: answer again, do nothing again
+        memorable = _memorable(message, item.seq)
+        if memorable:
+            remembered = self._recall(item.seq, now_ms)
+            if remembered is not None:
+                if (remembered.msg_type, remembered.payload) == (item.msg_type, item.payload):
+                    # a retransmission: answer again, do nothing again
+                    return self._send(Ack(item.seq, item.msg_type))
+                # another command under a remembered seq: run neither twice
+                return self._send(Nak(item.seq, item.msg_type, NakCode.SEQ_REUSED))
         answer = self._execute(message, item.seq, now_ms)
         if answer is None:
             return b""
-        self._dedupe.append((item.seq, item.msg_type, answer, now_ms))
+        if memorable and isinstance(answer, Ack):  # a refusal changed nothing: judged again
+            self._remembered.append(_Remembered(item.seq, item.msg_type, item.payload, now_ms))
         return self._send(answer)
+
+    def _recall(self, seq: int, now_ms: int) -> _Remembered | None:
+        """The remembered command with ``seq`` if one is young enough (at most one is)."""
+        for r in self._remembered:
+            if r.seq == seq and now_ms - r.at_ms <= DEDUPE_MAX_AGE_MS:
+                return r
+        return None
 
     def _reject(self, frame: Frame, code: NakCode) -> bytes:
         self.rx_errors = (self.rx_errors + 1) & _U16
@@ -263,7 +285,6 @@ class McuCore:
             return nak(NakCode.OUT_OF_RANGE)
         if isinstance(m, Heartbeat):
             self.last_hb_ms = now_ms
-            self.hb_armed = True
             if m.estop_action == EstopAction.NONE:
                 return None
             if m.estop_action == EstopAction.REQUEST:
@@ -311,6 +332,17 @@ class McuCore:
         self.tx_seq = (self.tx_seq + 1) & _U16
         self.frames_tx += 1
         return encode(message, seq)
+
+
+def _memorable(m: Message, seq: int) -> bool:
+    """Whether the answer memory applies. Not to a Stop or an e-stop request: they act every time
+    (stopping twice is harmless; a Stop that does not stop is not). Not to a plain Heartbeat,
+    which is not answered. Not to NO_SEQ, which has nothing to recognise a retransmission by."""
+    if seq == NO_SEQ or isinstance(m, Stop):
+        return False
+    if isinstance(m, Heartbeat):
+        return m.estop_action not in (EstopAction.NONE, EstopAction.REQUEST)
+    return True
 
 
 def _i32(v: int) -> int:

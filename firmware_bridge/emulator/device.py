@@ -60,7 +60,7 @@ class EmulatorState:
     pump_zone: int  # PUMP_CLOSED when off
     pump_remaining_ms: int
     pump_budget_ms: int
-    heartbeat_age_ms: int | None  # None until the first Heartbeat after boot or a failsafe
+    heartbeat_age_ms: int | None  # None while latched: the failsafe watches only unlatched
     failsafe_count: int
     failsafe_age_ms: int
     frames_rx: int
@@ -173,7 +173,7 @@ class Emulator:
                 pump_remaining_ms=max(0, c.pump_until_ms - now)
                 if c.pump_zone != PUMP_CLOSED else 0,
                 pump_budget_ms=c.pump_budget // PUMP_REFILL_DIVISOR,
-                heartbeat_age_ms=now - c.last_hb_ms if c.hb_armed else None,
+                heartbeat_age_ms=None if c.estop_latched else now - c.last_hb_ms,
                 failsafe_count=c.failsafe_count, failsafe_age_ms=c.failsafe_age_ms,
                 frames_rx=c.frames_rx, frames_tx=c.frames_tx, rx_errors=c.rx_errors,
                 tx_dropped_bytes=self._tx_dropped, commands=dict(c.commands),

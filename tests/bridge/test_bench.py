@@ -28,3 +28,12 @@ def test_undetected_error_count_covers_every_kind_of_damage():
 def test_decoder_throughput_reports_both_levels():
     result = bridge.decoder_throughput(repeats=1, n_frames=200)
     assert result["telemetry_frames_mbps"] > 0 and result["mixed_parsed_mbps"] > 0
+
+
+def test_telemetry_spacing_reads_uptime_steps_and_arrival_gaps():
+    arrivals = [(10.000, 100), (10.050, 150), (10.090, 200), (10.160, 250)]
+    result = bridge.telemetry_spacing(arrivals)
+    assert (result["uptime_step_min_ms"], result["uptime_step_max_ms"]) == (50, 50)
+    assert (result["arrival_gap_p1_ms"], result["arrival_gap_median_ms"],
+            result["arrival_gap_max_ms"]) == (40.0, 50.0, 70.0)
+    assert bridge.telemetry_spacing([(1.0, 0)]) == {"frames": 1}

@@ -10,6 +10,7 @@ from firmware_bridge.crc import CHECK, crc16, crc16_bitwise
 from firmware_bridge.errors import FrameError, OutOfRangeError
 from firmware_bridge.frame import Frame, FrameDecoder, decode_frame, encode_frame
 from firmware_bridge.messages import MESSAGE_TYPES, Drive, Telemetry, Water, encode, parse
+from firmware_bridge.safety import range_check
 
 from .golden import GOLDEN, ids, message_of
 
@@ -136,3 +137,12 @@ def test_telemetry_properties_read_the_bits():
     assert (t.bumper_left, t.bumper_right, t.pump_on, t.motors_on) == (False, True, True, True)
     assert int(t.reasons) == 3 and int(t.faults) == 4
     assert GOLDEN["protocol_version"] == PROTOCOL_VERSION
+
+
+@pytest.mark.parametrize("entry", GOLDEN["limits"],
+                         ids=[f"{e['type']}{list(e['fields'].values())}" for e in GOLDEN["limits"]])
+def test_the_host_refuses_exactly_what_the_mcu_refuses(entry):
+    # The link checks commands before sending them (firmware_bridge.safety); the MCU cores are
+    # held to the same verdicts in test_safety_rules.
+    verdict = "ok" if range_check(message_of(entry)) is None else "out_of_range"
+    assert verdict == entry["verdict"]

@@ -1,7 +1,9 @@
 """The Python twin and the C firmware core, fed the same random scripts, send the same bytes.
 
-Scripts mix valid and out-of-range commands, retransmissions, Hellos, e-stop requests, damaged
-frames, junk and time steps that straddle every timeout. Any divergence is a bug in one of them.
+Scripts mix valid and out-of-range commands, retransmissions (of the last frame and of older
+ones), other commands under a used seq, commands without a seq (NO_SEQ), Hellos, e-stop requests,
+damaged frames, junk and time steps that straddle every timeout. Any divergence is a bug in one
+of them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge.constants import HEARTBEAT_TIMEOUT_MS
+from firmware_bridge.constants import HEARTBEAT_TIMEOUT_MS, NO_SEQ
 from firmware_bridge.emulator.core import SensorReading
 from firmware_bridge.messages import Drive, Heartbeat, Hello, Stop, Water, encode
 
@@ -33,9 +35,14 @@ commands = st.one_of(
 @st.composite
 def steps(draw):
     kind = draw(st.sampled_from(["cmd", "cmd", "cmd", "heartbeat", "heartbeat", "again", "wait",
-                                 "wait", "wait", "damaged", "junk", "sensors", "release+cmd"]))
-    if kind == "cmd":
-        return ("cmd", draw(commands))
+                                 "wait", "wait", "damaged", "junk", "sensors", "release+cmd",
+                                 "older", "reuse", "variant", "no_seq"]))
+    if kind in ("cmd", "reuse"):
+        return (kind, draw(commands))
+    if kind == "no_seq":  # a release first, so that the command can run
+        return ("no_seq", [Heartbeat(2), draw(commands)])
+    if kind == "older":  # a retransmission from further back, maybe forgotten by now
+        return ("older", draw(st.integers(1, 12)))
     if kind == "release+cmd":  # reach the unlatched states often
         return ("cmds", [Heartbeat(2), draw(commands)])
     if kind == "heartbeat":
@@ -53,7 +60,18 @@ def steps(draw):
             draw(st.integers(-2**31, 2**31 - 1)), draw(st.integers(-2**31, 2**31 - 1)),
             draw(u16), draw(u16), draw(st.booleans()), draw(st.booleans()),
             tuple(draw(st.lists(u16, min_size=4, max_size=4))), draw(u16), draw(st.booleans())))
-    return ("again",)
+    return (kind,)  # "again" or "variant"
+
+
+def variant(message):
+    """The same type of command with other payload bytes (same bytes if it has none)."""
+    if isinstance(message, Drive):
+        return Drive(message.v_mmps, message.omega_mradps, 2 if message.ttl_ms == 1 else 1)
+    if isinstance(message, Water):
+        return Water(message.zone, 2 if message.duration_ms == 1 else 1)
+    if isinstance(message, Heartbeat):
+        return Heartbeat((message.estop_action + 1) % 3)
+    return message
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +87,7 @@ def c_core(gb_tool):
 def test_python_and_c_cores_send_identical_bytes(c_core, script, boot_ms):
     py = PyCore()
     cores = (py, c_core)
-    now, seq, last_frame = boot_ms, 0, b""
+    now, seq, sent, last = boot_ms, 0, [b""], Stop()
     outputs = [[core.boot(now)] for core in cores]
     for step in script:
         if step[0] == "wait":
@@ -82,10 +100,19 @@ def test_python_and_c_cores_send_identical_bytes(c_core, script, boot_ms):
                 data = b""
                 for message in step[1] if step[0] == "cmds" else [step[1]]:
                     seq = (seq + 1) % 0xFFFF
-                    last_frame = encode(message, seq)
-                    data += last_frame
+                    sent.append(encode(message, seq))
+                    last = message
+                    data += sent[-1]
             elif step[0] == "again":
-                data = last_frame
+                data = sent[-1]
+            elif step[0] == "older":
+                data = sent[-min(step[1], len(sent))]
+            elif step[0] == "reuse":
+                data = encode(step[1], seq)
+            elif step[0] == "variant":
+                data = encode(variant(last), seq)
+            elif step[0] == "no_seq":
+                data = b"".join(encode(message, NO_SEQ) for message in step[1])
             elif step[0] == "damaged":
                 data = bytearray(encode(step[1], seq))
                 data[step[2] % (len(data) - 1)] ^= 1 << (step[2] % 8)

@@ -348,3 +348,28 @@ def test_water_answer_arrives_exactly_once_per_call(emulator, link):
         time.sleep(0.03)
     assert [a.acked_seq for a in acks] == [w.seq for w in emulator.state().waters]
     assert all(isinstance(a, Ack) for a in acks)
+
+
+def test_a_command_refused_for_a_reused_seq_is_sent_again_under_a_new_one(emulator, link,
+                                                                          monkeypatch):
+    # As if the host's numbering had restarted without a new handshake: the next command goes
+    # out under a seq the MCU still remembers for another command. The MCU refuses it without
+    # running it (SEQ_REUSED), so the link may safely send it again under a fresh seq.
+    link.release()
+    first = link.water(1, 20)
+    next_seq = link._next_seq
+    reused = []
+
+    def colliding() -> int:
+        if threading.current_thread() is threading.main_thread() and not reused:
+            reused.append(first.acked_seq)
+            return first.acked_seq
+        return next_seq()
+
+    monkeypatch.setattr(link, "_next_seq", colliding)
+    time.sleep(0.05)  # the first watering ends
+    second = link.water(2, 20)
+    assert reused and second.acked_seq != first.acked_seq
+    assert [(w.seq, w.zone) for w in emulator.state().waters] == \
+        [(first.acked_seq, 1), (second.acked_seq, 2)]
+    assert link.stats.naks == {"SEQ_REUSED": 1}

@@ -10,18 +10,38 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import serial
 
 from firmware_bridge import Link, LinkConfig, LinkDown, LinkTimeout, NakError
 from firmware_bridge.board import host_firmware, missing_tools, qemu_board
 from firmware_bridge.constants import (
     HEARTBEAT_TIMEOUT_MS,
+    NO_SEQ,
     PUMP_CLOSED,
     TELEMETRY_PERIOD_MS,
+    EstopAction,
     EstopReason,
+    Fault,
+    MsgType,
     NakCode,
 )
 from firmware_bridge.emulator import Emulator
 from firmware_bridge.faultproxy import FaultProxy, Faults
+from firmware_bridge.frame import FrameDecoder
+from firmware_bridge.messages import (
+    Ack,
+    Drive,
+    Heartbeat,
+    Hello,
+    HelloReply,
+    Nak,
+    Stop,
+    Telemetry,
+    Water,
+    encode,
+    parse,
+)
+from firmware_bridge.safety import wheel_speeds_mmps
 
 # How late a failsafe may fire, as the MCU measures it: the MCU checks every loop (about 1 ms) and
 # the emulator wakes for the deadline. On top of that, whatever stall the MCU itself demonstrably
@@ -116,6 +136,142 @@ def test_handshake_drive_water_telemetry(mcu):
         # Expiry is not a fault: only a heartbeat loss (a stalled QEMU can cause one) latches.
         assert t.estop_latched == (t.failsafe_count > 0)
         link.stop()
+
+
+def _sign(x: int) -> int:
+    return (x > 0) - (x < 0)
+
+
+# (v m/s, ω rad/s): straight both ways, turning both ways forward and backward, spinning on the
+# spot, and docs/protocol.md's worked example (Drive 250/-500/200). QEMU 7.2 froze on every one
+# but the first, in the compiler's signed multiply helper (docs/protocol.md, section 8).
+MANOEUVRES = [(0.2, 0.0), (-0.1, 0.0), (0.1, 1.0), (0.1, -1.0), (-0.1, 0.5), (-0.1, -0.5),
+              (0.0, 2.0), (0.25, -0.5)]
+
+
+def test_drives_both_ways_turns_both_ways_and_reverses(mcu):
+    with Link.open(mcu.port, config=mcu.config()) as link:
+        for v_mps, omega_radps in MANOEUVRES:  # each straight after the last: reversing too
+            left, right = wheel_speeds_mmps(round(v_mps * 1000), round(omega_radps * 1000))
+            unlatched(link, lambda v=v_mps, w=omega_radps: link.drive(v, w, ttl_ms=1000))
+            link.clear_telemetry()
+            first = telemetry_where(link, lambda t, lr=(left, right):
+                                    (t.motor_left_mmps, t.motor_right_mmps) == lr)
+            t = telemetry_where(link, lambda t, f=first: t.uptime_ms >= f.uptime_ms + 150)
+            moved = (_sign(t.left_ticks - first.left_ticks),
+                     _sign(t.right_ticks - first.right_ticks))
+            assert moved == (_sign(left), _sign(right)), (v_mps, omega_radps, first, t)
+        link.stop()
+        assert not telemetry_where(link, lambda t: not t.motors_on).motors_on
+
+
+class RawLine:
+    """The MCU's pty without a Link: whole bursts in one write, every frame that comes back."""
+
+    def __init__(self, port: str) -> None:
+        self.port = serial.Serial(port, 115_200, timeout=0.05)
+        self.decoder = FrameDecoder()
+
+    def read(self, seconds: float, until=None, heartbeats: bool = False) -> list:
+        """Frames for ``seconds`` or until ``until(frames)``; with ``heartbeats``, a plain
+        Heartbeat every 100 ms meanwhile."""
+        found: list = []
+        deadline = time.monotonic() + seconds
+        next_heartbeat = 0.0
+        while time.monotonic() < deadline and not (until and until(found)):
+            if heartbeats and time.monotonic() >= next_heartbeat:
+                self.port.write(encode(Heartbeat(EstopAction.NONE), NO_SEQ))
+                next_heartbeat = time.monotonic() + 0.1
+            for item in self.decoder.feed(self.port.read(4096)):
+                assert not isinstance(item, Exception), item
+                found.append(parse(item))
+        return found
+
+    def handshake(self) -> None:
+        self.port.write(b"\0")
+        for seq in range(1000, 1050):  # QEMU notices a new client only about once a second
+            self.port.write(encode(Hello(), seq))
+            if any(isinstance(m, HelloReply) and m.hello_seq == seq for m in self.read(0.2)):
+                return
+        raise AssertionError("no HelloReply")
+
+    def close(self) -> None:
+        self.port.close()
+
+
+@pytest.mark.parametrize("n_stops", [24, 100])
+def test_a_burst_of_commands_in_one_write_loses_no_byte(mcu, n_stops):
+    """24 Stops (192 bytes) in one write overflowed the QEMU build's receive ring during its idle
+    pause: 16 Acks, overflow flag set. docs/protocol.md, section 8, says no byte is lost."""
+    line = RawLine(mcu.port)
+    try:
+        line.handshake()
+        line.port.write(b"".join(encode(Stop(), seq) for seq in range(1, n_stops + 1)))
+        out = line.read(20, until=lambda found: sum(isinstance(m, Ack) for m in found) >= n_stops)
+        out += line.read(3 * TELEMETRY_PERIOD_MS / 1000)  # the overflow flag comes in Telemetry
+    finally:
+        line.close()
+    assert [m.acked_seq for m in out if isinstance(m, Ack | Nak)] == list(range(1, n_stops + 1))
+    assert all(isinstance(m, Ack) for m in out if isinstance(m, Ack | Nak))
+    telemetry = [m for m in out if isinstance(m, Telemetry)]
+    assert telemetry and telemetry[-1].rx_errors == 0
+    assert not any(t.fault_flags & Fault.RX_OVERFLOW for t in telemetry)
+
+
+def test_stop_and_estop_act_whatever_their_seq(mcu):
+    """A Stop or an e-stop request resent under a seq the MCU remembers, and a Stop without a
+    seq (NO_SEQ) sent twice: each stops the motors and the pump. They used to be acknowledged
+    and ignored (docs/protocol.md, section 3)."""
+    line = RawLine(mcu.port)
+    seqs = itertools.count(1)
+
+    def answer_to(seq: int, found: list) -> bool:
+        return any(isinstance(m, Ack | Nak) and m.acked_seq == seq for m in found)
+
+    def send(message, seq: int | None = None) -> tuple[Ack | Nak, list]:
+        seq = next(seqs) if seq is None else seq
+        line.port.write(encode(message, seq))
+        out = line.read(5, until=lambda found: answer_to(seq, found), heartbeats=True)
+        answers = [m for m in out if isinstance(m, Ack | Nak) and m.acked_seq == seq]
+        assert answers, f"no answer to {message} seq {seq}"
+        return answers[0], out
+
+    def running() -> None:  # released, driving and watering (again if a QEMU stall latched it)
+        for _ in range(5):
+            send(Heartbeat(EstopAction.RELEASE))
+            send(Drive(200, 0, 1000))
+            send(Water(0, 5000))
+            out = line.read(2, heartbeats=True, until=lambda found: any(
+                isinstance(m, Telemetry) and m.motors_on and m.pump_on for m in found))
+            if any(isinstance(m, Telemetry) and m.motors_on and m.pump_on for m in out):
+                return
+        raise AssertionError("could not get the MCU driving and watering")
+
+    def next_telemetry() -> list:
+        out = line.read(2, heartbeats=True, until=lambda found: sum(
+            isinstance(m, Telemetry) for m in found) >= 2)
+        return [m for m in out if isinstance(m, Telemetry)]
+
+    try:
+        line.handshake()
+        for stop in (Stop(), Heartbeat(EstopAction.REQUEST)):
+            running()
+            ack, _ = send(stop)
+            remembered = ack.acked_seq
+            running()
+            ack, _ = send(stop, seq=remembered)  # a seq the MCU has just seen
+            assert ack == Ack(remembered, stop.TYPE)
+            after = next_telemetry()
+            assert after and all(not t.motors_on and not t.pump_on for t in after), (stop, after)
+            assert after[-1].estop_latched == isinstance(stop, Heartbeat)
+        for _ in range(2):
+            running()
+            ack, _ = send(Stop(), seq=NO_SEQ)
+            assert ack == Ack(NO_SEQ, MsgType.STOP)
+            after = next_telemetry()
+            assert after and all(not t.motors_on and not t.pump_on for t in after), after
+    finally:
+        line.close()
 
 
 def test_failsafe_fires_within_its_bound_every_time_the_host_goes_silent(mcu):

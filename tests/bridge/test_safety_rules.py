@@ -103,6 +103,51 @@ def test_heartbeat_timeout_stops_everything_and_latches(session):
     assert t.failsafe_count == 1 and t.failsafe_age_ms == HEARTBEAT_TIMEOUT_MS
 
 
+@pytest.mark.parametrize("latch", ["boot", "estop", "failsafe"])
+def test_the_failsafe_watches_only_while_unlatched(session, latch):
+    # While latched the motors and the pump are already off: a heartbeat loss then stops
+    # nothing, so it neither fires the failsafe nor counts as one (it used to, once a Heartbeat
+    # had arrived while latched). The release that clears the latch starts the watch.
+    expected = {"boot": EstopReason.BOOT, "estop": EstopReason.HOST_REQUEST,
+                "failsafe": EstopReason.HEARTBEAT_LOST}[latch]
+    if latch == "estop":
+        released(session)
+        session.send(Heartbeat(EstopAction.REQUEST))
+    elif latch == "failsafe":
+        released(session)
+        session.run_until(session.now_ms + HEARTBEAT_TIMEOUT_MS)
+    count = int(latch == "failsafe")
+    for _ in range(3):  # Heartbeats while latched ...
+        session.send(HB)
+        session.run_until(session.now_ms + 100)
+    session.run_until(session.now_ms + 2 * HEARTBEAT_TIMEOUT_MS)  # ... then silence
+    t = telemetry(session)
+    assert t.estop_latched and t.reasons == expected
+    assert t.failsafe_count == count
+    released(session)  # now it watches
+    session.run_until(session.now_ms + HEARTBEAT_TIMEOUT_MS)
+    t = telemetry(session)
+    assert t.reasons == EstopReason.HEARTBEAT_LOST and t.failsafe_count == count + 1
+
+
+def test_hello_changes_nothing_but_the_answer_memory(session):
+    # A host that reconnects mid-drive says Hello: the Drive runs out its ttl, the pump its
+    # duration, and the failsafe keeps watching the Heartbeats.
+    released(session)
+    session.send(Drive(200, 500, 1000))
+    session.send(Water(3, 2000))
+    before = telemetry(session)
+    (reply,) = session.send(Hello())
+    assert isinstance(reply, HelloReply)
+    after = telemetry(session)
+    assert (after.motor_left_mmps, after.motor_right_mmps, after.pump_zone) == \
+        (before.motor_left_mmps, before.motor_right_mmps, 3)
+    assert not after.estop_latched
+    session.run_until(session.now_ms + HEARTBEAT_TIMEOUT_MS)
+    t = telemetry(session)
+    assert t.estop_latched and t.failsafe_count == 1 and not t.motors_on
+
+
 def test_failsafe_never_fires_early(session):
     released(session)
     for _ in range(20):  # 20 heartbeats, each 299 ms after the last
@@ -197,6 +242,20 @@ def test_pump_is_busy_while_running_and_rate_limited_after(session):
     assert isinstance(answer(session.send(Water(0, PUMP_MAX_ON_MS))), Ack)
 
 
+def test_while_the_pump_runs_its_budget_falls_with_the_time_left(session):
+    # docs/protocol.md: pump_budget_ms - pump_remaining_ms is what is left when it ends.
+    released(session)
+    session.send(Water(0, 1000))
+    during = []
+    for _ in range(3):
+        session.run_until(session.now_ms + 200, step_ms=50)
+        session.send(HB)
+        during.append(telemetry(session))
+    assert all(t.pump_on for t in during)
+    assert {t.pump_budget_ms - t.pump_remaining_ms for t in during} == {PUMP_MAX_ON_MS - 1000}
+    assert answer(session.send(Water(1, 1))).error == NakCode.BUSY
+
+
 def test_retransmitted_water_is_answered_again_but_runs_once(session):
     released(session)
     first = session.send(Water(3, 100))
@@ -220,10 +279,71 @@ def test_a_remembered_answer_expires_so_a_reused_seq_is_a_new_command(session):
     assert telemetry(session).pump_zone == 3, "the command with the reused seq ran"
 
 
-def test_retransmitted_refusal_is_refused_again(session):
-    nak = answer(session.send(Drive(100, 0, 100)))
+def test_a_refusal_is_not_remembered_so_its_retransmission_is_judged_again(session):
+    # A refused command changed nothing, so running its checks again is safe; replaying the old
+    # refusal would refuse a command that is now fine.
+    nak = answer(session.send(Drive(100, 0, 500)))
+    assert nak.error == NakCode.ESTOP_LATCHED
     released(session)
-    assert answer(session.send(Drive(100, 0, 100), seq=nak.acked_seq)) == nak
+    assert answer(session.send(Drive(100, 0, 500), seq=nak.acked_seq)) == \
+        Ack(nak.acked_seq, MsgType.DRIVE)
+    assert telemetry(session).motor_left_mmps == 100
+
+
+def test_an_out_of_range_refusal_is_not_replayed_for_a_valid_command_with_its_seq(session):
+    released(session)
+    nak = answer(session.send(Drive(600, 0, 500)))
+    assert nak.error == NakCode.OUT_OF_RANGE
+    assert answer(session.send(Drive(200, 0, 500), seq=nak.acked_seq)) == \
+        Ack(nak.acked_seq, MsgType.DRIVE)
+    assert telemetry(session).motor_left_mmps == 200
+
+
+def test_a_different_command_under_a_remembered_seq_is_refused_and_changes_nothing(session):
+    released(session)
+    assert isinstance(answer(session.send(Water(1, 5000))), Ack)
+    seq = session.seq
+    assert answer(session.send(Water(2, 100), seq=seq)) == \
+        Nak(seq, MsgType.WATER, NakCode.SEQ_REUSED)
+    assert answer(session.send(Drive(200, 0, 500), seq=seq)) == \
+        Nak(seq, MsgType.DRIVE, NakCode.SEQ_REUSED)
+    t = telemetry(session)
+    assert (t.pump_zone, t.motors_on) == (1, False)
+    assert t.rx_errors == 0  # a well-formed frame: a refusal, not a line error
+    assert answer(session.send(Water(1, 5000), seq=seq)) == Ack(seq, MsgType.WATER)  # the retry
+
+
+@pytest.mark.parametrize("stop", [Stop(), Heartbeat(EstopAction.REQUEST)], ids=["stop", "estop"])
+def test_stop_and_estop_act_again_when_resent_with_a_remembered_seq(session, stop):
+    released(session)
+    assert answer(session.send(stop)) == Ack(session.seq, stop.TYPE)
+    seq = session.seq
+    released(session)
+    assert isinstance(answer(session.send(Drive(200, 0, 1000))), Ack)
+    assert isinstance(answer(session.send(Water(0, 5000))), Ack)
+    t = telemetry(session)
+    assert t.motors_on and t.pump_on
+    assert answer(session.send(stop, seq=seq)) == Ack(seq, stop.TYPE)  # the same Ack ...
+    t = telemetry(session)
+    assert not t.motors_on and t.pump_zone == PUMP_CLOSED  # ... and it stopped again
+    assert t.estop_latched == isinstance(stop, Heartbeat)
+
+
+def test_stop_without_a_seq_always_stops(session):
+    stop_no_seq = bytes.fromhex("070105ffff048b00")  # Stop with seq NO_SEQ, as an outsider sent it
+    released(session)
+    assert session.raw(stop_no_seq) == [Ack(NO_SEQ, MsgType.STOP)]
+    assert isinstance(answer(session.send(Drive(200, 0, 1000))), Ack)
+    assert session.raw(stop_no_seq) == [Ack(NO_SEQ, MsgType.STOP)]
+    assert not telemetry(session).motors_on
+
+
+def test_commands_without_a_seq_are_never_remembered(session):
+    released(session)
+    assert answer(session.send(Water(1, 5000), seq=NO_SEQ)) == Ack(NO_SEQ, MsgType.WATER)
+    session.send(Stop())
+    assert answer(session.send(Water(2, 5000), seq=NO_SEQ)) == Ack(NO_SEQ, MsgType.WATER)
+    assert telemetry(session).pump_zone == 2, "the second Water without a seq ran"
 
 
 def test_hello_forgets_remembered_answers(session):
@@ -251,6 +371,7 @@ def test_bad_frames_are_refused_with_a_reason(session, body, code):
     out = session.raw(cobs.encode(bytes(data)) + b"\0")
     assert answer(out).error == code
     assert answer(out).acked_seq == 77
+    assert answer(out).acked_type == data[1]  # the type byte as read, known or not
     assert telemetry(session).rx_errors == 1
 
 

@@ -4,6 +4,7 @@
 - decoder throughput in MB/s (pure Python: frames only, and frames parsed into messages);
 - command round trip (send → Ack), median and p99, over a pty to the emulator (its own process,
   and in-process), to the C firmware core built for the host, and to the AVR firmware in QEMU;
+  meanwhile, the Telemetry spacing: steps of its uptime_ms, and gaps between arrivals;
 - undetected errors over N corrupted frames (default 10^6: a few minutes; ``--frames`` for less).
 
 Prints a report and writes JSON (``--json``). Record results in docs/benchmarks.md with the machine.
@@ -12,6 +13,7 @@ Prints a report and writes JSON (``--json``). Record results in docs/benchmarks.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -205,10 +207,37 @@ def undetected_errors(n_frames: int, seed: int = 2) -> dict[str, Any]:
 
 # --- round trips -------------------------------------------------------------------------
 
+_MIN_TELEMETRY = 40  # frames to describe the Telemetry spacing by
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))]
+
+
+def telemetry_spacing(arrivals: list[tuple[float, int]]) -> dict[str, Any]:
+    """How far apart Telemetry came: in the MCU's uptime_ms, and on arrival at the host (ms)."""
+    steps = sorted(b[1] - a[1] for a, b in itertools.pairwise(arrivals))
+    gaps = sorted((b[0] - a[0]) * 1000 for a, b in itertools.pairwise(arrivals))
+    if not steps:
+        return {"frames": len(arrivals)}
+    return {"frames": len(arrivals), "uptime_step_min_ms": steps[0],
+            "uptime_step_median_ms": statistics.median(steps), "uptime_step_max_ms": steps[-1],
+            "arrival_gap_p1_ms": round(_percentile(gaps, 0.01), 1),
+            "arrival_gap_median_ms": round(statistics.median(gaps), 1),
+            "arrival_gap_p99_ms": round(_percentile(gaps, 0.99), 1),
+            "arrival_gap_max_ms": round(gaps[-1], 1)}
+
+
 def round_trips(port: str, n: int, config: LinkConfig) -> dict[str, Any]:
-    """Time ``n`` acknowledged commands (Stop), one at a time; failures are counted, not fatal."""
+    """Time ``n`` acknowledged commands (Stop), one at a time; failures are counted, not fatal.
+    Also how far apart Telemetry came meanwhile."""
     failed = 0
-    with Link.open(port, config=config) as link:
+    arrivals: list[tuple[float, int]] = []
+
+    def arrived(t: Telemetry) -> None:
+        arrivals.append((time.monotonic(), t.uptime_ms))
+
+    with Link.open(port, config=config, on_telemetry=arrived) as link:
         link.release()
         for _ in range(min(50, n)):  # warm up
             link.stop()
@@ -222,11 +251,14 @@ def round_trips(port: str, n: int, config: LinkConfig) -> dict[str, Any]:
                 continue
             times.append((time.perf_counter() - start) * 1000)
         stats = link.stats
+        deadline = time.monotonic() + 3  # fast targets answer 2000 commands in 0.2 s
+        while len(arrivals) < _MIN_TELEMETRY + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
     times.sort()
-    k = len(times)
     return {"commands": n, "median_ms": round(statistics.median(times), 3),
-            "p99_ms": round(times[min(k - 1, math.ceil(0.99 * k) - 1)], 3),
-            "max_ms": round(times[-1], 3), "retries": stats.retries, "failed": failed}
+            "p99_ms": round(_percentile(times, 0.99), 3),
+            "max_ms": round(times[-1], 3), "retries": stats.retries, "failed": failed,
+            "telemetry": telemetry_spacing(arrivals[1:])}  # the first may predate the handshake
 
 
 @contextmanager
@@ -324,6 +356,15 @@ def print_report(r: dict[str, Any]) -> None:
                   f"max {row['max_ms']:.3f} ms  ({row['commands']} commands, "
                   f"{row['retries']} retries, {row['failed']} failed)")
     print("  (target: p99 ≤ 5 ms to the emulator)")
+    print("\ntelemetry spacing meanwhile (ms): uptime_ms steps min/median/max; "
+          "arrival gaps p1/median/p99/max")
+    for name, row in r["round_trip"].items():
+        t = row.get("telemetry")
+        if t and "uptime_step_min_ms" in t:
+            print(f"  {name:<20} steps {t['uptime_step_min_ms']}/{t['uptime_step_median_ms']}/"
+                  f"{t['uptime_step_max_ms']}  arrivals {t['arrival_gap_p1_ms']}/"
+                  f"{t['arrival_gap_median_ms']}/{t['arrival_gap_p99_ms']}/"
+                  f"{t['arrival_gap_max_ms']}  ({t['frames']} frames)")
     u = r["undetected_errors"]
     print(f"\nundetected errors: {u['undetected']} of {u['frames']} corrupted frames "
           f"{u['undetected_by_kind'] or ''} ({u['unchanged_by_damage']} left unchanged by "

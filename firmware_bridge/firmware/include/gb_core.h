@@ -27,8 +27,16 @@ typedef struct {
     uint16_t seq;
     uint8_t type;
     uint8_t error; /* 0: answered Ack */
-    uint32_t at_ms; /* when it was answered: remembered for GB_DEDUPE_MAX_AGE_MS */
 } gb_answer_t;
+
+/* An acknowledged command, remembered to recognise its retransmission: the same seq, type and
+ * payload bytes (whose length follows from the type). */
+typedef struct {
+    uint16_t seq;
+    uint8_t type;
+    uint8_t payload[GB_MAX_COMMAND_PAYLOAD_SIZE];
+    uint32_t at_ms; /* when it was acknowledged: remembered for GB_DEDUPE_MAX_AGE_MS */
+} gb_remembered_t;
 
 typedef struct {
     uint8_t board;
@@ -37,8 +45,7 @@ typedef struct {
     uint16_t tx_seq;
     uint8_t estop_latched;
     uint8_t estop_reasons;
-    uint8_t hb_armed;
-    uint32_t last_hb_ms;
+    uint32_t last_hb_ms; /* the failsafe watches it while the latch is clear */
     int16_t motor_left_mmps;
     int16_t motor_right_mmps;
     uint32_t drive_until_ms;
@@ -50,9 +57,9 @@ typedef struct {
     uint16_t rx_errors;
     uint8_t rx_overflow;
     uint32_t telemetry_due_ms;
-    gb_answer_t answers[GB_DEDUPE_DEPTH];
-    uint8_t answers_count;
-    uint8_t answers_next;
+    gb_remembered_t remembered[GB_DEDUPE_DEPTH];
+    uint8_t remembered_count;
+    uint8_t remembered_next;
     uint8_t rx_buf[GB_MAX_ENCODED_SIZE];
     uint8_t rx_len;
     uint8_t rx_discarding;

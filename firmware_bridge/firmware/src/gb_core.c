@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "gb_messages.h"
+#include "gb_mul.h"
 
 #define PUMP_BUDGET_FULL ((uint32_t)GB_PUMP_MAX_ON_MS * GB_PUMP_REFILL_DIVISOR)
 
@@ -34,11 +35,16 @@ static void send_answer(gb_core_t *c, const gb_answer_t *a)
     send(c, &m);
 }
 
+static void answer(gb_core_t *c, uint16_t seq, uint8_t type, uint8_t error)
+{
+    gb_answer_t a = {seq, type, error};
+    send_answer(c, &a);
+}
+
 static void reject(gb_core_t *c, uint16_t seq, uint8_t type, uint8_t error)
 {
-    gb_answer_t a = {seq, type, error, 0}; /* never remembered: at_ms unused */
     c->rx_errors++;
-    send_answer(c, &a);
+    answer(c, seq, type, error);
 }
 
 static void send_hello_reply(gb_core_t *c, uint16_t hello_seq)
@@ -100,13 +106,14 @@ static void advance(gb_core_t *c, uint32_t now)
     budget += (uint32_t)dt - on;
     c->pump_budget = budget > PUMP_BUDGET_FULL ? PUMP_BUDGET_FULL : budget;
 
-    if (c->hb_armed && since(now, c->last_hb_ms) >= GB_HEARTBEAT_TIMEOUT_MS) {
+    /* Watched only while unlatched: latched, everything is off already. The release that
+     * clears the latch is itself a Heartbeat, so the watch starts fresh. */
+    if (!c->estop_latched && since(now, c->last_hb_ms) >= GB_HEARTBEAT_TIMEOUT_MS) {
         uint32_t age = now - c->last_hb_ms;
         c->estop_latched = 1;
         c->estop_reasons |= GB_ESTOP_REASON_HEARTBEAT_LOST;
         c->failsafe_count++;
         c->failsafe_age_ms = age > 0xFFFFu ? 0xFFFFu : (uint16_t)age;
-        c->hb_armed = 0;
     }
     if (since(now, c->drive_until_ms) >= 0) {
         c->motor_left_mmps = 0;
@@ -118,6 +125,13 @@ static void advance(gb_core_t *c, uint32_t now)
         halt(c);
 }
 
+/* How much faster the right wheel turns than the middle of the axle, and the left one slower:
+ * omega * TRACK_WIDTH_MM / 2000, rounded toward zero. */
+static int32_t turn_mmps(int16_t omega_mradps)
+{
+    return gb_mul_i16_u16(omega_mradps, GB_TRACK_WIDTH_MM) / 2000;
+}
+
 static uint8_t out_of_range(const gb_msg_t *m)
 {
     switch (m->type) {
@@ -127,7 +141,7 @@ static uint8_t out_of_range(const gb_msg_t *m)
         const gb_drive_t *d = &m->u.drive;
         if (d->ttl_ms < 1 || d->ttl_ms > GB_DRIVE_TTL_MAX_MS)
             return 1;
-        int32_t turn = (int32_t)d->omega_mradps * GB_TRACK_WIDTH_MM / 2000; /* truncates to 0 */
+        int32_t turn = turn_mmps(d->omega_mradps);
         int32_t left = d->v_mmps - turn, right = d->v_mmps + turn;
         return left > GB_MAX_WHEEL_SPEED_MMPS || left < -GB_MAX_WHEEL_SPEED_MMPS ||
                right > GB_MAX_WHEEL_SPEED_MMPS || right < -GB_MAX_WHEEL_SPEED_MMPS;
@@ -146,7 +160,6 @@ static uint8_t execute(gb_core_t *c, const gb_msg_t *m, uint32_t now, gb_answer_
     a->seq = m->seq;
     a->type = m->type;
     a->error = 0;
-    a->at_ms = now;
     if (out_of_range(m)) {
         a->error = GB_NAK_OUT_OF_RANGE;
         return 1;
@@ -154,7 +167,6 @@ static uint8_t execute(gb_core_t *c, const gb_msg_t *m, uint32_t now, gb_answer_
     switch (m->type) {
     case GB_MSG_HEARTBEAT:
         c->last_hb_ms = now;
-        c->hb_armed = 1;
         if (m->u.heartbeat.estop_action == GB_ESTOP_ACTION_NONE)
             return 0;
         if (m->u.heartbeat.estop_action == GB_ESTOP_ACTION_REQUEST) {
@@ -171,7 +183,7 @@ static uint8_t execute(gb_core_t *c, const gb_msg_t *m, uint32_t now, gb_answer_
             a->error = GB_NAK_ESTOP_LATCHED;
             return 1;
         }
-        int16_t turn = (int16_t)((int32_t)m->u.drive.omega_mradps * GB_TRACK_WIDTH_MM / 2000);
+        int16_t turn = (int16_t)turn_mmps(m->u.drive.omega_mradps); /* in range: checked */
         c->motor_left_mmps = (int16_t)(m->u.drive.v_mmps - turn);
         c->motor_right_mmps = (int16_t)(m->u.drive.v_mmps + turn);
         c->drive_until_ms = now + m->u.drive.ttl_ms;
@@ -194,6 +206,43 @@ static uint8_t execute(gb_core_t *c, const gb_msg_t *m, uint32_t now, gb_answer_
     default:
         return 0;
     }
+}
+
+/* Whether the answer memory applies to m. Not to a Stop or an e-stop request: they act every
+ * time (stopping twice is harmless; a Stop that does not stop is not). Not to a plain Heartbeat,
+ * which is not answered. Not to NO_SEQ, which has nothing to recognise a retransmission by. */
+static uint8_t memorable(const gb_msg_t *m)
+{
+    if (m->seq == GB_NO_SEQ || m->type == GB_MSG_STOP)
+        return 0;
+    if (m->type == GB_MSG_HEARTBEAT)
+        return m->u.heartbeat.estop_action != GB_ESTOP_ACTION_NONE &&
+               m->u.heartbeat.estop_action != GB_ESTOP_ACTION_REQUEST;
+    return 1;
+}
+
+/* The remembered command with this seq, if one is young enough; at most one is (a second
+ * command under a remembered seq is refused, never remembered). */
+static const gb_remembered_t *recall(const gb_core_t *c, uint16_t seq, uint32_t now)
+{
+    for (uint8_t i = 0; i < c->remembered_count; i++) {
+        const gb_remembered_t *r = &c->remembered[i];
+        if (r->seq == seq && since(now, r->at_ms) <= GB_DEDUPE_MAX_AGE_MS)
+            return r;
+    }
+    return 0;
+}
+
+static void remember(gb_core_t *c, const gb_frame_t *f, uint32_t now)
+{
+    gb_remembered_t *r = &c->remembered[c->remembered_next];
+    r->seq = f->seq;
+    r->type = f->type;
+    memcpy(r->payload, f->payload, f->payload_len); /* parsed: at most the longest command */
+    r->at_ms = now;
+    c->remembered_next = (uint8_t)((c->remembered_next + 1) % GB_DEDUPE_DEPTH);
+    if (c->remembered_count < GB_DEDUPE_DEPTH)
+        c->remembered_count++;
 }
 
 static void handle_chunk(gb_core_t *c, uint32_t now)
@@ -222,25 +271,28 @@ static void handle_chunk(gb_core_t *c, uint32_t now)
         return;
     }
     if (m.type == GB_MSG_HELLO) {
-        c->answers_count = 0;
-        c->answers_next = 0;
+        c->remembered_count = 0;
+        c->remembered_next = 0;
         send_hello_reply(c, m.seq);
         return;
     }
-    for (uint8_t i = 0; i < c->answers_count; i++) {
-        if (c->answers[i].seq == m.seq && c->answers[i].type == m.type &&
-            since(now, c->answers[i].at_ms) <= GB_DEDUPE_MAX_AGE_MS) {
-            send_answer(c, &c->answers[i]); /* a retransmission: answer again, do nothing again */
+    uint8_t memo = memorable(&m);
+    if (memo) {
+        const gb_remembered_t *r = recall(c, m.seq, now);
+        if (r && r->type == f.type && memcmp(r->payload, f.payload, f.payload_len) == 0) {
+            answer(c, m.seq, m.type, 0); /* a retransmission: answer again, do nothing again */
+            return;
+        }
+        if (r) {
+            answer(c, m.seq, m.type, GB_NAK_SEQ_REUSED); /* another command: run neither twice */
             return;
         }
     }
     gb_answer_t a;
     if (!execute(c, &m, now, &a))
         return;
-    c->answers[c->answers_next] = a;
-    c->answers_next = (uint8_t)((c->answers_next + 1) % GB_DEDUPE_DEPTH);
-    if (c->answers_count < GB_DEDUPE_DEPTH)
-        c->answers_count++;
+    if (memo && a.error == 0) /* a refusal changed nothing: a retransmission is judged again */
+        remember(c, &f, now);
     send_answer(c, &a);
 }
 

@@ -2,6 +2,7 @@
  * soil gets wetter while the others dry, the battery drains. Same models as the Python emulator's
  * world (firmware_bridge/emulator/world.py), in integer arithmetic. */
 #include "gb_hal.h"
+#include "gb_mul.h"
 
 #define TICK_SCALE 1000000L /* (mm/s) * ms * ticks/m = 1e6 * ticks */
 
@@ -37,7 +38,7 @@ static void integrate(uint32_t now_ms)
         uint16_t step = dt > 1000 ? 1000 : (uint16_t)dt; /* keeps the products in 32 bits */
         dt -= step;
         for (uint8_t w = 0; w < 2; w++) {
-            tick_frac[w] += (int32_t)speed_mmps[w] * step * GB_TICKS_PER_M;
+            tick_frac[w] += gb_mul_i16_u16(speed_mmps[w], step) * GB_TICKS_PER_M;
             while (tick_frac[w] >= TICK_SCALE) {
                 tick_frac[w] -= TICK_SCALE;
                 ticks[w]++;

@@ -17,6 +17,7 @@
 #define TX_RING 128
 
 static volatile uint8_t rx_ring[RX_RING], rx_head, rx_tail, rx_overflow;
+static volatile uint8_t rx_held; /* the ring was full: a byte waits in UDR0, RXCIE0 is off */
 static volatile uint8_t tx_ring[TX_RING], tx_head, tx_tail;
 static uint32_t millis;
 static uint16_t clock_last_count;
@@ -33,16 +34,34 @@ static gb_core_t core;
 #define IDLE_PAUSE_US 20000
 #endif
 
+/* With the ring full, the byte is left in UDR0 and this interrupt turned off until the main loop
+ * has made room (rx_release). Under QEMU that is flow control: its UART takes the next byte from
+ * the pty only once UDR0 was read, so a burst of any length waits in the pty instead of being
+ * lost. On the real board the line does not wait: once the USART's own two-byte buffer is full
+ * too, the hardware drops bytes and reports a data overrun, counted below. */
 ISR(USART_RX_vect)
 {
-    uint8_t b = UDR0;
     uint8_t next = (uint8_t)((rx_head + 1) & (RX_RING - 1));
     if (next == rx_tail) {
-        rx_overflow = 1; /* the byte is lost; the frame it belonged to will fail its CRC */
+        UCSR0B &= (uint8_t)~_BV(RXCIE0);
+        rx_held = 1;
         return;
     }
-    rx_ring[rx_head] = b;
+    if (UCSR0A & _BV(DOR0))
+        rx_overflow = 1; /* bytes before this one were lost; their frame will fail its CRC */
+    rx_ring[rx_head] = UDR0;
     rx_head = next;
+}
+
+/* Receive again after the main loop took bytes out of a full ring. */
+static void rx_release(void)
+{
+    if (!rx_held) /* RAM only: no device register access in the common case (see main) */
+        return;
+    cli();
+    rx_held = 0;
+    UCSR0B |= _BV(RXCIE0);
+    sei();
 }
 
 ISR(USART_UDRE_vect)
@@ -123,6 +142,7 @@ int main(void)
             rx_tail = (uint8_t)((rx_tail + 1) & (RX_RING - 1));
             gb_core_rx(&core, &b, 1, now);
         }
+        rx_release();
         gb_sensors_t sensors;
         hal_read_sensors(now, &sensors);
         cli();
