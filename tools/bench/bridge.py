@@ -7,7 +7,9 @@
   meanwhile, the Telemetry spacing: steps of its uptime_ms, and gaps between arrivals;
 - undetected errors over N corrupted frames (default 10^6: a few minutes; ``--frames`` for less).
 
-Prints a report and writes JSON (``--json``). Record results in docs/benchmarks.md with the machine.
+Prints a report, judges the targets below (PASS/FAIL lines; the exit status says what failed:
+tools/bench/verdict.py) and writes JSON (``--json``). Record results in docs/benchmarks.md with
+the machine.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,7 @@ from firmware_bridge.messages import (
     encode,
     parse,
 )
+from tools.bench.verdict import QUALITY, TIMING, Bar, exit_status
 
 
 def machine() -> dict[str, Any]:
@@ -303,6 +307,39 @@ def all_round_trips(n: int, qemu: bool, log: Callable[[str], None]) -> dict[str,
     return results
 
 
+# --- acceptance ---------------------------------------------------------------------------
+
+DECODER_MBPS_MIN = 5.0  # frames (COBS + CRC + header) per second, on both streams
+ROUND_TRIP_P99_MS_MAX = 5.0  # send -> Ack to the emulator, in its own process and in a thread
+_P99_JUDGED = ("emulator_process", "emulator_in_process")
+
+
+def acceptance(r: dict[str, Any]) -> list[Bar]:
+    """The benchmark's targets: decoder speed and emulator round trip (timing bars), and every
+    command answered on every MCU measured (a quality bar: an unanswered command is a fault)."""
+    d = r["decoder"]
+    slowest = min(d["telemetry_frames_mbps"], d["mixed_frames_mbps"])
+    bars = [Bar("decoder_frames", TIMING, slowest >= DECODER_MBPS_MIN,
+                f"frame decoder {d['telemetry_frames_mbps']} MB/s on telemetry, "
+                f"{d['mixed_frames_mbps']} MB/s on mixed frames (bar: ≥ {DECODER_MBPS_MIN:g})"),
+            Bar("decoder_parsed", TIMING, None,
+                f"parsed into messages {d['telemetry_parsed_mbps']} / {d['mixed_parsed_mbps']} "
+                "MB/s (no bar: the cost is per frame)")]
+    rows = {n: row for n, row in r["round_trip"].items() if "skipped" not in row}
+    for name in _P99_JUDGED:
+        if name in rows:
+            p99 = rows[name]["p99_ms"]
+            bars.append(Bar(f"round_trip_{name}", TIMING, p99 <= ROUND_TRIP_P99_MS_MAX,
+                            f"round trip to {name}: p99 {p99:.3f} ms (bar: ≤ "
+                            f"{ROUND_TRIP_P99_MS_MAX:g} ms)"))
+    failed = {n: row["failed"] for n, row in rows.items() if row["failed"]}
+    bars.append(Bar("commands_answered", QUALITY, not failed,
+                    "every command answered on " + ", ".join(rows) if not failed else
+                    "commands without an answer: " + ", ".join(f"{n} {k}"
+                                                               for n, k in failed.items())))
+    return bars
+
+
 # --- report -----------------------------------------------------------------------------
 
 def main(argv: list[str]) -> int:
@@ -329,11 +366,16 @@ def main(argv: list[str]) -> int:
     results["round_trip"] = all_round_trips(args.commands, not args.no_qemu, log)
     log(f"undetected errors over {args.frames} corrupted frames")
     results["undetected_errors"] = undetected_errors(args.frames)
+    bars = acceptance(results)
+    results["acceptance"] = [asdict(b) for b in bars]
     print_report(results)
+    print()
+    for bar in bars:
+        print(bar.line())
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1) + "\n")
     print(f"\nwritten: {args.json}")
-    return 0
+    return exit_status(bars)
 
 
 def print_report(r: dict[str, Any]) -> None:
@@ -346,7 +388,7 @@ def print_report(r: dict[str, Any]) -> None:
     d = r["decoder"]
     print(f"\ndecoder throughput (MB/s): telemetry frames {d['telemetry_frames_mbps']}, "
           f"parsed {d['telemetry_parsed_mbps']}; mixed frames {d['mixed_frames_mbps']}, "
-          f"parsed {d['mixed_parsed_mbps']}   (target ≥ 5)")
+          f"parsed {d['mixed_parsed_mbps']}   (bar for frames: ≥ {DECODER_MBPS_MIN:g})")
     print("\ncommand round trip send → Ack (Stop, acknowledged):")
     for name, row in r["round_trip"].items():
         if "skipped" in row:
@@ -355,7 +397,7 @@ def print_report(r: dict[str, Any]) -> None:
             print(f"  {name:<20} median {row['median_ms']:.3f} ms  p99 {row['p99_ms']:.3f} ms  "
                   f"max {row['max_ms']:.3f} ms  ({row['commands']} commands, "
                   f"{row['retries']} retries, {row['failed']} failed)")
-    print("  (target: p99 ≤ 5 ms to the emulator)")
+    print(f"  (bar: p99 ≤ {ROUND_TRIP_P99_MS_MAX:g} ms to the emulator)")
     print("\ntelemetry spacing meanwhile (ms): uptime_ms steps min/median/max; "
           "arrival gaps p1/median/p99/max")
     for name, row in r["round_trip"].items():

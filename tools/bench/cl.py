@@ -25,6 +25,7 @@ import numpy as np
 from robot.learning.config import STRATEGY_NAMES, BufferConfig, TrainConfig
 from tools.bench.cl_results import acceptance, aggregate, best_strategies
 from tools.bench.cl_stream import BenchError, Stream, read_manifest
+from tools.bench.verdict import exit_status, verdict_line
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ def main(argv: list[str]) -> int:
         extra_durations=extra)
     print(console_summary(results))
     print(f"\nreport: {out / 'report.md'}  (results.json, PNG plots alongside)")
-    return 0
+    return exit_status(results["acceptance"])
 
 
 def console_summary(results: dict[str, Any]) -> str:
@@ -317,7 +318,5 @@ def console_summary(results: dict[str, Any]) -> str:
     lines.append(f"best final AA: {b['strategy']} ({pts(b['AA'])})"
                  + (f"; best a robot can run: {b['robot_strategy']} ({pts(b['robot_AA'])})"
                     if "robot_strategy" in b else ""))
-    for acc in results["acceptance"]:
-        verdict = "INFO" if acc["passed"] is None else ("PASS" if acc["passed"] else "FAIL")
-        lines.append(f"{verdict}: {acc['text']}")
+    lines += [verdict_line(a["passed"], a["kind"], a["text"]) for a in results["acceptance"]]
     return "\n".join(lines)

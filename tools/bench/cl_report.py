@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tools.bench.cl_metrics import json_safe
+from tools.bench.verdict import QUALITY, verdict_line
 
 MATRIX_PNG = "accuracy_matrices.png"
 CURVES_PNG = "accuracy_over_time.png"
@@ -157,9 +158,8 @@ def write_markdown(results: dict[str, Any], out: Path) -> Path:
                   f"({pts(best['robot_AA'])}).", ""]
     if results.get("acceptance"):
         lines += ["## Acceptance (issue 5)", ""]
-        for a in results["acceptance"]:
-            verdict = "INFO" if a["passed"] is None else ("PASS" if a["passed"] else "FAIL")
-            lines.append(f"- {verdict}: {a['text']}")
+        lines += ["- " + verdict_line(a["passed"], a.get("kind", QUALITY), a["text"])
+                  for a in results["acceptance"]]
         lines.append("")
     lines += [f"![accuracy matrices]({MATRIX_PNG})", "", f"![accuracy over time]({CURVES_PNG})",
               ""]

@@ -16,6 +16,7 @@ import numpy as np
 
 from robot.learning.config import TrainConfig
 from tools.bench.cl_metrics import summarize
+from tools.bench.verdict import QUALITY, TIMING
 
 # matrix name in a run -> metrics key in the results
 METRIC_SETS = (("accuracy", "metrics"), ("mean_iou", "metrics_iou"),
@@ -113,14 +114,15 @@ def _seeds_text(r: dict[str, Any], name: str) -> str:
 
 def acceptance(runs: dict[str, dict[str, Any]], total_s: float, quick: bool
                ) -> list[dict[str, Any]]:
-    """Issue 5's bars on the means over seeds; a bar whose strategies were not run is left out."""
+    """Issue 5's bars on the means over seeds; a bar whose strategies were not run is left out.
+    Each is a quality bar except the run's duration, a timing bar (tools/bench/verdict.py)."""
     out = []
     default = TrainConfig().strategy
     fin = {n: r["metrics"]["final"] for n, r in runs.items()}
     if default in fin and "joint" in fin:
         gap = fin["joint"]["AA"] - fin[default]["AA"]
-        out.append({"name": "default_aa_vs_joint", "value": gap, "bar": AA_GAP_TO_JOINT,
-                    "passed": gap <= AA_GAP_TO_JOINT,
+        out.append({"name": "default_aa_vs_joint", "kind": QUALITY, "value": gap,
+                    "bar": AA_GAP_TO_JOINT, "passed": gap <= AA_GAP_TO_JOINT,
                     "text": f"default strategy ({default}) final AA {100 * fin[default]['AA']:.1f}"
                             f"{_seeds_text(runs[default], 'AA')} vs joint "
                             f"{100 * fin['joint']['AA']:.1f}{_seeds_text(runs['joint'], 'AA')}: "
@@ -130,14 +132,15 @@ def acceptance(runs: dict[str, dict[str, Any]], total_s: float, quick: bool
         fm = fin[default]["FM"]
         joint_fm = (f"; joint, which retrains on everything, has FM {100 * fin['joint']['FM']:.1f}"
                     f"{_seeds_text(runs['joint'], 'FM')}" if "joint" in fin else "")
-        out.append({"name": "default_fm", "value": fm, "bar": DEFAULT_FM_MAX,
+        out.append({"name": "default_fm", "kind": QUALITY, "value": fm, "bar": DEFAULT_FM_MAX,
                     "passed": fm <= DEFAULT_FM_MAX,
                     "text": f"default strategy ({default}) final FM {100 * fm:.1f} points"
                             f"{_seeds_text(runs[default], 'FM')} (bar: ≤ "
                             f"{100 * DEFAULT_FM_MAX:.0f}){joint_fm}"})
     if "finetune" in fin:
         fm = fin["finetune"]["FM"]
-        out.append({"name": "finetune_fm", "value": fm, "bar": FINETUNE_FM_MIN,
+        out.append({"name": "finetune_fm", "kind": QUALITY, "value": fm,
+                    "bar": FINETUNE_FM_MIN,
                     "passed": fm >= FINETUNE_FM_MIN,
                     "text": f"finetune final FM {100 * fm:.1f} points"
                             f"{_seeds_text(runs['finetune'], 'FM')} (bar: ≥ "
@@ -145,7 +148,8 @@ def acceptance(runs: dict[str, dict[str, Any]], total_s: float, quick: bool
     balanced = {n: r["metrics_balanced"]["final"]["FM"] for n, r in runs.items()
                 if n in (default, "joint", "finetune")}
     if balanced:
-        out.append({"name": "fm_on_balanced_accuracy", "value": balanced, "bar": None,
+        out.append({"name": "fm_on_balanced_accuracy", "kind": QUALITY, "value": balanced,
+                    "bar": None,
                     "passed": None,
                     "text": "for reference (no bar), final FM computed on balanced accuracy: "
                             + ", ".join(f"{n} {100 * v:.1f}" + _seeds_text(
@@ -157,7 +161,8 @@ def acceptance(runs: dict[str, dict[str, Any]], total_s: float, quick: bool
                 a["passed"] = None
                 a["text"] += " — quick set: this bar applies to the full stream only"
     bar = QUICK_RUN_S_MAX if quick else FULL_RUN_S_MAX
-    out.append({"name": "duration", "value": total_s, "bar": bar, "passed": total_s <= bar,
+    out.append({"name": "duration", "kind": TIMING, "value": total_s, "bar": bar,
+                "passed": total_s <= bar,
                 "text": f"whole run {total_s:.0f} s (bar: ≤ {bar} s for "
                         f"{'--quick' if quick else 'the full benchmark'}; data generation "
                         "not included)"})

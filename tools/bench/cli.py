@@ -1,7 +1,9 @@
 """`gardenbot bench <what>`: dispatches to one benchmark module per kind of measurement.
 
-Benchmarks print what they measured and write JSON next to their report; nothing here asserts a
-speed. Record the numbers, with the machine, in docs/benchmarks.md.
+Benchmarks print what they measured and write JSON next to their report. Those with acceptance
+bars (cl, bridge) also print a PASS/FAIL line per bar and say in their exit status whether a
+quality bar (3) or only a timing bar (4) failed: tools/bench/verdict.py, docs/bench.md. Record
+the numbers, with the machine, in docs/benchmarks.md.
 """
 
 from __future__ import annotations
