@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -33,9 +35,40 @@ def test_retrain_with_an_empty_buffer_is_a_clear_error(tmp_path, capsys):
     assert "the replay buffer is empty" in capsys.readouterr().err
 
 
-def test_retrain_without_a_buffer_is_a_clear_error(tmp_path, capsys):
-    assert main(["retrain", "--data-dir", str(tmp_path), "--foreground"]) == 1
-    assert "no replay buffer there" in capsys.readouterr().err
+@pytest.mark.parametrize("mode", [["--foreground"], []])
+def test_retrain_without_a_buffer_says_how_to_get_one_and_leaves_nothing_behind(mode, tmp_path,
+                                                                                capsys):
+    assert main(["retrain", "--data-dir", str(tmp_path), *mode]) == 1
+    err = capsys.readouterr().err
+    assert "no replay buffer there" in err
+    assert "gardenbot run" in err and "gardenbot simulate --data-dir" in err and "--buffer" in err
+    assert "learner process" not in err, "refused before a learner is started"
+    assert list(tmp_path.iterdir()) == [], "no adapters/ or learner_status.json left behind"
+
+
+def test_retrain_with_an_empty_buffer_starts_no_learner(tmp_path, capsys):
+    ReplayBuffer(DIM, SHA, CLASSES).save(tmp_path / "replay_buffer.gbrb")
+    assert main(["retrain", "--data-dir", str(tmp_path)]) == 1
+    assert "the replay buffer is empty" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["replay_buffer.gbrb"]
+
+
+def test_progress_rewrites_a_line_on_a_terminal_and_writes_one_line_per_change_otherwise():
+    import io
+
+    from robot.commands.retrain import Progress
+
+    seen = ["starting 0.0%", "starting 0.0%", "training 10.0%", "training 10.0%", "done"]
+    log, term = io.StringIO(), io.StringIO()
+    to_log, on_tty = Progress(log, tty=False), Progress(term, tty=True)
+    for text in seen:
+        to_log.show(text)
+        on_tty.show(text)
+    to_log.end()
+    on_tty.end()
+    assert log.getvalue() == "starting 0.0%\ntraining 10.0%\ndone\n"
+    pad = " " * (len("training 10.0%") - len("done"))  # a shorter line clears the longer one
+    assert term.getvalue() == "\rstarting 0.0%\rtraining 10.0%\rdone" + pad + "\n"
 
 
 def test_rollback_to_a_missing_version_is_a_clear_error(tmp_path, capsys):
@@ -47,5 +80,9 @@ def test_rollback_to_a_missing_version_is_a_clear_error(tmp_path, capsys):
 def test_retrain_in_a_learner_process(tmp_path, capsys):
     filled_buffer(tmp_path / "replay_buffer.gbrb", domains=(0,))
     assert main(["retrain", "--data-dir", str(tmp_path), "--steps", "50"]) == 0
-    assert "published as version 1" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "published as version 1" in captured.out
+    progress = [line for line in captured.err.splitlines() if "%" in line]
+    assert progress and "\r" not in captured.err, "not a terminal: plain lines"
+    assert all(a != b for a, b in itertools.pairwise(progress)), "one line per change"
     assert np.isfinite(AdapterStore(tmp_path / "adapters").load()[1]["validation"]["score"])
