@@ -58,7 +58,7 @@ def record(args: argparse.Namespace, cfg: Any, port: str, out: Path) -> int:
     )
     from robot.runtime.control import RobotState
     from robot.runtime.loop import Loop
-    from robot.runtime.output import RecorderStep, StatusLine
+    from robot.runtime.output import RecorderStep, StatusLine, rate_text
     from robot.runtime.telemetry import TelemetryStep
     from robot.runtime.vision import CameraStep
 
@@ -74,8 +74,8 @@ def record(args: argparse.Namespace, cfg: Any, port: str, out: Path) -> int:
         steps += [_Holder(link), telemetry, recorder]
 
         def describe(tick: Tick, rate: float) -> str:
-            return (f"{rate:4.1f} fps | {recorder.frames} frames, {telemetry.records} telemetry "
-                    f"records → {out}")
+            return (f"{rate_text(tick, rate, source.name)} | {recorder.frames} frames, "
+                    f"{telemetry.records} telemetry records → {out}")
 
         steps.append(StatusLine(describe))
     except BaseException:

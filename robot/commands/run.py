@@ -208,7 +208,7 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
                                       season_of(date.today()), _record_extra(cfg)))
         if args.out or args.show:
             steps.append(OverlayStep(args.out, args.show, fps, lambda t: _caption(t)))
-        steps.append(_status_step(cfg, args.log_json, link, memory, learner))
+        steps.append(_status_step(cfg, args.log_json, link, memory, learner, source.name))
     except BaseException:
         for step in steps:
             with contextlib.suppress(Exception):
@@ -253,15 +253,16 @@ def _caption(tick: Tick) -> str:
     return "  ".join(p for p in parts if p)
 
 
-def _status_step(cfg: Config, json_logs: bool, link: Any, memory: Any, learner: Any) -> Any:
-    from robot.runtime.output import StatusLine
+def _status_step(cfg: Config, json_logs: bool, link: Any, memory: Any, learner: Any,
+                 camera: str) -> Any:
+    from robot.runtime.output import StatusLine, rate_text
 
     def describe(tick: Tick, fps: float) -> str:
         c = link.counters
         version = tick.cells.adapter_version if tick.cells is not None else "-"
-        return (f"{fps:4.1f} fps | cmds {c.drives_sent}/{c.drives_acked} acked | water "
-                f"{c.waters_acked} | buffer {len(memory.buffer)} (+{memory.new_cells} new) | "
-                f"adapter {version} | learner {learner.state}")
+        return (f"{rate_text(tick, fps, camera)} | cmds {c.drives_sent}/{c.drives_acked} acked "
+                f"| water {c.waters_acked} | buffer {len(memory.buffer)} "
+                f"(+{memory.new_cells} new) | adapter {version} | learner {learner.state}")
 
     if json_logs or cfg.logging.json:
         return StatusLine(describe, stream=_LogStream(), period_s=STATUS_LOG_PERIOD_S,

@@ -36,6 +36,10 @@ class RateMeter:
 
     def tick(self, now: float) -> float:
         self._times.append(now)
+        return self.rate(now)
+
+    def rate(self, now: float) -> float:
+        """The rate at ``now``: 0 once no tick came for ``window_s``."""
         while self._times and self._times[0] < now - self.window_s:
             self._times.popleft()
         if len(self._times) < 2:
@@ -43,9 +47,18 @@ class RateMeter:
         return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-9)
 
 
+def rate_text(tick: Tick, fps: float, source: str) -> str:
+    """``30.0 fps``, or ``no frames from camera 0`` while none arrive: without a camera the
+    loop keeps ticking (and stopping the robot), which must not read as frames coming."""
+    if fps == 0.0 and tick.frame is None:
+        return f"no frames from {source}"
+    return f"{fps:4.1f} fps"
+
+
 class StatusLine:
     """A one-line status on ``stream`` (stderr): rewritten in place on a terminal, else one
-    line per ``period_s``. ``describe(tick, fps)`` says what goes in it."""
+    line per ``period_s``. ``describe(tick, fps)`` says what goes in it; ``fps`` counts the
+    ticks that had a frame (0 when none came for 2 s), not the loop's rate."""
 
     name = "status"
 
@@ -63,7 +76,9 @@ class StatusLine:
 
     def run(self, tick: Tick) -> None:
         now = time.monotonic()
-        self.fps = self.meter.tick(now)
+        if tick.frame is not None:
+            self.meter.tick(now)
+        self.fps = self.meter.rate(now)
         if now < self._next:
             return
         self._next = now + self.period_s

@@ -171,3 +171,27 @@ def test_the_learner_settings_come_from_the_config_with_the_learners_defaults():
     assert (s.triggers.schedule, s.triggers.min_new_samples, s.triggers.button_pin,
             s.triggers.drift_sustain_s) == ("every 6 h", 50, "GPIO17", 30.0)
     assert not s.drift_alarm
+
+
+def test_the_status_line_says_no_frames_while_the_loop_ticks_without_a_camera(monkeypatch,
+                                                                               capsys):
+    from types import SimpleNamespace
+
+    from robot.commands.run import _status_step
+    from robot.runtime import output
+    from robot.runtime.loop import Tick
+
+    clock = itertools.count()  # the loop ticks at 30 Hz, on a fake clock
+    monkeypatch.setattr(output, "time", SimpleNamespace(monotonic=lambda: next(clock) / 30))
+    link = SimpleNamespace(counters=SimpleNamespace(drives_sent=90, drives_acked=90,
+                                                    waters_acked=0))
+    memory = SimpleNamespace(buffer=[], new_cells=0)
+    status = _status_step(Config(), False, link, memory, SimpleNamespace(state="idle"),
+                          "camera 0")
+    for i in range(90):  # three seconds without a frame
+        status.run(Tick(i, 0.0))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and all(line.startswith("no frames from camera 0 |") for line in lines)
+    for i in range(90, 180):  # then frames come
+        status.run(Tick(i, 0.0, frame=SimpleNamespace()))
+    assert capsys.readouterr().err.splitlines()[-1].startswith("30.0 fps |")
