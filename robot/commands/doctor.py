@@ -91,6 +91,11 @@ def check_camera(cfg: Config, open_source: Callable[..., Any] | None = None,
         src = opener(c.source, c.width, c.height, c.fps, c.reconnect_min_s, c.reconnect_max_s)
     except GardenbotError as e:
         return Check("camera", FAIL, str(e))
+    # The camera logs an outage as "reopening it every 0.5 s … 10 s until it is back", which
+    # is what the robot does, not this check: it gives up at timeout_s and says why itself.
+    quiet = _Drop()
+    camera_log = logging.getLogger("robot.seeing.camera")
+    camera_log.addFilter(quiet)
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -101,11 +106,19 @@ def check_camera(cfg: Config, open_source: Callable[..., Any] | None = None,
                     f" (config says {c.width}x{c.height}; frames are resized, geometry scaled)")
                 return Check("camera", OK, f"{src.name}: got a {w}x{h} frame{note}")
             if src.finished or time.monotonic() > deadline:
-                return Check("camera", FAIL, f"{src.name}: no frame within {timeout_s:.0f} s "
-                             "(unplugged, in use by another program, or wrong index?)")
+                why = getattr(src, "outage_reason", None)
+                return Check("camera", FAIL, f"{src.name}: no frame within {timeout_s:g} s"
+                             + (f" ({why})" if why else "")
+                             + ": unplugged, in use by another program, or wrong index?")
             time.sleep(0.05)
     finally:
+        camera_log.removeFilter(quiet)
         src.close()
+
+
+class _Drop(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
 
 
 def check_serial(cfg: Config, opener: Callable[..., Any] | None = None) -> Check:
@@ -218,7 +231,15 @@ def format_checklist(checks: list[Check]) -> str:
     verdict = ("ready" if not n_fail else f"{n_fail} check{'s' if n_fail > 1 else ''} failed")
     lines.append(f"\n{verdict}" + (f", {n_warn} warning{'s' if n_warn > 1 else ''}"
                                    if n_warn else ""))
+    if any(c.name in ("camera", "serial") and c.status == FAIL for c in checks):
+        lines.append(DESKTOP_HINT)
     return "\n".join(lines)
+
+
+DESKTOP_HINT = """
+No camera or board here (a desktop)? The robot runs without them:
+  `gardenbot simulate` runs the whole robot on recorded gardens, with the MCU emulator;
+  `gardenbot run --port emulator --camera VIDEO_OR_RECORDING` runs its loop on your footage."""
 
 
 SKIPPABLE = ("camera", "serial", "models", "disk", "clock")

@@ -199,6 +199,7 @@ class LiveCamera(_Source):
         self._delay_s = reconnect_min_s
         self._next_attempt = -math.inf
         self._outage_since: float | None = None
+        self.outage_reason: str | None = None  # why the current outage began
         self._attempts = 0
         self._index = 0
         self._closed = False
@@ -293,6 +294,7 @@ class LiveCamera(_Source):
         if self._outage_since is not None:
             return  # already reported: one line per outage
         self._outage_since = now
+        self.outage_reason = why
         self.stats.outages += 1
         log.warning("%s: no frames (%s); reopening it every %.1f s … %.1f s until it is back",
                     self.name, why, *self.backoff)
@@ -302,6 +304,7 @@ class LiveCamera(_Source):
         log.info("%s: back after %.1f s (%d reopen attempts)", self.name,
                  now - self._outage_since, self._attempts)
         self._outage_since = None
+        self.outage_reason = None
         self._attempts = 0
         self._delay_s = self.backoff[0]
 

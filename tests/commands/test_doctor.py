@@ -14,6 +14,7 @@ from robot.commands.doctor import (
     FAIL,
     OK,
     WARN,
+    Check,
     check_adapter,
     check_camera,
     check_clock,
@@ -94,6 +95,23 @@ def test_missing_camera_fails_with_a_hint(tmp_path: Path):
     assert check.status == FAIL and "is not a camera index" in check.detail
     gone = check_camera(cfg_with('[camera]\nsource = "/dev/video99"\n'), timeout_s=0.3)
     assert gone.status == FAIL and "no frame within" in gone.detail
+
+
+def test_the_camera_check_reports_why_and_its_own_deadline_not_the_cameras_retries(caplog):
+    caplog.set_level("DEBUG")
+    gone = check_camera(cfg_with('[camera]\nsource = "/dev/video99"\n'), timeout_s=0.3)
+    assert gone.status == FAIL
+    assert "no frame within 0.3 s (it cannot be opened)" in gone.detail
+    assert not [r for r in caplog.records if "until it is back" in r.getMessage()], \
+        "the camera's 'reopening every 0.5 s … 10 s until it is back' is not what doctor does"
+
+
+def test_a_desktop_without_camera_or_board_is_pointed_to_the_emulator_and_simulate():
+    desktop = format_checklist([Check("camera", FAIL, "camera 0: no frame within 5 s"),
+                                Check("serial", FAIL, "/dev/ttyACM0 does not exist")])
+    assert "--port emulator" in desktop and "gardenbot simulate" in desktop
+    robot = format_checklist([Check("camera", OK, "got a frame"), Check("serial", OK, "opens")])
+    assert "--port emulator" not in robot and "simulate" not in robot
 
 
 def test_serial_emulator_missing_port_and_a_real_pty():
