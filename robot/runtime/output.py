@@ -23,6 +23,7 @@ from robot.common.geometry import CameraModel
 from robot.runtime.loop import Tick
 from robot.seeing.overlay import render_overlay
 from robot.seeing.recording import RecordingMeta, RecordingWriter
+from robot.seeing.video import video_writer
 
 log = logging.getLogger(__name__)
 
@@ -135,14 +136,12 @@ class OverlayStep:
             self._display(image)
 
     def _write(self, image: np.ndarray) -> None:
-        import cv2
 
         if self._writer is None:
             assert self.out is not None
             self.out.parent.mkdir(parents=True, exist_ok=True)
             h, w = image.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.out), cv2.VideoWriter_fourcc(*"mp4v"),
-                                           self.fps, (w, h))
+            self._writer = video_writer(str(self.out), "mp4v", self.fps, (w, h))
             if not self._writer.isOpened():
                 raise RecordingError(f"{self.out}: OpenCV cannot write an mp4v video here")
         self._writer.write(image)

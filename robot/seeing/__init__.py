@@ -7,6 +7,7 @@ torch.
 
     camera.py      open_source, LiveCamera, VideoFile, RecordingSource, RateLimited, CameraFrame
     recording.py   Recording, RecordingWriter, RecordingMeta: the recording format
+    video.py       video_capture, video_writer: OpenCV video opened with FFmpeg kept quiet
     backbone.py    Backbone, load_card, verify: the frozen backbone on onnxruntime
     perception.py  Perception, CellMap, StoreClassifier, CellClassifier
     cells.py       cell_ground_centres, cell_ground_samples, pixel_to_cell: grid ↔ ground

@@ -13,7 +13,6 @@ fake one — there is no camera on a CI machine.
 from __future__ import annotations
 
 import abc
-import contextlib
 import logging
 import math
 import os
@@ -26,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from robot.common.errors import CameraError, RecordingError
+from robot.seeing.video import video_capture
 
 log = logging.getLogger(__name__)
 
@@ -146,17 +146,16 @@ def opencv_has_gstreamer() -> bool:
 
 
 def opencv_capture(spec: int | str) -> Capture:
-    """Open a camera index, a device path or a GStreamer pipeline with OpenCV."""
+    """Open a camera index, a device path or a GStreamer pipeline with OpenCV.
+
+    OpenCV's back-ends would print a warning for every failed open (one line per reopen
+    attempt while a camera is unplugged); video.py keeps them quiet, and the camera's own log
+    line per outage says it once."""
     import cv2
 
-    # OpenCV's video back-ends print a warning on stderr for every failed open; while a camera
-    # is unplugged that is one line per reopen attempt. The camera's own log line per outage
-    # says it once; OpenCV is limited to errors (a process-wide setting, set on first use).
-    with contextlib.suppress(AttributeError):  # builds without cv2.utils.logging
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     if is_gstreamer_pipeline(spec):
-        return cv2.VideoCapture(str(spec), cv2.CAP_GSTREAMER)
-    return cv2.VideoCapture(spec)
+        return video_capture(str(spec), cv2.CAP_GSTREAMER)
+    return video_capture(spec)
 
 
 class LiveCamera(_Source):
@@ -362,7 +361,7 @@ class VideoFile(_Source):
         self._finished = False
 
     def _open(self) -> Any:
-        cap = _cv2().VideoCapture(str(self.path))
+        cap = video_capture(str(self.path))
         if not cap.isOpened():
             raise CameraError(f"{self.path}: cannot be opened as a video (truncated, damaged or "
                               "not a video)")

@@ -32,6 +32,7 @@ from robot.common.atomic import atomic_write_json
 from robot.common.classes import DEFAULT_CLASSES, UNLABELLED
 from robot.common.errors import RecordingError
 from robot.common.geometry import CameraModel
+from robot.seeing.video import video_capture, video_writer
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class Recording:
         video = self.path / VIDEO_FILE
         if not video.is_file():
             raise RecordingError(f"{video}: video file is missing")
-        cap = cv2.VideoCapture(str(video))
+        cap = video_capture(str(video))
         try:
             if not cap.isOpened():
                 raise RecordingError(f"{video}: cannot be decoded (truncated or not a video)")
@@ -224,7 +225,7 @@ class Recording:
             raise ValueError("start must be >= 0 and step >= 1")
         wanted = set(self.labelled) if labelled_only else None
         video = self.path / VIDEO_FILE
-        cap = cv2.VideoCapture(str(video))
+        cap = video_capture(str(video))
         if not cap.isOpened():
             raise RecordingError(f"{video}: cannot be decoded (truncated or not a video)")
         try:
@@ -276,9 +277,7 @@ class RecordingWriter:
         self.meta = replace(meta, frame_count=None, created=created)
         atomic_write_json(self.path / META_FILE, self.meta.to_dict())
         size = (meta.width, meta.height)
-        self._video = cv2.VideoWriter(
-            str(self.path / VIDEO_FILE), cv2.VideoWriter_fourcc(*fourcc), meta.fps, size
-        )
+        self._video = video_writer(str(self.path / VIDEO_FILE), fourcc, meta.fps, size)
         if not self._video.isOpened():
             raise RecordingError(f"{self.path / VIDEO_FILE}: OpenCV cannot write {fourcc} video")
         self._frames = open(self.path / FRAMES_FILE, "w", encoding="utf-8")  # noqa: SIM115

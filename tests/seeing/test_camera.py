@@ -309,3 +309,45 @@ def test_open_source_picks_the_kind_from_the_spec(tmp_path: Path):
     assert isinstance(open_source("0"), LiveCamera)
     with pytest.raises(CameraError, match="is not a camera index"):
         open_source(str(tmp_path / "nothing-here"))
+
+
+def _without_ffmpeg_settings() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+
+
+def test_a_random_bytes_video_gets_the_projects_error_and_no_ffmpeg_lines(tmp_path: Path):
+    # In a fresh process: OpenCV's FFmpeg back-end reads its log level once, at its first file.
+    import subprocess
+    import sys
+
+    video = tmp_path / "random.mp4"
+    video.write_bytes(np.random.default_rng(0).integers(0, 256, 20_000, np.uint8).tobytes())
+    config = tmp_path / "g.toml"
+    config.write_text(f'[camera]\nsource = "{video}"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "robot.commands.gardenbot", "doctor", "--config", str(config),
+         "--skip", "serial", "--skip", "models", "--skip", "disk", "--skip", "clock"],
+        capture_output=True, text=True, env=_without_ffmpeg_settings(), timeout=60)
+    assert done.returncode == 1
+    assert "cannot be opened as a video" in done.stdout
+    assert "moov atom" not in done.stderr and "mov,mp4" not in done.stderr, done.stderr
+
+
+def test_a_truncated_recording_video_gets_the_projects_error_and_no_ffmpeg_lines(
+        tmp_path: Path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "rec"
+    write_small_recording(path)
+    video = path / "video.mp4"
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])  # cut before the index (moov) at the end
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from robot.seeing.recording import Recording\n"
+         "try:\n    Recording(sys.argv[1])\nexcept Exception as e:\n    print(e)",
+         str(path)], capture_output=True, text=True, env=_without_ffmpeg_settings(), timeout=60)
+    assert "cannot be decoded" in done.stdout
+    assert "moov atom" not in done.stderr and "mov,mp4" not in done.stderr, done.stderr
