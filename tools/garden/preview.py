@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from robot.common.classes import DEFAULT_CLASSES, SEASONS, UNLABELLED, class_colour
+from robot.common.geometry import world_to_robot
 from tools.garden.camera_fx import CameraEffects
 from tools.garden.generate import default_camera
 from tools.garden.layout import make_garden, parse_garden_id
@@ -23,6 +24,10 @@ from tools.garden.world import build_world
 HEADER_PX = 26
 OBSTACLE = DEFAULT_CLASSES.index("obstacle")
 PATH = DEFAULT_CLASSES.index("path")
+DEFAULT_GARDENS = ("g06", "g02", "g07")
+# The close-up shows a pot or a stone: a toy ball or block may wear any colour, magenta too,
+# and a magenta thing in the frame reads as the legend's "plant" beside it.
+STANDING_KINDS = ("pot", "stone")
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.45) -> np.ndarray:
@@ -42,15 +47,18 @@ def preview_poses(
     garden_id: str, count: int, seed: int = 0, standing: bool = False,
 ) -> list[tuple[float, float, float]]:
     """``count`` poses from a drive through ``garden_id`` that show the most kinds of ground,
-    or with ``standing`` the ones where obstacles stand biggest in view (up to 20 %)."""
+    or with ``standing`` the ones where a pot or a stone stands biggest in view (up to 20 %)."""
     garden = make_garden(garden_id)
     rng = np.random.default_rng(np.random.SeedSequence([0x9E7, int(garden.id[1:]), seed]))
     states = drive(garden, season_look("summer", 0, seed), 90.0, 2.0, rng)
-    renderer = GardenRenderer(build_world(garden.id, "summer", 0, seed), default_camera())
+    cam = default_camera()
+    renderer = GardenRenderer(build_world(garden.id, "summer", 0, seed), cam)
     scored = []
     for i, st in enumerate(states):
         if standing and _boundary_ahead_m(garden, st.pose) < 4.8:
             continue  # the fence would count as the obstacle; we want a pot or a stone
+        if standing and _kind_in_view(garden, st.pose, cam) not in STANDING_KINDS:
+            continue
         _, labels = renderer.render(st.pose)
         counts = np.bincount(labels.ravel(), minlength=256)[: len(DEFAULT_CLASSES)]
         share = counts / max(counts.sum(), 1)
@@ -71,6 +79,24 @@ def preview_poses(
     return [states[i].pose for i in sorted(picks)]
 
 
+def _kind_in_view(garden, pose: tuple[float, float, float], cam) -> str | None:
+    """The kind of the nearest obstacle in the camera's horizontal field of view."""
+    half_fov = math.atan2(cam.width / 2, cam.fx)
+    seen = []
+    for obstacle in garden.obstacles:
+        part = obstacle.parts[0]
+        ahead, left = world_to_robot(np.array([part.x_m, part.y_m]), pose)
+        if ahead > 0 and abs(math.atan2(left, ahead)) < half_fov:
+            seen.append((float(math.hypot(ahead, left)), obstacle.kind))
+    return min(seen)[1] if seen else None
+
+
+def view_titles(ground: list[str], standing: list[str]) -> list[str]:
+    """What each frame | labels pair of a row shows, in order (the sheet's header): the
+    gardens of the ground views, then those of the standing-obstacle close-ups."""
+    return ground + [f"{g}, an obstacle up close" for g in standing]
+
+
 def _boundary_ahead_m(garden, pose: tuple[float, float, float]) -> float:
     x, y, th = pose
     c, s = math.cos(th), math.sin(th)
@@ -84,12 +110,14 @@ def contact_sheet(gardens: list[str], per_garden: int = 1, seed: int = 0,
     """The preview image (BGR uint8): rows = seasons, columns = frame | overlay pairs.
 
     ``per_garden`` views of each garden chosen for the most kinds of ground, then one view of
-    the first garden chosen for its standing obstacles.
+    the first garden chosen for a pot or a stone standing in view.
     """
     cam = default_camera()
     ids = [parse_garden_id(g) for g in gardens]
     views = [(g, pose) for g in ids for pose in preview_poses(g, per_garden, seed)]
-    views += [(ids[0], pose) for pose in preview_poses(ids[0], 1, seed, standing=True)]
+    standing = [(ids[0], pose) for pose in preview_poses(ids[0], 1, seed, standing=True)]
+    titles = view_titles([g for g, _ in views], [g for g, _ in standing])
+    views += standing
     rows = []
     for season in SEASONS:
         cells = []
@@ -115,8 +143,7 @@ def contact_sheet(gardens: list[str], per_garden: int = 1, seed: int = 0,
         cv2.putText(header, name, (x + 18, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
                     cv2.LINE_AA)
         x += 30 + 10 * len(name)
-    text = "gardens " + ", ".join(dict.fromkeys(g for g, _ in views)) + \
-        "   (each frame, then its labels)"
+    text = "pairs of frame | labels: " + "; ".join(titles)
     cv2.putText(header, text, (x + 20, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
                 cv2.LINE_AA)
     return np.vstack([header, sheet])
