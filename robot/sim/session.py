@@ -133,8 +133,10 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path) -> dict[str, 
         zone_sets = [zones_of(r.meta) for r in source.recordings]
         truths = [RecordedTruth(r, z) for r, z in zip(source.recordings, zone_sets, strict=True)]
         offsets = source.offsets
-        names = [f"{r.path.name} ({r.meta.season or 'unknown season'}, {len(r)} frames)"
-                 for r in source.recordings]
+        names = [f"{r.path.name} ({r.meta.season or 'unknown season'}, "
+                 + (f"{len(r)}" if source.frames_played(i) == len(r)
+                    else f"{source.frames_played(i)} of {len(r)}") + " frames)"
+                 for i, r in enumerate(source.recordings)]
 
     # The simulated owner's button: a mock pin, pressed in software (no bounce to wait out).
     pin = cfg.triggers.button_pin if cfg.triggers.button_pin >= 0 else DEFAULT_BUTTON_PIN

@@ -143,3 +143,18 @@ def test_synthetic_watering_zones_become_circles_of_equal_area():
     assert (z.x_m, z.y_m) == pytest.approx((3.0, 2.0))
     assert np.pi * z.radius_m**2 == pytest.approx(4.0)
 
+
+
+def test_the_summary_says_how_many_frames_of_each_recording_were_played(
+        seasons, tiny_backbone_card, tiny_defaults, tmp_path, capsys):
+    summer, autumn = seasons
+    code = cli(["simulate", "--recording", str(summer), "--recording", str(autumn),
+                "--card", str(tiny_backbone_card), "--defaults", str(tiny_defaults),
+                "--config", str(_fp32_config(tmp_path)), "--speed", "0", "--press-after", "-1",
+                "--max-frames", "3", "--json", str(tmp_path / "s.json")])
+    out = capsys.readouterr().out
+    assert code == 0
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["frames"] == 6
+    assert s["inputs"] == ["summer (summer, 3 of 30 frames)", "autumn (autumn, 3 of 40 frames)"]
+    assert "summer (summer, 3 of 30 frames) → autumn (autumn, 3 of 40 frames)" in out
