@@ -25,9 +25,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _score(meta: dict) -> str:
-    score = (meta.get("validation") or {}).get("score")
-    return "-" if score is None else f"{score:.3f}"
+LIST_NOTE = """
+score: the version's validation (mean over seasons of balanced accuracy) on the held-out buffer
+cells of its own retrain; parent's: its parent version on those same cells. Each row was
+measured on different cells, so compare a score with its parent's, not with another row."""
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _validated_on(validation: dict) -> str:
+    """``721 (spring, summer, autumn)``: how many held-out cells, of which seasons."""
+    if not validation.get("cells"):
+        return "-"
+    seasons = ", ".join((validation.get("scores") or {}).get("per_season") or {})
+    return f"{validation['cells']}" + (f" ({seasons})" if seasons else "")
 
 
 def main(argv: list[str]) -> int:
@@ -39,15 +52,23 @@ def main(argv: list[str]) -> int:
         if not versions:
             print(f"no adapter versions in {store.root}")
             return 0
-        print(f"{'':1} {'version':>7}  {'created':<25} {'strategy':<9} {'score':>6} "
-              f"{'parent':>6}  classes / problem")
+        rows = []
         for v in versions:
             m = v.meta
-            mark = "*" if v.version == current else ""
-            tail = f"ERROR: {v.error}" if v.error else ",".join(m.get("classes", []))
-            print(f"{mark:1} {v.version:>7}  {m.get('created', '?'):<25} "
-                  f"{m.get('strategy', '?'):<9} {_score(m):>6} {m.get('parent') or '-':>6}  "
-                  f"{tail}")
+            val = m.get("validation") or {}
+            rows.append(("*" if v.version == current else "", v.version, m.get("created", "?"),
+                         m.get("strategy", "?"), _score(val.get("score")),
+                         m.get("parent") or "-", _score(val.get("parent_score")),
+                         _validated_on(val),
+                         f"ERROR: {v.error}" if v.error else ",".join(m.get("classes", []))))
+        width = max(len("on cells (seasons)"), *(len(r[7]) for r in rows))
+        print(f"{'':1} {'version':>7}  {'created':<25} {'strategy':<9} {'score':>6} "
+              f"{'parent':>6} {'parent':>8}'s  {'on cells (seasons)':<{width}}  "
+              "classes / problem")
+        for mark, version, created, strategy, score, parent, parents, on, tail in rows:
+            print(f"{mark:1} {version:>7}  {created:<25} {strategy:<9} {score:>6} "
+                  f"{parent:>6} {parents:>10}  {on:<{width}}  {tail}")
+        print(LIST_NOTE)
         return 0
     if args.action == "show":
         _, meta = store.load(args.version)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -86,3 +87,24 @@ def test_retrain_in_a_learner_process(tmp_path, capsys):
     assert progress and "\r" not in captured.err, "not a terminal: plain lines"
     assert all(a != b for a, b in itertools.pairwise(progress)), "one line per change"
     assert np.isfinite(AdapterStore(tmp_path / "adapters").load()[1]["validation"]["score"])
+
+
+def test_adapter_list_compares_each_version_with_its_parent_on_the_same_cells(tmp_path, capsys):
+    filled_buffer(tmp_path / "replay_buffer.gbrb", domains=(0,))
+    assert main(["retrain", "--data-dir", str(tmp_path), "--foreground", "--steps", "50"]) == 0
+    buf = ReplayBuffer.load(tmp_path / "replay_buffer.gbrb")
+    buf.add(cells(1, 60, seed=3))  # a new season: v2 is validated on cells v1 never saw
+    buf.save(tmp_path / "replay_buffer.gbrb")
+    assert main(["retrain", "--data-dir", str(tmp_path), "--foreground", "--steps", "50"]) == 0
+    capsys.readouterr()
+    assert main(["adapter", "--data-dir", str(tmp_path), "list"]) == 0
+    out = capsys.readouterr().out
+    store = AdapterStore(tmp_path / "adapters")
+    v1, v2 = (store.load(v)[1]["validation"] for v in (1, 2))
+    seasons = ", ".join(v2["scores"]["per_season"])
+    rows = {m.group(1): " ".join(line.split()) for line in out.splitlines()
+            if (m := re.match(r"[* ] +(\d+)  ", line))}
+    assert (f"{v2['score']:.3f} 1 {v2['parent_score']:.3f} {v2['cells']} ({seasons})"
+            in rows["2"]), "v2 beside v1's score on v2's own held-out cells"
+    assert f"{v1['score']:.3f} - - {v1['cells']} (" in rows["1"]
+    assert "compare a score with its parent's, not with another row" in " ".join(out.split())
