@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--synthetic-share", type=float, default=None,
                      help="share of each batch drawn from --recordings (default: in "
                           "proportion to the frames)")
+    pre.add_argument("--teacher", choices=["lite0-grid", "lite0"], default=None,
+                     help="with --objective distill: Lite0 with its stride-4/8 stages pooled "
+                          "onto the cells (default), or its stride-16 stage alone")
     pre.add_argument("--lr", type=float, default=None)
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--out", type=Path, default=Path("runs/backbone"))
@@ -98,8 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--probe", type=Path, default=None,
                     help="a probe results JSON to record in the card")
     ex.add_argument("--training-data", default=None, help="text for the card's training_data")
-    ex.add_argument("--no-colour-stats", action="store_true",
-                    help="do not append the fixed per-cell colour statistics to the features")
+    ex.add_argument("--colour-stats", choices=["smooth", "full", "none"], default="smooth",
+                    help="fixed per-cell colour statistics appended to the features: smooth = "
+                         "means, spreads and gradient energy (13); full = also the colour and "
+                         "lightness histograms (43), which make a probe fragile under a "
+                         "season's colour shift (docs/backbone.md)")
+    ex.add_argument("--no-colour-stats", action="store_true", help="the same as --colour-stats "
+                    "none")
 
     pr = sub.add_parser("probe", help="linear probes: backbone vs random init vs colour baseline")
     pr.add_argument("--card", type=Path, help="an exported model card (onnxruntime)")
@@ -128,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_pretrain(a: argparse.Namespace) -> int:
-    """Runs alone or as every process of ``torchrun --nproc_per_node N -m robot.cli backbone
+    """Runs alone or as every process of ``torchrun --nproc_per_node N -m robot.commands.gardenbot backbone
     pretrain ...`` (DistributedDataParallel: gloo on CPU, NCCL on GPUs)."""
     from dataclasses import replace
 
@@ -162,7 +170,8 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
     cfg = PretrainConfig(seed=a.seed)
     overrides = {k: v for k, v in (("steps", a.steps), ("batch_size", a.batch_size),
                                    ("objective", a.objective), ("trunk", a.trunk),
-                                   ("appearance", a.appearance), ("lr", a.lr))
+                                   ("appearance", a.appearance), ("lr", a.lr),
+                                   ("teacher", a.teacher))
                  if v is not None}
     if a.local_negatives:
         overrides["local_negatives"] = True
@@ -193,8 +202,13 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
     log.info("pretraining on %d frames: %s, %d steps, batch %d", len(frames), cfg.objective,
              cfg.steps, cfg.batch_size)
     t0 = time.perf_counter()
-    pretrain(FramePool(frames, weights), cfg, a.out, resume=not a.restart, device=a.device,
-             checkpoint_every=a.checkpoint_every, snapshots=a.snapshots, stop_after=a.stop_after)
+    try:
+        pretrain(FramePool(frames, weights), cfg, a.out, resume=not a.restart, device=a.device,
+                 checkpoint_every=a.checkpoint_every, snapshots=a.snapshots,
+                 stop_after=a.stop_after)
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     log.info("done in %.0f s; checkpoint %s", time.perf_counter() - t0, a.out / "checkpoint.pt")
     return 0
 
@@ -222,8 +236,24 @@ def cmd_export(a: argparse.Namespace) -> int:
         name = a.name or "gardennet"
         cfg = facts["config"]
         data_file = a.checkpoint.parent / "data.json"
-        extra["architecture"] = {"kind": "GardenNet (depthwise-separable CNN)", **cfg["arch"],
-                                 "parameters": count_params(net)}
+        if cfg.get("trunk", "gardennet") == "lite0":
+            from tools.backbone.lite0 import LICENCE, SOURCE
+
+            extra["architecture"] = {"kind": "EfficientNet-Lite0 trunk, stride 16",
+                                     "trunk": "lite0", "parameters": count_params(net)}
+            extra["weights_source"] = {"initialisation": SOURCE, "licence": LICENCE}
+        else:
+            extra["architecture"] = {"kind": "GardenNet (depthwise-separable CNN)",
+                                     **cfg["arch"], "parameters": count_params(net)}
+        if cfg.get("objective") == "distill":
+            from tools.backbone.lite0 import LICENCE, SOURCE
+
+            extra["weights_source"] = {
+                "teacher": f"{SOURCE} ({cfg.get('teacher', 'lite0-grid')})",
+                "teacher_licence": LICENCE,
+                "note": "the student's own weights were trained here, from random "
+                        "initialisation, to predict the teacher's features on unlabelled "
+                        "frames; the teacher's weights are not shipped"}
         extra["ssl_recipe"] = {k: v for k, v in cfg.items() if k != "arch"}
         extra["training"] = {
             "steps": facts["step"], "time_s": round(facts["elapsed_s"] or 0.0, 1),
@@ -234,24 +264,31 @@ def cmd_export(a: argparse.Namespace) -> int:
         net = load_factory(a.from_module)
         name = a.name or a.from_module
         extra["architecture"] = {"kind": f"user module {a.from_module}",
-                                 "parameters": count_params(net)}
+                                 "parameters": count_params(net),
+                                 **getattr(net, "gardenbot_architecture", {})}
+        if hasattr(net, "gardenbot_source"):
+            extra["weights_source"] = {"initialisation": net.gardenbot_source,
+                                       "licence": getattr(net, "gardenbot_licence", "unknown")}
     if a.training_data:
         extra["training_data"] = a.training_data
     mean = tuple(a.mean) if a.mean else getattr(net, "gardenbot_mean_rgb", MEAN_RGB)
     std = tuple(a.std) if a.std else getattr(net, "gardenbot_std_rgb", STD_RGB)
     stride, net_dim = grid_geometry(net, a.input_size)
     groups = [{"name": "learned", "start": 0, "count": net_dim}]
-    colour = None if a.no_colour_stats else stride
+    kind = "none" if a.no_colour_stats else a.colour_stats
+    colour = None if kind == "none" else stride
+    histograms = kind == "full"
     if colour:
-        n_colour = CellColourStats(stride).channels
+        n_colour = CellColourStats(stride, histograms).channels
         groups.append({"name": "colour_stats", "start": net_dim, "count": n_colour,
                        "note": "fixed per-cell colour and texture statistics "
-                               "(tools/backbone/arch.py CellColourStats)"})
+                               "(tools/backbone/arch.py CellColourStats"
+                               + (")" if histograms else ", histograms=False)")})
     dim = sum(g["count"] for g in groups)
     fp32 = out / "backbone.onnx"
     int8 = out / "backbone.int8.onnx"
     log.info("exporting fp32 ONNX: input %s, stride %d, %d features", a.input_size, stride, dim)
-    export_onnx(net, a.input_size, fp32, mean, std, colour)
+    export_onnx(net, a.input_size, fp32, mean, std, colour, histograms)
     size_wh = (a.input_size[1], a.input_size[0])
     from tools.backbone.data import collect_frames, find_recordings, train_recordings
 
@@ -322,7 +359,7 @@ def random_twin(card_raw: dict, seed: int) -> nn.Module:
     return GardenNet(ArchConfig()).eval()
 
 
-def _random_extractors(card_raw: dict, seed: int, colour: bool, tmp: Path, threads: int,
+def _random_extractors(card_raw: dict, seed: int, colour: int, tmp: Path, threads: int,
                        ) -> dict:
     """The same architecture randomly initialised, exported the same way, as extractors."""
     from tools.backbone.arch import CellColourStats
@@ -333,12 +370,13 @@ def _random_extractors(card_raw: dict, seed: int, colour: bool, tmp: Path, threa
     folder = tmp / f"random-{seed}"
     mean = card_raw.get("input", {}).get("normalisation", {}).get("mean_rgb", MEAN)
     std = card_raw.get("input", {}).get("normalisation", {}).get("std_rgb", STD)
+    histograms = colour == CellColourStats(stride, True).channels
     export_onnx(net, (240, 320), folder / "backbone.onnx", mean, std,
-                colour_stats=stride if colour else None)
+                colour_stats=stride if colour else None, colour_histograms=histograms)
     groups = [{"name": "learned", "start": 0, "count": dim}]
     if colour:
         groups.append({"name": "colour_stats", "start": dim,
-                       "count": CellColourStats(stride).channels})
+                       "count": CellColourStats(stride, histograms).channels})
     write_card(folder, "random-init", (240, 320), stride, sum(g["count"] for g in groups),
                {"fp32": folder / "backbone.onnx"}, mean, std, {}, groups)
     return _onnx_extractors(folder / "backbone.json", "fp32", f"random-init-{seed}", threads)
@@ -373,13 +411,13 @@ def cmd_probe(a: argparse.Namespace) -> int:
             raise SystemExit(f"gardenbot backbone probe: {e}") from e
     extractors: dict[str, FeatureFn] = {}
     card_raw: dict = {}
-    colour = True
+    colour = 13  # channels of colour statistics next to the random nets' (the card's, if any)
     if a.card:
         card = load_card(a.card)
         card_raw = card.raw
         extractors.update(_onnx_extractors(a.card, a.variant, "backbone", a.threads))
-        colour = any(g["name"] == "colour_stats"
-                     for g in card.raw["output"].get("channel_groups", []))
+        colour = sum(g["count"] for g in card.raw["output"].get("channel_groups", [])
+                     if g["name"] == "colour_stats")
     with tempfile.TemporaryDirectory() as tmp:
         if a.baselines:
             for seed in range(a.seeds):

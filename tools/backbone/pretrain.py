@@ -58,8 +58,10 @@ class PretrainConfig:
     # statistics of the same crop *before* the photometric changes: the features stay
     # invariant to light and season yet keep what the ground looks like
     appearance: float = 0.0
-    # objective "distill": the teacher whose stride-16 features the net learns to predict
-    teacher: str = "lite0"
+    # objective "distill": the teacher whose per-cell features the net learns to predict:
+    # "lite0-grid" (EfficientNet-Lite0's stride-16 stage with its stride-4 and stride-8 stages
+    # pooled onto the cells, 176 channels) or "lite0" (the stride-16 stage alone, 112)
+    teacher: str = "lite0-grid"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,8 +79,8 @@ class PretrainConfig:
             raise ValueError(f"unknown objective {self.objective!r} ({', '.join(OBJECTIVES)})")
         if self.trunk not in TRUNKS:
             raise ValueError(f"unknown trunk {self.trunk!r} ({', '.join(TRUNKS)})")
-        if self.objective == "distill" and self.teacher != "lite0":
-            raise ValueError(f"unknown teacher {self.teacher!r} (lite0)")
+        if self.objective == "distill" and self.teacher not in ("lite0", "lite0-grid"):
+            raise ValueError(f"unknown teacher {self.teacher!r} (lite0-grid or lite0)")
 
 
 def build_net(cfg: PretrainConfig, pretrained: bool = True) -> nn.Module:
@@ -214,6 +216,8 @@ class Objective(nn.Module):
     One module, so that DistributedDataParallel can wrap it whole.
     """
 
+    teacher: Any
+
     def __init__(self, cfg: PretrainConfig, net: nn.Module) -> None:
         super().__init__()
         self.cfg = cfg
@@ -228,9 +232,9 @@ class Objective(nn.Module):
         self.teacher = None
         self.distill_head = None
         if cfg.objective == "distill":
-            from tools.backbone.lite0 import pretrained_trunk
+            from tools.backbone.lite0 import pretrained_grid, pretrained_trunk
 
-            self.teacher = pretrained_trunk()
+            self.teacher = pretrained_grid() if cfg.teacher == "lite0-grid" else pretrained_trunk()
             for p in self.teacher.parameters():
                 p.requires_grad_(False)
             self.distill_head = nn.Conv2d(dim, self.teacher.feature_dim, 1)
@@ -246,24 +250,26 @@ class Objective(nn.Module):
                 ) -> torch.Tensor:
         cfg = self.cfg
         fa = self.net(normalise(va, self.mean, self.std))
-        fb = self.net(normalise(vb, self.mean, self.std))
         if cfg.objective == "distill":
+            # one view is enough: the target is the teacher's view of the same crop
             assert self.teacher is not None and self.distill_head is not None
             with torch.no_grad():
                 tm, ts = self.teacher.gardenbot_mean_rgb, self.teacher.gardenbot_std_rgb
-                ta = standardised(self.teacher(normalise(ca, tm, ts)))
-                tb = standardised(self.teacher(normalise(cb, tm, ts)))
-            loss = (F.mse_loss(self.distill_head(fa), ta)
-                    + F.mse_loss(self.distill_head(fb), tb)) / 2
+                target = standardised(self.teacher(normalise(ca, tm, ts)))
+            loss = F.mse_loss(self.distill_head(fa), target)
+            if self.appearance_head is not None and self.colour is not None:
+                loss = loss + cfg.appearance * F.mse_loss(self.appearance_head(fa),
+                                                          standardised(self.colour(ca)))
+            return loss
+        fb = self.net(normalise(vb, self.mean, self.std))
+        assert self.proj is not None
+        za, zb = self.proj(fa), self.proj(fb)
+        if cfg.objective == "infonce":
+            loss = (dense_infonce(za, zb, pb, mask, cfg.temperature, cfg.local_negatives)
+                    + dense_infonce(zb, za, pa, mask_a, cfg.temperature,
+                                    cfg.local_negatives)) / 2
         else:
-            assert self.proj is not None
-            za, zb = self.proj(fa), self.proj(fb)
-            if cfg.objective == "infonce":
-                loss = (dense_infonce(za, zb, pb, mask, cfg.temperature, cfg.local_negatives)
-                        + dense_infonce(zb, za, pa, mask_a, cfg.temperature,
-                                        cfg.local_negatives)) / 2
-            else:
-                loss = dense_vicreg(za, zb, pb, mask)
+            loss = dense_vicreg(za, zb, pb, mask)
         if self.appearance_head is not None and self.colour is not None:
             with torch.no_grad():
                 target_a = standardised(self.colour(ca))
