@@ -136,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_pretrain(a: argparse.Namespace) -> int:
-    """Runs alone or as every process of ``torchrun --nproc_per_node N -m robot.commands.gardenbot backbone
-    pretrain ...`` (DistributedDataParallel: gloo on CPU, NCCL on GPUs)."""
+    """Runs alone or as every process of ``torchrun --nproc_per_node N -m
+    robot.commands.gardenbot backbone pretrain ...`` (DistributedDataParallel: gloo on CPU,
+    NCCL on GPUs)."""
     from dataclasses import replace
 
     import numpy as np
