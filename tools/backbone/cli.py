@@ -349,10 +349,12 @@ def random_twin(card_raw: dict, seed: int) -> nn.Module:
     import torch
 
     from tools.backbone.arch import ArchConfig, GardenNet
-    from tools.backbone.lite0 import Lite0Trunk
+    from tools.backbone.lite0 import Lite0Grid, Lite0Trunk
 
     arch = card_raw.get("architecture", {})
     torch.manual_seed(seed)
+    if arch.get("trunk") == "lite0" and "taps" in arch:
+        return Lite0Grid(Lite0Trunk(), tuple(arch["taps"]), int(arch.get("last", 10))).eval()
     if arch.get("trunk") == "lite0":
         return Lite0Trunk().eval()
     if "widths" in arch:

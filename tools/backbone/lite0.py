@@ -106,15 +106,23 @@ class Lite0Grid(nn.Module):
     gardenbot_std_rgb = STD_RGB
     stride = 16
 
-    def __init__(self, trunk: Lite0Trunk | None = None, taps: tuple[int, ...] = (2, 4)) -> None:
+    def __init__(self, trunk: Lite0Trunk | None = None, taps: tuple[int, ...] = (2, 4),
+                 last: int = 10) -> None:
         super().__init__()
+        if not 7 <= last <= 10 or any(not 0 <= t < last for t in taps):
+            raise ValueError(f"the grid ends at block 7..10 (stride 16), got {last}; taps "
+                             f"{taps} must come before it")
         self.trunk = trunk if trunk is not None else Lite0Trunk()
+        # blocks after ``last`` are dropped: 7 ends the 80-channel stage (about two thirds of
+        # the multiply-adds of 10, the end of the 112-channel stage)
+        self.trunk.blocks = self.trunk.blocks[:last + 1]
         self.taps = tuple(sorted(taps))
         strides = [2]
         for b in blocks():
             strides.append(strides[-1] * b.stride)
         self.pools = nn.ModuleList(nn.AvgPool2d(16 // strides[i + 1]) for i in self.taps)
-        self.feature_dim = 112 + sum(blocks()[i].cout for i in self.taps)
+        self.feature_dim = blocks()[last].cout + sum(blocks()[i].cout for i in self.taps)
+        self.gardenbot_architecture = {"trunk": "lite0", "taps": list(self.taps), "last": last}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.trunk.stem(x)
@@ -164,9 +172,22 @@ def convert_state(src: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def pretrained_grid(taps: tuple[int, ...] = (2, 4)) -> Lite0Grid:
+def pretrained_grid(taps: tuple[int, ...] = (2, 4), last: int = 10) -> Lite0Grid:
     """:class:`Lite0Grid` on the pretrained trunk, in eval mode."""
-    return Lite0Grid(pretrained_trunk(), taps).eval()
+    grid = Lite0Grid(pretrained_trunk(), taps, last).eval()
+    grid.gardenbot_source = SOURCE  # recorded on the model card by `backbone export`
+    grid.gardenbot_licence = LICENCE
+    return grid
+
+
+def grid_b7() -> Lite0Grid:
+    """Factory for ``backbone export --from-module tools.backbone.lite0:grid_b7``."""
+    return pretrained_grid((2, 4), 7)
+
+
+def grid_b10() -> Lite0Grid:
+    """Factory for ``backbone export --from-module tools.backbone.lite0:grid_b10``."""
+    return pretrained_grid((2, 4), 10)
 
 
 def pretrained_trunk() -> Lite0Trunk:
