@@ -122,7 +122,10 @@ class Lite0Grid(nn.Module):
             strides.append(strides[-1] * b.stride)
         self.pools = nn.ModuleList(nn.AvgPool2d(16 // strides[i + 1]) for i in self.taps)
         self.feature_dim = blocks()[last].cout + sum(blocks()[i].cout for i in self.taps)
-        self.gardenbot_architecture = {"trunk": "lite0", "taps": list(self.taps), "last": last}
+        self.gardenbot_architecture = {
+            "kind": f"EfficientNet-Lite0 trunk to block {last} (stride 16) with blocks "
+                    f"{', '.join(map(str, self.taps))} pooled onto the cells",
+            "trunk": "lite0", "taps": list(self.taps), "last": last}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.trunk.stem(x)
