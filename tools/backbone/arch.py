@@ -25,10 +25,18 @@ class ArchConfig:
     depths: tuple[int, ...] = (1, 2, 3)
     feature_dim: int = 128
     expand: int = 2
+    # stages (1 = the first after the stem, at stride 4) whose maps are also averaged over each
+    # output cell and put before the head's channels: local colour and texture that the deep
+    # stage abstracts away (docs/backbone.md, "Why this shape")
+    taps: tuple[int, ...] = ()
 
     @property
     def stride(self) -> int:
         return 2 ** (len(self.widths) + 1)
+
+    @property
+    def output_dim(self) -> int:
+        return self.feature_dim + sum(self.widths[t - 1] for t in self.taps)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,7 +44,8 @@ class ArchConfig:
     @classmethod
     def from_dict(cls, d: dict) -> ArchConfig:
         return cls(stem=int(d["stem"]), widths=tuple(d["widths"]), depths=tuple(d["depths"]),
-                   feature_dim=int(d["feature_dim"]), expand=int(d.get("expand", 2)))
+                   feature_dim=int(d["feature_dim"]), expand=int(d.get("expand", 2)),
+                   taps=tuple(int(t) for t in d.get("taps", ())))
 
 
 def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
@@ -73,22 +82,32 @@ class GardenNet(nn.Module):
 
     def __init__(self, cfg: ArchConfig = ArchConfig()) -> None:
         super().__init__()
+        if any(not 1 <= t < len(cfg.widths) for t in cfg.taps):
+            raise ValueError(f"taps {cfg.taps} must name stages 1..{len(cfg.widths) - 1}")
         self.cfg = cfg
+        self.feature_dim = cfg.output_dim
         layers: list[nn.Module] = [conv_bn(3, cfg.stem, 3, 2)]
         cin = cfg.stem
+        self.stage_ends: list[int] = []  # index in body of each stage's last block
         for width, depth in zip(cfg.widths, cfg.depths, strict=True):
             for i in range(depth):
                 layers.append(InvertedResidual(cin, width, 2 if i == 0 else 1, cfg.expand))
                 cin = width
+            self.stage_ends.append(len(layers) - 1)
         self.body = nn.Sequential(*layers)
+        self.tap_at = {self.stage_ends[t - 1]: 2 ** (len(cfg.widths) - t) for t in cfg.taps}
         # A wider context mix at the output stride: texture alone is ambiguous at 16 px.
         self.context = conv_bn(cin, cin, 5, groups=cin)
         self.head = conv_bn(cin, cfg.feature_dim, 1, relu=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.body(x)
+        tapped = []
+        for i, layer in enumerate(self.body):
+            x = layer(x)
+            if i in self.tap_at:
+                tapped.append(nn.functional.avg_pool2d(x, self.tap_at[i]))
         x = x + self.context(x)
-        return self.head(x)
+        return torch.cat([*tapped, self.head(x)], 1) if tapped else self.head(x)
 
 
 class FramePreprocess(nn.Module):
@@ -138,9 +157,10 @@ class CellColourStats(nn.Module):
     CHROMA = (-0.4, -0.2, 0.0, 0.2, 0.4)
     LIGHT = (0.1, 0.3, 0.5, 0.7, 0.9)
 
-    def __init__(self, stride: int) -> None:
+    def __init__(self, stride: int, histograms: bool = True) -> None:
         super().__init__()
         self.stride = stride
+        self.histograms = histograms
         # rgb -> (r, g, b, A = r - g, B = (r + g) / 2 - b, L = mean)
         m = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, -1, 0], [0.5, 0.5, -1],
                           [1 / 3, 1 / 3, 1 / 3]], dtype=torch.float32)
@@ -154,7 +174,8 @@ class CellColourStats(nn.Module):
 
     @property
     def channels(self) -> int:
-        return 10 + len(self.CHROMA) ** 2 + len(self.LIGHT) + 3
+        hist = len(self.CHROMA) ** 2 + len(self.LIGHT) if self.histograms else 0
+        return 10 + hist + 3
 
     def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
         pool = nn.functional.avg_pool2d
@@ -163,28 +184,33 @@ class CellColourStats(nn.Module):
         colour, light = x[:, :5], x[:, 5:6]
         mean = pool(colour, s)
         std = torch.sqrt(torch.relu(pool(colour * colour, s) - mean * mean) + 1e-6)
+        grads = nn.functional.conv2d(nn.functional.pad(light, (1, 1, 1, 1), mode="replicate"),
+                                     self.grad).abs()
+        if not self.histograms:
+            return torch.cat([mean, std, pool(grads, s)], 1)
         a = _triangle(x[:, 3:4], self.chroma, 0.2)
         b = _triangle(x[:, 4:5], self.chroma, 0.2)
         hist_ab = (a.unsqueeze(2) * b.unsqueeze(1)).flatten(1, 2)  # (N, n*n, H, W)
         hist_l = _triangle(light, self.light, 0.2)
-        grads = nn.functional.conv2d(nn.functional.pad(light, (1, 1, 1, 1), mode="replicate"),
-                                     self.grad).abs()
         return torch.cat([mean, std, pool(hist_ab, s), pool(hist_l, s), pool(grads, s)], 1)
 
 
 class DeployedBackbone(nn.Module):
     """What ships: raw BGR frames in, feature grid (N, C, h, w) out.
 
-    With ``colour_stats`` the grid is the net's features followed by the fixed per-cell colour
-    statistics (:class:`CellColourStats`) — the card lists which channels are which.
+    With ``colour_stats`` (the stride) the grid is the net's features followed by the fixed
+    per-cell colour statistics (:class:`CellColourStats`, with or without its histograms) —
+    the card lists which channels are which.
     """
 
     def __init__(self, net: nn.Module, mean_rgb: tuple[float, ...] = MEAN_RGB,
-                 std_rgb: tuple[float, ...] = STD_RGB, colour_stats: int | None = None) -> None:
+                 std_rgb: tuple[float, ...] = STD_RGB, colour_stats: int | None = None,
+                 colour_histograms: bool = True) -> None:
         super().__init__()
         self.pre = FramePreprocess(mean_rgb, std_rgb)
         self.net = net
-        self.colour = CellColourStats(colour_stats) if colour_stats else None
+        self.colour = (CellColourStats(colour_stats, colour_histograms) if colour_stats
+                       else None)
 
     def forward(self, bgr: torch.Tensor) -> torch.Tensor:
         features = self.net(self.pre(bgr))

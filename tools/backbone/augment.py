@@ -21,6 +21,9 @@ class AugmentConfig:
     out_hw: tuple[int, int] = (128, 160)
     min_scale: float = 0.3  # fraction of the frame's area a crop covers
     max_scale: float = 1.0
+    # area drawn evenly in log scale: with a small min_scale, crops then come at every zoom
+    # from half to a few times the robot's own scale, not mostly zoomed out
+    log_area: bool = False
     colour: float = 1.0  # strength of the photometric changes, 0 = none
     season: float = 0.8  # probability of a season-like hue/saturation drift
     grayscale: float = 0.1
@@ -31,7 +34,11 @@ class AugmentConfig:
 def random_affine(n: int, cfg: AugmentConfig, aspect: float, gen: torch.Generator) -> torch.Tensor:
     """(n, 2, 3) affine maps from view coordinates to frame coordinates, both in [-1, 1]."""
     u = torch.rand(n, 4, generator=gen)
-    area = cfg.min_scale + (cfg.max_scale - cfg.min_scale) * u[:, 0]
+    if cfg.log_area:
+        lo, hi = math.log(cfg.min_scale), math.log(cfg.max_scale)
+        area = torch.exp(lo + (hi - lo) * u[:, 0])
+    else:
+        area = cfg.min_scale + (cfg.max_scale - cfg.min_scale) * u[:, 0]
     log_r = (u[:, 1] - 0.5) * 2 * math.log(1.25)
     ratio = torch.exp(log_r)  # crop aspect relative to the frame's
     sx = torch.sqrt(area * ratio).clamp(max=1.0)
@@ -110,17 +117,36 @@ def photometric(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> to
     return x.clamp(0.0, 1.0)
 
 
-def two_views(
-    frames: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Two augmented views (RGB in [0, 1]) of frames (n, 3, H, W) and their affine maps."""
+@dataclass(frozen=True)
+class Views:
+    """Two augmented views of a batch of frames, the same crops before the photometric
+    changes (what the frame itself looks like there), and the affine maps of the crops."""
+
+    a: torch.Tensor
+    b: torch.Tensor
+    clean_a: torch.Tensor
+    clean_b: torch.Tensor
+    theta_a: torch.Tensor
+    theta_b: torch.Tensor
+
+
+def make_views(frames: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> Views:
+    """Two augmented views (RGB in [0, 1]) of frames (n, 3, H, W), see :class:`Views`."""
     n, _, H, W = frames.shape
     aspect = W / H
     ta = random_affine(n, cfg, aspect, gen)
     tb = random_affine(n, cfg, aspect, gen)
-    va = photometric(crop(frames, ta, cfg.out_hw), cfg, gen)
-    vb = photometric(crop(frames, tb, cfg.out_hw), cfg, gen)
-    return va, vb, ta, tb
+    ca = crop(frames, ta, cfg.out_hw)
+    cb = crop(frames, tb, cfg.out_hw)
+    return Views(photometric(ca, cfg, gen), photometric(cb, cfg, gen), ca, cb, ta, tb)
+
+
+def two_views(
+    frames: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Two augmented views (RGB in [0, 1]) of frames (n, 3, H, W) and their affine maps."""
+    v = make_views(frames, cfg, gen)
+    return v.a, v.b, v.theta_a, v.theta_b
 
 
 def correspondence(

@@ -62,13 +62,15 @@ def grid_geometry(net: nn.Module, input_hw: tuple[int, int]) -> tuple[int, int]:
 def export_onnx(
     net: nn.Module, input_hw: tuple[int, int], path: Path,
     mean_rgb: Sequence[float] = MEAN_RGB, std_rgb: Sequence[float] = STD_RGB,
-    colour_stats: int | None = None,
+    colour_stats: int | None = None, colour_histograms: bool = True,
 ) -> None:
     """fp32 ONNX taking uint8 BGR frames (1, H, W, 3) and giving features (1, C, h, w).
 
-    ``colour_stats`` (the net's stride) appends the fixed per-cell colour statistics.
+    ``colour_stats`` (the net's stride) appends the fixed per-cell colour statistics, with
+    their histograms unless ``colour_histograms`` is false.
     """
-    model = DeployedBackbone(net.eval(), tuple(mean_rgb), tuple(std_rgb), colour_stats).eval()
+    model = DeployedBackbone(net.eval(), tuple(mean_rgb), tuple(std_rgb), colour_stats,
+                             colour_histograms).eval()
     dummy = torch.zeros(1, *input_hw, 3, dtype=torch.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The TorchScript exporter (dynamo=False) is deprecated but needs no onnxscript and gives a

@@ -38,3 +38,11 @@ def test_channel_count_matches_output():
     m = CellColourStats(16)
     assert m(torch.rand(2, 3, 32, 48)).shape == (2, m.channels, 2, 3)
     assert np.isfinite(m(torch.rand(1, 3, 16, 16)).numpy()).all()
+
+
+def test_smooth_colour_stats_are_the_full_ones_without_histograms():
+    x = torch.rand(2, 3, 64, 96)
+    full = CellColourStats(16)(x)
+    smooth = CellColourStats(16, histograms=False)(x)
+    assert CellColourStats(16, histograms=False).channels == smooth.shape[1] == 13
+    torch.testing.assert_close(smooth, torch.cat([full[:, :10], full[:, 40:]], 1))

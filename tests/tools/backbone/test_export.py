@@ -157,12 +157,13 @@ def test_export_a_users_module_from_the_cli(tmp_path: Path):
     assert rc == 0
     card = load_card(tmp_path / "m" / "backbone.json")
     groups = card.raw["output"]["channel_groups"]
-    assert [(g["name"], g["count"]) for g in groups] == [("learned", 12), ("colour_stats", 43)]
-    assert (card.stride, card.feature_dim, card.input_hw) == (8, 55, (48, 64))
+    # the smooth colour statistics by default (no histograms: docs/backbone.md)
+    assert [(g["name"], g["count"]) for g in groups] == [("learned", 12), ("colour_stats", 13)]
+    assert (card.stride, card.feature_dim, card.input_hw) == (8, 25, (48, 64))
     assert card.raw["input"]["normalisation"]["mean_rgb"] == [0.5, 0.5, 0.5]
     assert card.raw["int8_agreement"]["frames"] > 0
     assert Backbone(card, variant="int8").features(np.zeros((48, 64, 3), np.uint8)).shape == (
-        6, 8, 55)
+        6, 8, 25)
 
 
 def test_export_refuses_a_factory_that_is_not_a_module():

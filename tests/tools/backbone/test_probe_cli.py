@@ -54,13 +54,15 @@ def test_probe_compares_backbone_groups_and_baselines(tmp_path: Path):
     out = tmp_path / "probe.json"
     assert main(["backbone", "probe", "--card", str(tmp_path / "m" / "backbone.json"),
                  "--variant", "fp32", "--synthetic", str(tmp_path / "bench"), "--baselines",
-                 "--out", str(out)]) == 0
+                 "--seeds", "1", "--out", str(out)]) == 0
     results = json.loads(out.read_text())
-    assert set(results) == {"ssl", "ssl[learned]", "ssl[colour_stats]", "random-init",
-                            "random-init[learned]", "random-init[colour_stats]",
-                            "colour-texture"}
+    assert set(results) == {"backbone", "backbone[learned]", "backbone[colour_stats]",
+                            "random-init-0", "random-init-0[learned]",
+                            "random-init-0[colour_stats]", "random-init mean of 1",
+                            "random-init[learned] mean of 1",
+                            "random-init[colour_stats] mean of 1", "colour-texture", "_settings"}
     summary = results["colour-texture"]["synthetic"]["summary"]
     # lawn and path differ in colour and texture: every probe separates them in-season
     assert summary["same_season_accuracy"] > 0.9
-    matrix = results["ssl"]["synthetic"]["one_season_to_each"]
+    matrix = results["backbone"]["synthetic"]["one_season_to_each"]
     assert set(matrix) == set(SEASONS) and set(matrix["spring"]) == set(SEASONS)
