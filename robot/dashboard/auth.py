@@ -70,7 +70,7 @@ def read_token_file(path: Path) -> str:
                           f"(mode {st.st_mode & 0o777:o}); run `chmod 600 {path}`")
     if len(token) < 16:
         raise ConfigError(f"{path}: the dashboard token is too short (write a new one with "
-                          "`gardenbot config init --token`)")
+                          "`gardenbot config init --new-token`)")
     return token
 
 

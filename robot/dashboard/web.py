@@ -16,8 +16,10 @@ client down to its rate) and are refused when the wait would be long or too many
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import socket
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -50,6 +52,7 @@ COOKIE = "gardenbot_session"
 CSRF_HEADER = "X-Gardenbot-CSRF"
 COMMAND_WAIT_S = 5.0  # how long a request waits for the loop to carry its command out
 WRITE_TIMEOUT_S = 10.0  # a live view that takes longer to accept one frame is dropped
+STREAM_SNDBUF = 64 * 1024  # bytes the kernel may hold for one live view
 MAX_WAIT_S = 2.0  # a request that would wait longer than this for its turn is refused
 MAX_WAITING = 64  # requests waiting for their turn at once; more are refused
 HISTORY_PERIOD_S = 1.0
@@ -197,6 +200,11 @@ class Dashboard:
         if self.streams >= self.ctx.max_streams:
             return web.json_response({"error": f"{self.streams} live views are open already"},
                                      status=503)
+        transport = request.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None:  # a small kernel buffer: a stalled client is noticed in a second
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SNDBUF)
         resp = web.StreamResponse(headers={
             "Content-Type": "multipart/x-mixed-replace; boundary=frame",
             "Cache-Control": "no-store"})
@@ -204,21 +212,27 @@ class Dashboard:
         self.streams += 1
         last = -1
         period = 1.0 / self.ctx.stream_fps
+        taken = time.monotonic()  # when the client last took everything sent
         try:
-            while not self._closing:
-                snap = self.ctx.holder.latest
-                if snap is not None and snap.tick != last:
-                    last = snap.tick
-                    data = self._latest_jpeg()
-                    if data is not None:
-                        part = (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                + str(len(data)).encode() + b"\r\n\r\n" + data + b"\r\n")
-                        await asyncio.wait_for(resp.write(part), WRITE_TIMEOUT_S)
+            while not self._closing and transport is not None and not transport.is_closing():
                 await asyncio.sleep(period)
-        except (asyncio.TimeoutError, ConnectionError):
+                if transport.get_write_buffer_size() > 0:  # the last frame is still waiting
+                    if time.monotonic() - taken > WRITE_TIMEOUT_S:
+                        raise TimeoutError("not reading")
+                    continue  # skip frames rather than queue them
+                taken = time.monotonic()
+                snap = self.ctx.holder.latest
+                if snap is None or snap.tick == last:
+                    continue
+                last = snap.tick
+                data = self._latest_jpeg()
+                if data is not None:
+                    await resp.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                     + str(len(data)).encode() + b"\r\n\r\n" + data + b"\r\n")
+        except (TimeoutError, ConnectionError):
             log.info("live view to %s dropped (not reading)", request.remote)
-            if request.transport is not None:
-                request.transport.abort()
+            if transport is not None:
+                transport.abort()
         finally:
             self.streams -= 1
         return resp
@@ -357,11 +371,11 @@ class Dashboard:
                 self.ctx.history.sample(self.ctx.holder.latest, time.time())
                 await asyncio.sleep(HISTORY_PERIOD_S)
 
-        app["history_task"] = asyncio.get_running_loop().create_task(sample())
+        self._history_task = asyncio.get_running_loop().create_task(sample())
 
     async def _stop(self, app: web.Application) -> None:
         self._closing = True
-        app["history_task"].cancel()
+        self._history_task.cancel()
 
 
 async def answer_of(future: Future[str]) -> web.Response:
