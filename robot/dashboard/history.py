@@ -57,6 +57,7 @@ class History:
         self.bins: deque[Bin] = deque(maxlen=max_bins)
         self.oracle_stops = oracle_stops
         self._last_tick = -1
+        self._last_judged = -1
 
     def sample(self, snap: Snapshot | None, now_s: float) -> None:
         if snap is None or snap.tick == self._last_tick:
@@ -73,11 +74,14 @@ class History:
         if snap.cells is not None:
             b.novel_sum += novel_share(snap.cells)
             b.novel_n += 1
-        stopped = is_policy_stop(snap.drive_reason)
-        b.stops += stopped
-        if snap.truth is not None and self.oracle_stops is not None and snap.class_names:
+        b.stops += is_policy_stop(snap.drive_reason)
+        j = snap.judged
+        if j is not None and j[0] != self._last_judged and self.oracle_stops is not None \
+                and snap.class_names:
+            self._last_judged = j[0]
             b.judged += 1
-            b.false_stops += stopped and not self.oracle_stops(snap.truth, snap.class_names)
+            b.false_stops += is_policy_stop(j[2]) and not self.oracle_stops(j[1],
+                                                                             snap.class_names)
 
     def as_json(self) -> list[dict[str, Any]]:
         return [b.as_json() for b in list(self.bins)]

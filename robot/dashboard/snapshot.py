@@ -50,6 +50,9 @@ class Snapshot:
     buffer: dict[str, Any]  # cells, classes, seasons, sources (refreshed every few seconds)
     questions_open: int
     class_names: tuple[str, ...] = ()
+    # the latest tick whose frame had a label map: (tick, true cells, drive reason), for the
+    # false-stop plot (a label map may come with only some frames)
+    judged: tuple[int, np.ndarray, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def state_json(self) -> dict[str, Any]:

@@ -172,6 +172,7 @@ class SnapshotStep:
         self._next_buffer = 0.0
         self._version = "-"
         self._accuracy: deque[float] = deque(maxlen=10)  # the last labelled frames
+        self._judged: tuple[int, Any, str] | None = None
 
     def run(self, tick: Tick) -> None:
         now = time.monotonic()
@@ -185,6 +186,8 @@ class SnapshotStep:
             self._version = cells.adapter_version
         if tick.accuracy is not None:
             self._accuracy.append(tick.accuracy)
+        if tick.truth is not None and tick.drive is not None:
+            self._judged = (tick.index, tick.truth, tick.drive.reason)
         drive = tick.drive
         telemetry = r.state.telemetry
         t = tick.frame.t if tick.frame is not None else tick.wall_s
@@ -215,6 +218,7 @@ class SnapshotStep:
             buffer=self._buffer,
             questions_open=len(r.board) if r.board is not None else 0,
             class_names=cells.class_names if cells is not None else (),
+            judged=self._judged,
             extra={"commands": list(self.owner.done) if self.owner is not None else []},
         ))
 

@@ -367,8 +367,14 @@ class Dashboard:
 
     async def _start_history(self, app: web.Application) -> None:
         async def sample() -> None:
+            failed = False
             while True:
-                self.ctx.history.sample(self.ctx.holder.latest, time.time())
+                try:
+                    self.ctx.history.sample(self.ctx.holder.latest, time.time())
+                except Exception:  # a bad sample must not end the plots (logged once)
+                    if not failed:
+                        log.exception("dashboard history: a sample failed")
+                    failed = True
                 await asyncio.sleep(HISTORY_PERIOD_S)
 
         self._history_task = asyncio.get_running_loop().create_task(sample())

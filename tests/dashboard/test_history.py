@@ -15,7 +15,8 @@ def _snap(tick: int, reason: str, accuracy: float | None = None,
     cells = CellMap(np.zeros((2, 2), np.uint8), np.ones((2, 2), np.float32),
                     np.array([[0.5, 2.0], [0.5, 0.5]], np.float32), DEFAULT_CLASSES, 0.0, "v1")
     return Snapshot(tick, 0.0, None, cells, truth, accuracy, "summer", "v1", 30.0, reason, "",
-                    0.0, 0.0, False, {}, None, (), {}, {}, {}, 0, DEFAULT_CLASSES)
+                    0.0, 0.0, False, {}, None, (), {}, {}, {}, 0, DEFAULT_CLASSES,
+                    judged=None if truth is None else (tick, truth, reason))
 
 
 def test_a_day_of_samples_keeps_one_bin_a_minute_and_no_more_than_a_day():
