@@ -17,7 +17,7 @@ from robot.dashboard import web as web_module
 from robot.dashboard.auth import csrf_token, write_token_file
 from robot.dashboard.service import DashboardService, resolve_token
 from robot.runtime.config import WebConfig, load_config
-from tests.dashboard.robot_loop import start_robot, stop_robot
+from tests.dashboard.robot_loop import need_tool, start_robot, stop_robot
 
 TOKEN = "k" * 32
 
@@ -216,3 +216,30 @@ def test_gardenbot_config_init_writes_the_token_file_private(tmp_path):
     old = token.read_text()
     assert main(["init", "--new-token", str(tmp_path / "gardenbot.toml")]) == 0
     assert token.read_text() != old and token.stat().st_mode & 0o777 == 0o600
+
+
+def test_tls_serves_https_with_a_secure_cookie(tmp_path):
+    import ssl
+    import subprocess
+
+    openssl = need_tool("openssl", "openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    cfg = tmp_path / "gardenbot.toml"
+    cfg.write_text(f'[web]\ntls_cert = "{cert}"\ntls_key = "{key}"\n')
+    service = DashboardService.from_config(load_config(cfg), port=0)
+    url = service.start()
+    try:
+        assert url.startswith("https://127.0.0.1:")
+        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx.check_hostname = False
+        c = http.client.HTTPSConnection("127.0.0.1", service.server.port, context=ctx,
+                                        timeout=10)
+        c.request("GET", f"/live?token={service.token}")
+        r = c.getresponse()
+        assert r.status == 303 and "Secure" in r.getheader("Set-Cookie")
+        c.close()
+    finally:
+        service.close()
