@@ -62,7 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a recording of the camera and telemetry")
     p.add_argument("--out", type=Path, metavar="FILE.mp4", help="write the annotated video")
     p.add_argument("--show", action="store_true", help="show annotated frames in a window")
+    add_web_arguments(p)
     return p
+
+
+def add_web_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("dashboard (docs/dashboard.md)")
+    g.add_argument("--web", action="store_true",
+                   help="serve the owner's dashboard ([web]) and, if [mqtt] enabled = true, "
+                        "MQTT with Home Assistant discovery")
+    g.add_argument("--web-port", type=int, metavar="PORT",
+                   help="override [web] port (0 = any free port)")
 
 
 def setup_logging(cfg: Config, json_lines: bool) -> None:
@@ -185,22 +195,39 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
         return datetime.now()
 
     steps: list[Any] = []
+    web = None
     try:
+        if args.web:
+            web = start_dashboard(cfg, args.web_port, perception.classifier.runner.store)
+            steps.append(_Closing(web))
         source, fps, live = open_camera(cfg, args.camera)
         steps.append(CameraStep(source))
         link = open_link(port, cfg)
         learner = LearnerStep(memory, paths, settings, backbone_sha256=backbone.backbone_id,
                               feature_dim=backbone.feature_dim, classes=classes)
+        policy = PolicyStep(GroundGrid.from_camera(camera, backbone.grid_hw), camera, cfg.policy,
+                            cfg.robot, cfg.watering, zones, state, local_time)
+        actuation = ActuationStep(link, state, local_time)
+        dash = None
+        if web is not None:
+            from robot.dashboard.steps import RobotHandles
+
+            dash = web.steps(RobotHandles(
+                learner, memory, actuation, policy, state, link,
+                perception.classifier.runner.store, local_time,
+                lambda tick: season_of(date.today()), describe=describe,
+                min_confidence=cfg.policy.min_confidence))
         steps += [
             PerceptionStep(perception),
-            PolicyStep(GroundGrid.from_camera(camera, backbone.grid_hw), camera, cfg.policy,
-                       cfg.robot, cfg.watering, zones, state, local_time),
-            ActuationStep(link, state, local_time),
+            policy,
+            *([dash.owner] if dash else []),
+            actuation,
             TelemetryStep(link, state, [z.id for z in zones]),
             ExperienceStep(memory, camera, backbone.grid_hw, classes, cfg.robot,
                            cfg.experience, cfg.watering.moisture_threshold, describe,
                            keyframe_period_s=0.25),
             AnnotationStep(memory, args.annotate, describe),
+            *([dash.questions] if dash else []),
             learner,
         ]
         if args.record:
@@ -209,6 +236,8 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
         if args.out or args.show:
             steps.append(OverlayStep(args.out, args.show, fps, lambda t: _caption(t)))
         steps.append(_status_step(cfg, args.log_json, link, memory, learner, source.name))
+        if dash is not None:
+            steps.append(dash.snapshot)
     except BaseException:
         for step in steps:
             with contextlib.suppress(Exception):
@@ -232,6 +261,38 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
                     "drives_sent": c.drives_sent, "drives_acked": c.drives_acked,
                     "failures": dict(c.failures), "step_ms": result.step_ms})
     return 0
+
+
+def start_dashboard(cfg: Config, port: int | None, store: Any) -> Any:
+    """Start the web server (and MQTT) and print the URL to open; docs/dashboard.md."""
+    from robot.dashboard.service import DashboardService
+
+    if cfg.mqtt.password and cfg.source is not None and cfg.source.stat().st_mode & 0o077:
+        log.warning("%s holds the MQTT password and other users can read it: chmod 600 %s",
+                    cfg.source, cfg.source)
+    service = DashboardService.from_config(cfg, store=store, port=port)
+    url = service.start()
+    print(f"dashboard: {url}", file=sys.stderr, flush=True)
+    if service.mqtt is not None:
+        print(f"MQTT: {cfg.mqtt.host}:{cfg.mqtt.port} as {service.mqtt.base}", file=sys.stderr,
+              flush=True)
+    return service
+
+
+class _Closing:
+    """A do-nothing step whose shutdown closes the dashboard even if the loop never started
+    (the snapshot step closes it too; closing twice is safe)."""
+
+    name = "dashboard"
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    def run(self, tick: Tick) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        self.service.close()
 
 
 def _camera_at(cfg: Config) -> Callable[[int, int], Any]:

@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import fields
 from pathlib import Path
 
+from robot.commands.run import add_web_arguments, start_dashboard
 from robot.common.errors import GardenbotError, RecordingError
 from robot.runtime.config import Config, load_config
 from robot.sim.report import format_summary
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--show", action="store_true", help="show the annotated frames in a window")
     out.add_argument("--json", type=Path, metavar="FILE", help="also write the summary as JSON")
     out.add_argument("--log-json", action="store_true", help="log as JSON lines")
+    add_web_arguments(p)
     return p
 
 
@@ -96,9 +98,12 @@ def main(argv: list[str]) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="gardenbot-sim-")) if temp else args.data_dir
     options = SimulationOptions(**{f.name: getattr(args, f.name)
                                    for f in fields(SimulationOptions)})
+    web = start_dashboard(cfg, args.web_port, None) if args.web else None
     try:
-        summary = simulate(options, cfg, data_dir)
+        summary = simulate(options, cfg, data_dir, dashboard=web)
     finally:
+        if web is not None:
+            web.close()
         if temp:
             shutil.rmtree(data_dir, ignore_errors=True)
     print(format_summary(summary))

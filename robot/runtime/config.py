@@ -4,7 +4,8 @@ Every key is declared once, with its default, unit and one line of help (robot/c
 in the section dataclass of the stage that reads it: ``[camera]`` and ``[perception]`` in
 robot/seeing/config.py, ``[robot]`` in robot/common/body.py, ``[policy]`` and ``[watering]`` in
 robot/acting/config.py, ``[learner]``, ``[triggers]`` and ``[experience]`` in
-robot/learning/config.py, and ``[serial]``, ``[logging]`` and ``[paths]`` here. This module
+robot/learning/config.py, and ``[serial]``, ``[logging]``, ``[paths]``, ``[web]`` and ``[mqtt]``
+here (the last two are read by robot/dashboard/, which sits above this module). This module
 gathers them into :class:`Config`; the same declarations validate a file, write the commented
 default (``gardenbot config init``) and document the keys (docs/config.md). An unknown key or a
 bad value is a :class:`ConfigError` that names the file, the line, the section and the key — all
@@ -79,6 +80,68 @@ class PathsConfig:
                                 "empty data_dir; \"\" = the shipped models/default")
 
 
+def _port(v: int) -> str | None:
+    return None if 1 <= v <= 65535 else "must be a TCP port between 1 and 65535"
+
+
+def _mqtt_topic_part(v: str) -> str | None:
+    if not v or any(c in v for c in "+#") or v.startswith("/") or v.endswith("/"):
+        return "must be a non-empty MQTT topic without '+', '#' or a leading/trailing '/'"
+    return None
+
+
+# --- sections read by the dashboard (robot/dashboard/; it sits above the runtime, so its
+# sections are declared here, where the file is gathered) ------------------------------------------
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The owner's dashboard (`gardenbot run --web`; docs/dashboard.md)."""
+
+    host: str = setting("127.0.0.1", "address to listen on; 127.0.0.1 = this computer only, "
+                        "0.0.0.0 = the LAN (then the token file must exist)", check=non_empty)
+    port: int = setting(8080, "TCP port", check=_port)
+    token_file: str = setting("web-token", "file holding the access token (written by "
+                              "`gardenbot config init`, mode 0600); relative to this file",
+                              check=non_empty)
+    tls_cert: str = setting("", "TLS certificate (PEM) for https; \"\" = plain http")
+    tls_key: str = setting("", "TLS private key (PEM) matching tls_cert")
+    stream_fps: float = setting(10.0, "most frames per second sent to a live view",
+                                "frames/s", in_range(0.5, 30))
+    max_streams: int = setting(4, "live views served at once; more are refused", "",
+                               in_range(1, 64))
+    requests_per_s: float = setting(20.0, "requests per second one client may make (a burst "
+                                    "of twice that); faster ones wait, then are refused",
+                                    "requests/s", in_range(1, 1000))
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """MQTT and Home Assistant discovery (docs/dashboard.md)."""
+
+    enabled: bool = setting(False, "publish state and take commands over MQTT")
+    host: str = setting("localhost", "broker host name or address", check=non_empty)
+    port: int = setting(1883, "broker port (8883 is usual with TLS)", check=_port)
+    username: str = setting("", "user name at the broker; \"\" = none")
+    password: str = setting("", "password at the broker (keep this file mode 0600)")
+    tls: bool = setting(False, "connect with TLS")
+    ca_file: str = setting("", "CA certificate (PEM) to check the broker with; \"\" = the "
+                           "system's")
+    robot_id: str = setting("", "this robot's name in topics and in Home Assistant; \"\" = "
+                            "the host name")
+    topic_prefix: str = setting("gardenbot", "topics are <prefix>/<robot_id>/...",
+                                check=_mqtt_topic_part)
+    discovery_prefix: str = setting("homeassistant", "Home Assistant's discovery prefix",
+                                    check=_mqtt_topic_part)
+    publish_period_s: float = setting(5.0, "state is published this often", "s",
+                                      in_range(0.2, 3600))
+    keepalive_s: int = setting(30, "MQTT keep-alive; the broker declares the robot offline "
+                               "after 1.5 times this without a packet", "s", in_range(5, 3600))
+    reconnect_min_s: float = setting(1.0, "first wait before reconnecting to a lost broker",
+                                     "s", positive)
+    reconnect_max_s: float = setting(60.0, "longest wait between reconnect attempts (doubles "
+                                     "up to this)", "s", positive)
+
+
 @dataclass(frozen=True)
 class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
@@ -92,6 +155,8 @@ class Config:
     experience: ExperienceConfig = field(default_factory=ExperienceConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     # The file it came from (None for defaults); relative paths resolve against its folder.
     source: Path | None = field(default=None, compare=False)
 
@@ -239,6 +304,14 @@ def _cross_checks(s: dict[str, Any], locate: _Locator, problems: list[str]) -> N
     if wat.duration_ms > wat.max_duration_ms:
         problems.append(locate.message(("watering",), "duration_ms", f"must not exceed "
                                        f"max_duration_ms ({wat.max_duration_ms})"))
+    mq = s.get("mqtt") or MqttConfig()
+    if mq.reconnect_min_s > mq.reconnect_max_s:
+        problems.append(locate.message(("mqtt",), "reconnect_min_s", f"must not exceed "
+                                       f"reconnect_max_s ({mq.reconnect_max_s})"))
+    web = s.get("web") or WebConfig()
+    if bool(web.tls_cert) != bool(web.tls_key):
+        problems.append(locate.message(("web",), "tls_cert" if not web.tls_cert else "tls_key",
+                                       "tls_cert and tls_key go together"))
     seen: set[int] = set()
     for i, z in enumerate(wat.zones):
         if z.id in seen:

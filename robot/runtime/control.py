@@ -291,6 +291,7 @@ class ActuationStep:
         self._waters: deque[tuple[WaterCommand, float]] = deque()
         self._work = threading.Condition()
         self._stopping = False
+        self._stop_now = False
         self._busy = False
         self._thread: threading.Thread | None = None
         if background:
@@ -316,6 +317,18 @@ class ActuationStep:
                 self._waters.append((tick.water, t))
             self._work.notify()
 
+    def stop_now(self) -> None:
+        """Send a Stop (motors off, pump closed) before anything else; commands queued but not
+        yet sent are dropped. Returns at once (the owner's stop button, from the loop)."""
+        if not self._background:
+            self.link.stop()
+            return
+        with self._work:
+            self._stop_now = True
+            self._drive = None
+            self._waters.clear()
+            self._work.notify()
+
     def _water(self, cmd: WaterCommand, t: float) -> None:
         if self.link.water(cmd):
             self.state.last_watered[cmd.zone] = self.now(t)
@@ -325,13 +338,17 @@ class ActuationStep:
             with self._work:
                 self._busy = False
                 self._work.notify_all()
-                while not self._stopping and self._drive is None and not self._waters:
+                while (not self._stopping and self._drive is None and not self._waters
+                       and not self._stop_now):
                     self._work.wait()
                 if self._stopping:
                     return
+                stop_first, self._stop_now = self._stop_now, False
                 drive, self._drive = self._drive, None
                 water = self._waters.popleft() if self._waters else None
                 self._busy = True
+            if stop_first:
+                self.link.stop()
             if drive is not None:
                 self.link.drive(drive)
             if water is not None:
@@ -342,8 +359,9 @@ class ActuationStep:
         if not self._background:
             return True
         with self._work:
-            return self._work.wait_for(lambda: not (self._busy or self._drive or self._waters),
-                                       timeout_s)
+            return self._work.wait_for(
+                lambda: not (self._busy or self._drive or self._waters or self._stop_now),
+                timeout_s)
 
     def shutdown(self) -> None:
         if self._thread is not None:

@@ -12,6 +12,8 @@
   background. Starting never blocks the loop: the buffer is snapshotted, then written and the
   process spawned on a helper thread. The published adapter reaches perception through the
   adapter store (AdapterRunner hot-swaps).
+- :class:`QuestionStep` — frames where the robot stopped or was unsure → questions to the
+  owner (robot/learning/questions.py); the answers → buffer cells with ``source="owner"``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from robot.learning.experience import (
 )
 from robot.learning.paths import LearnerPaths
 from robot.learning.process import LearnerProcess, LearnerStatus
+from robot.learning.questions import Question, QuestionBoard, choose_region
 from robot.learning.replay_buffer import ReplayBuffer
 from robot.learning.retrain import RetrainJob
 from robot.learning.triggers import DriftMonitor, RetrainButton, ScheduleTrigger
@@ -507,3 +510,56 @@ class LearnerStep:
         if self.retrains:
             self.retrains[-1].status = status
             self.retrains[-1].finished_wall = time.monotonic()
+
+
+class QuestionStep:
+    """The robot's questions to its owner (robot/learning/questions.py): asks about a frame
+    where it stopped or was unsure, at most once per ``ask_every_s`` of loop time, and offers
+    the owner's answers to the buffer (``source="owner"``). Held-back frames are never asked
+    about (their labels would leak into training)."""
+
+    name = "questions"
+
+    def __init__(self, board: QuestionBoard, memory: Memory, describe: Describe,
+                 min_confidence: float, ask_every_s: float = 20.0, jpeg_quality: int = 80,
+                 ) -> None:
+        self.board = board
+        self.memory = memory
+        self.describe = describe
+        self.min_confidence = min_confidence
+        self.ask_every_s = ask_every_s
+        self.jpeg_quality = jpeg_quality
+        self.owner_cells = 0  # offered to the buffer
+        self._next_ask_t = -np.inf
+
+    def run(self, tick: Tick) -> None:
+        for answer in self.board.take_answers():
+            self.owner_cells += len(answer.cells)
+            taken = self.memory.add(answer.cells, "owner")
+            log.info("owner answered %s: %d cells of %s (%d kept by the buffer)",
+                     answer.question.id, len(answer.cells), answer.class_name, taken)
+        cells, frame = tick.cells, tick.frame
+        if cells is None or frame is None or cells.features is None or tick.drive is None:
+            return
+        if cells.t < self._next_ask_t:
+            return
+        chosen = choose_region(cells.classes, cells.confidence, cells.class_names,
+                               tick.drive.reason, self.min_confidence)
+        if chosen is None:
+            return
+        origin = self.describe(tick)
+        if origin.held_back:
+            return
+        import cv2
+
+        ok, jpeg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        if not ok:
+            return
+        region, why = chosen
+        self._next_ask_t = cells.t + self.ask_every_s
+        self.board.ask(Question(self.board.new_id(), jpeg.tobytes(), region, why,
+                                cells.features[region].astype(np.float16), time.time(),
+                                origin.season, origin.recording))
+
+    def shutdown(self) -> None:
+        pass

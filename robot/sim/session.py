@@ -81,9 +81,11 @@ def find_samples(folder: Path) -> list[Path]:
     return sorted(found, key=season_rank)
 
 
-def simulate(args: SimulationOptions, cfg: Config, data_dir: Path) -> dict[str, Any]:
+def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
+             dashboard: Any = None) -> dict[str, Any]:
     """Play the recordings (or the video) through the robot's loop; the summary as a dict
-    (robot/sim/report.py prints it)."""
+    (robot/sim/report.py prints it). ``dashboard``: a started
+    robot.dashboard.service.DashboardService (`--web`) whose steps join the loop."""
     from gpiozero.pins.mock import MockFactory
 
     from firmware_bridge import BridgeError, Pose
@@ -183,13 +185,23 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path) -> dict[str, 
         scoreboard = Scoreboard()
         last = len(truths) - 1
         owner = ButtonPresser(factory, pin, last, _press_at(args, source, last))
+        dash = None
+        if dashboard is not None:  # --web: owner commands, questions, snapshots (robot/dashboard)
+            from robot.dashboard.steps import RobotHandles
+
+            dash = dashboard.steps(RobotHandles(
+                learner, memory, actuation, policy_step, state, link,
+                perception.classifier.runner.store, sim_time,
+                lambda tick: _describe(tick).season, describe=_describe,
+                min_confidence=cfg.policy.min_confidence), ask_every_s=5.0)
         steps += [PerceptionStep(perception), scoreboard, policy_step,
-                  actuation, telemetry, experience,
-                  AnnotationStep(memory, args.annotate, _describe), owner, learner]
+                  *([dash.owner] if dash else []), actuation, telemetry, experience,
+                  AnnotationStep(memory, args.annotate, _describe), owner,
+                  *([dash.questions] if dash else []), learner]
         overlay = OverlayStep(args.out, args.show, fps,
                               lambda tick: _caption(tick, scoreboard))
         status = StatusLine(lambda tick, f: _status(tick, f, scoreboard, link, memory, learner))
-        steps += [overlay, status]
+        steps += [overlay, status, *([dash.snapshot] if dash else [])]
         rate = fps * args.speed if args.speed > 0 else 0.0
         print(f"gardenbot simulate: {' → '.join(names)}; adapter {start_version}, "
               f"{len(memory.buffer)} cells in the replay buffer", file=sys.stderr)

@@ -195,3 +195,47 @@ def test_the_status_line_says_no_frames_while_the_loop_ticks_without_a_camera(mo
     for i in range(90, 180):  # then frames come
         status.run(Tick(i, 0.0, frame=SimpleNamespace()))
     assert capsys.readouterr().err.splitlines()[-1].startswith("30.0 fps |")
+
+
+def test_run_with_web_serves_the_dashboard_and_takes_the_owners_stop(tiny_backbone_card,
+                                                                    tiny_defaults, tmp_path):
+    import threading
+    import urllib.request
+
+    from robot.dashboard.auth import write_token_file
+    from tests.dashboard.robot_loop import free_port
+
+    drive = write_painted_recording(tmp_path / "long", frames=150)  # 15 s at 10 frames/s
+    cfg = tiny_config(tmp_path, tiny_backbone_card, tiny_defaults, camera=str(drive),
+                      extra="[policy]\nmin_confidence = 0.0\n")
+    write_token_file(tmp_path / "web-token")
+    token = (tmp_path / "web-token").read_text().strip()
+    port = free_port()
+    seen: dict[str, object] = {}
+
+    def call(path: str, body: bytes | None = None) -> dict:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body,
+                                     headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def state() -> dict | None:
+        try:
+            return call("/api/state")
+        except OSError:
+            return None
+
+    def owner() -> None:  # the phone, while the loop runs in the main thread (signals)
+        seen["up"] = wait_until(lambda: (state() or {}).get("tick") is not None, 20)
+        seen["stop"] = call("/api/command", b'{"kind": "stop"}')["result"]
+        seen["stopped"] = wait_until(lambda: (state() or {}).get("policy", {}).get("reason")
+                                     == "stop_owner", 5)
+
+    phone = threading.Thread(target=owner, daemon=True)
+    phone.start()
+    code = cli(["run", "--config", str(cfg), "--seconds", "10", "--web", "--web-port",
+                str(port)])
+    phone.join(10)
+    assert code == 0
+    assert seen == {"up": True, "stop": "stopped", "stopped": True}
+    assert state() is None, "the dashboard closes with the loop"

@@ -10,7 +10,13 @@ The loop runs unthrottled; its tick rate is the frame-in → command-out rate.
 Two phases: the learner idle, then retrains running back to back in the background learner
 process (os.nice +10, one torch thread), counting only ticks while one runs.
 
+With ``--dashboard`` the dashboard's steps join the loop (robot/dashboard/), its web server
+runs, a page client (tools/bench/page_client.py, another process) keeps the live view open and
+polls the state as an open tab does, and with ``--mqtt-port`` the MQTT client is connected to a
+broker there and publishes the state every second.
+
     python -m tools.bench.loop --port /dev/pts/N --data-dir DIR [--card C] [--frames-from REC]
+        [--dashboard [--mqtt-port P]]
 """
 
 from __future__ import annotations
@@ -109,7 +115,8 @@ class Phases:
 
 
 def run(port: str, data_dir: Path, card: Path | None, frames_from: Path | None,
-        idle_s: float, busy_s: float, variant: str, threads: int) -> dict[str, Any]:
+        idle_s: float, busy_s: float, variant: str, threads: int, dashboard: bool = False,
+        mqtt_port: int | None = None) -> dict[str, Any]:
     from dataclasses import replace
 
     from robot.acting.policy import GroundGrid
@@ -141,19 +148,29 @@ def run(port: str, data_dir: Path, card: Path | None, frames_from: Path | None,
     # link holds the serial port. Loop.run closes it through ActuationStep.shutdown; the
     # finally also covers a failure before the loop starts.
     link = RobotLink.open(port, cfg.serial)
+    page: Any = None
+    service: Any = None
     try:
         actuation = ActuationStep(link, state, lambda t: None)
-        steps = [CameraStep(MemoryCamera(images)), PerceptionStep(perception),
-                 PolicyStep(GroundGrid.from_camera(camera, backbone.grid_hw), camera, cfg.policy,
-                            cfg.robot, cfg.watering, [], state, lambda t: None),
-                 actuation, TelemetryStep(link, state),
+        policy = PolicyStep(GroundGrid.from_camera(camera, backbone.grid_hw), camera, cfg.policy,
+                            cfg.robot, cfg.watering, [], state, lambda t: None)
+        dash: Any = None
+        if dashboard:
+            service, dash, page = _dashboard(cfg, mqtt_port, learner, memory, actuation, policy,
+                                             state, link, perception, origin, idle_s + busy_s)
+        steps = [CameraStep(MemoryCamera(images)), PerceptionStep(perception), policy,
+                 *([dash.owner] if dash else []), actuation, TelemetryStep(link, state),
                  ExperienceStep(memory, camera, backbone.grid_hw, classes, cfg.robot,
                                 cfg.experience, cfg.watering.moisture_threshold, origin,
                                 keyframe_period_s=0.25),
-                 learner, Phases(learner, clock, idle_s, busy_s), clock]
+                 *([dash.questions] if dash else []),
+                 learner, Phases(learner, clock, idle_s, busy_s), clock,
+                 *([dash.snapshot] if dash else [])]
         result = Loop(steps, max_duration_s=idle_s + busy_s + 120).run()
     finally:
         link.close()  # safe twice
+        if service is not None:
+            service.close()
     rt = link.link.stats.round_trip
     out: dict[str, Any] = {"reason": result.reason, "variant": variant, "threads": threads,
                            "input": f"{backbone.card.input_hw[1]}x{backbone.card.input_hw[0]}",
@@ -165,12 +182,54 @@ def run(port: str, data_dir: Path, card: Path | None, frames_from: Path | None,
                            "drive_failures": dict(link.counters.failures),
                            "retrains": [r.status.state if r.status else "?"
                                         for r in learner.retrains]}
+    if dashboard:
+        out["dashboard"] = {"page": _page_result(page),
+                            "mqtt_connected": bool(service.mqtt and service.mqtt.connects),
+                            "mqtt_published": service.mqtt.published if service.mqtt else 0}
     for phase, ms in clock.ms.items():
         if len(ms) > 10:
             out[phase] = {"ticks": len(ms), "fps": round(1e3 / statistics.mean(ms), 1),
                           "median_ms": round(statistics.median(ms), 2),
                           "p95_ms": round(float(np.quantile(ms, 0.95)), 2)}
     return out
+
+
+def _dashboard(cfg: Any, mqtt_port: int | None, learner: Any, memory: Any, actuation: Any,
+               policy: Any, state: Any, link: Any, perception: Any, origin: Any,
+               seconds: float) -> tuple[Any, Any, Any]:
+    """The dashboard service with its steps, and the page client process reading it."""
+    import subprocess
+    import sys
+    from dataclasses import replace
+    from datetime import datetime
+
+    from robot.dashboard.service import DashboardService
+    from robot.dashboard.steps import RobotHandles
+
+    mqtt = replace(cfg.mqtt, enabled=mqtt_port is not None, host="127.0.0.1",
+                   port=mqtt_port or 1883, robot_id="bench", publish_period_s=1.0)
+    service = DashboardService(cfg.web, mqtt, "bench-" + "x" * 26, host="127.0.0.1", port=0)
+    service.start()
+    dash = service.steps(RobotHandles(learner, memory, actuation, policy, state, link,
+                                      perception.classifier.runner.store,
+                                      lambda t: datetime.now(), lambda tick: "bench",
+                                      describe=origin))
+    page = subprocess.Popen(
+        [sys.executable, "-m", "tools.bench.page_client", "--port", str(service.server.port),
+         "--token", service.token, "--seconds", str(seconds)],
+        stdout=subprocess.PIPE, text=True)
+    if mqtt_port is not None and not service.mqtt.connected.wait(10):
+        raise RuntimeError(f"no MQTT broker answered on 127.0.0.1:{mqtt_port}")
+    return service, dash, page
+
+
+def _page_result(page: Any) -> dict[str, Any]:
+    try:
+        out, _ = page.communicate(timeout=30)
+        return json.loads(out.strip().splitlines()[-1])
+    except Exception as e:  # the row is still worth having; say what went wrong
+        page.kill()
+        return {"error": f"{type(e).__name__}: {e}"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,9 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--busy-s", type=float, default=15.0)
     p.add_argument("--variant", default="int8")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--dashboard", action="store_true")
+    p.add_argument("--mqtt-port", type=int)
     a = p.parse_args(argv)
     print(json.dumps(run(a.port, a.data_dir, a.card, a.frames_from, a.idle_s, a.busy_s,
-                         a.variant, a.threads)))
+                         a.variant, a.threads, a.dashboard, a.mqtt_port)))
     return 0
 
 

@@ -4,8 +4,9 @@ Measures, in one run: the machine's fp32 GEMM peak; the backbone's latency (fp32
 and two threads) with its achieved GFLOP/s; the peak RSS of a process that only runs the
 backbone; and the robot's whole control loop (tools/bench/loop.py: frame in → command out
 through the serial link to an MCU emulator, learner idle and then retraining in the
-background, with the perception process's peak RSS). Prints a table and writes every number
-to JSON; asserts nothing.
+background, with the perception process's peak RSS), and the same loop once more with the
+owner's dashboard open and MQTT connected to a local Mosquitto (skipped, with a note, where
+Mosquitto is not installed). Prints a table and writes every number to JSON; asserts nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +72,8 @@ main(sys.argv[1:])
 
 
 def bench_loop(card: Path | None, defaults: Path | None, frames_from: Path | None,
-               idle_s: float, busy_s: float, threads: int) -> dict[str, Any]:
+               idle_s: float, busy_s: float, threads: int, dashboard: bool = False,
+               mqtt_port: int | None = None) -> dict[str, Any]:
     """The control loop in a child process against an emulator process; see tools/bench/loop.py.
     """
     import shutil
@@ -87,6 +91,8 @@ def bench_loop(card: Path | None, defaults: Path | None, frames_from: Path | Non
             args += ["--card", str(card)]
         if frames_from is not None:
             args += ["--frames-from", str(frames_from)]
+        if dashboard:
+            args += ["--dashboard"] + (["--mqtt-port", str(mqtt_port)] if mqtt_port else [])
         r = run_child_measuring_rss(_LOOP_CHILD, args)
     r["perception_process_peak_rss_mb"] = round(r.pop("peak_rss_mb"), 1)
     return r
@@ -101,9 +107,47 @@ def run(card: Path | None, repeats: int, loop: dict[str, Any] | None = None
     log.info("backbone latency")
     results["backbone"] = bench_backbone(card, repeats) if repeats > 0 else None
     if loop is not None:
+        dashboard = loop.pop("dashboard", True)
         log.info("control loop")
         results["loop"] = bench_loop(card, **loop)
+        if dashboard:
+            log.info("control loop with the dashboard open and MQTT connected")
+            results["loop_dashboard"] = bench_loop_dashboard(card, loop)
     return results
+
+
+def bench_loop_dashboard(card: Path | None, loop: dict[str, Any]) -> dict[str, Any]:
+    """The loop, learner idle, with a page open on the dashboard and MQTT connected to a
+    Mosquitto broker started here (docs/dashboard.md)."""
+    import contextlib
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto"
+                                        if Path("/usr/sbin/mosquitto").exists() else None)
+    if exe is None:
+        return {"skipped": "mosquitto is not installed (scripts/system-deps.sh installs it)"}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="bench-mqtt-") as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                        + ("user root\n" if os.geteuid() == 0 else ""))
+        broker = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                with contextlib.suppress(OSError):
+                    socket.create_connection(("127.0.0.1", port), 0.2).close()
+                    break
+                time.sleep(0.05)
+            return bench_loop(card, **{**loop, "busy_s": 0.0}, dashboard=True, mqtt_port=port)
+        finally:
+            broker.kill()
+            broker.wait(10)
 
 
 def report(r: dict[str, Any]) -> str:
@@ -118,7 +162,26 @@ def report(r: dict[str, Any]) -> str:
         lines += _backbone_report(b, peak)
     if r.get("loop"):
         lines += ["", *_loop_report(r["loop"])]
+    if r.get("loop_dashboard"):
+        lines += ["", *_dashboard_report(r["loop_dashboard"])]
     return "\n".join(lines)
+
+
+def _dashboard_report(lp: dict[str, Any]) -> list[str]:
+    if "skipped" in lp:
+        return [f"control loop with the dashboard: skipped ({lp['skipped']})"]
+    x, d = lp.get("idle", {}), lp.get("dashboard", {})
+    page = d.get("page", {})
+    return ["control loop with the dashboard open (a page client reading the live view and "
+            "polling the state each second) and MQTT connected (state published each second):",
+            "| learner | ticks | frames/s | median ms | p95 ms |", "|---|---|---|---|---|",
+            f"| idle, dashboard + MQTT | {x.get('ticks')} | {x.get('fps')} | "
+            f"{x.get('median_ms')} | {x.get('p95_ms')} |",
+            f"page client: {page.get('frames')} live frames ({page.get('bytes')} bytes), "
+            f"{page.get('polls')} state polls, {page.get('errors', page.get('error'))} errors; "
+            f"MQTT connected: {d.get('mqtt_connected')}, {d.get('mqtt_published')} messages "
+            f"published; median ms per step: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in lp["step_ms"].items())]
 
 
 def _loop_report(lp: dict[str, Any]) -> list[str]:
@@ -178,10 +241,13 @@ def main(argv: list[str]) -> int:
                       help="seconds with a retrain running (back to back)")
     loop.add_argument("--loop-threads", type=int, default=1,
                       help="onnxruntime threads of the loop's backbone (perception.threads)")
+    loop.add_argument("--no-dashboard", action="store_true",
+                      help="skip the loop run with the dashboard open and MQTT connected")
     a = p.parse_args(argv)
     loop_args = None if a.no_loop else {"defaults": a.defaults, "frames_from": a.frames_from,
                                         "idle_s": a.idle_s, "busy_s": a.busy_s,
-                                        "threads": a.loop_threads}
+                                        "threads": a.loop_threads,
+                                        "dashboard": not a.no_dashboard}
     results = run(a.card, a.repeats, loop_args)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=2))
