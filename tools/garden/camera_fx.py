@@ -33,6 +33,12 @@ class CameraEffects:
         self._drift = 0.0
         self._h, self._w = height, width
 
+    def settle(self, image: np.ndarray) -> None:
+        """Set the exposure gain where auto-exposure would end up on ``image`` (a camera that
+        has been looking at it for a while); the recordings start at gain 1 instead."""
+        mean = float(np.mean(cv2.mean(image)[:3]))
+        self.gain = float(np.clip(self.look.brightness_target / max(mean, 1.0), 0.4, 3.5))
+
     def apply(self, image: np.ndarray, v_mps: float, omega_radps: float) -> np.ndarray:
         """One frame through the camera (returns a new uint8 BGR image)."""
         look = self.look

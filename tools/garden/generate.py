@@ -21,15 +21,10 @@ from robot.common.geometry import CameraModel
 from robot.seeing.recording import RecordingMeta, RecordingWriter
 from tools.garden.camera_fx import CameraEffects
 from tools.garden.layout import Garden, garden_role, parse_garden_id
+from tools.garden.motion import ROBOT_RADIUS_M, TICKS_PER_M, WHEEL_BASE_M
 from tools.garden.render import GardenRenderer
 from tools.garden.telemetry import telemetry_records
-from tools.garden.trajectory import (
-    ROBOT_RADIUS_M,
-    TICKS_PER_M,
-    WHEEL_BASE_M,
-    RobotState,
-    drive,
-)
+from tools.garden.trajectory import RobotState, drive
 from tools.garden.world import World, build_world
 
 GENERATOR_NAME = "gardenbot-synth"

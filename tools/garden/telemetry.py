@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from tools.garden.layout import Garden
+from tools.garden.motion import WHEEL_BASE_M
 from tools.garden.season import SeasonLook
-from tools.garden.trajectory import V_CRUISE_MPS, WHEEL_BASE_M, RobotState
+from tools.garden.trajectory import V_CRUISE_MPS, RobotState
 
 M_DRY = 0.08  # moisture a bed dries towards
 M_SAT = 0.48  # saturated soil

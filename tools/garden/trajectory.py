@@ -6,9 +6,8 @@ planner); it likes to stop beside a bed and look at it. Every so often it picks 
 and drives into it on purpose: it stops at contact (the bumper fires), keeps pushing for a moment
 with its wheels stalled, backs off and turns away. On wet mud its wheels slip partly.
 
-The motion is exact: over each frame interval the wheel speeds are constant, so the robot moves
-along a circular arc; a contact cuts the arc short and the wheels stop there (stall). Slip is the
-share of the wheels' travel that did not move the robot, so integrating the wheel ticks scaled by
+The body's physics (exact arcs, contact, stall, mud slip, wheel travel) is in ``motion.py``,
+shared with the closed-loop garden (``live.py``): integrating the wheel ticks scaled by
 ``1 - slip`` reproduces the pose (up to tick quantisation).
 """
 
@@ -21,14 +20,19 @@ import cv2
 import numpy as np
 
 from tools.garden.layout import PLAN_RES_M, Garden
+from tools.garden.motion import (
+    ROBOT_RADIUS_M,
+    TICKS_PER_M,
+    advance,
+    integrate_odometry,
+    mud_slip,
+    touching,
+    wheel_travel,
+)
 from tools.garden.season import SeasonLook
 
-ROBOT_RADIUS_M = 0.2  # round footprint centred between the wheels
-WHEEL_BASE_M = 0.3
-TICKS_PER_M = 2000
 V_CRUISE_MPS = 0.3
 OMEGA_MAX_RADPS = 1.2
-CONTACT_TOL_M = 1e-3  # the bumper closes within this distance of an obstacle
 _SAFE_M = 0.08  # margin the planner keeps while wandering
 
 
@@ -114,34 +118,11 @@ class _World:
         c = np.clip((np.asarray(x) / PLAN_RES_M).astype(np.int64), 0, w - 1)
         return self.clear[r, c]
 
-    def contact_distance(self, x: float, y: float) -> float:
-        """Exact distance from the robot centre to the nearest obstacle or the boundary."""
-        return float(self.garden.obstacle_distance(np.array(x), np.array(y)))
+    def touching(self, x: float, y: float) -> bool:
+        return touching(self.garden, x, y)
 
     def mud_slip(self, x: float, y: float) -> float:
-        slip = 0.0
-        for m in self.garden.mud:
-            if math.hypot(x - m.x_m, y - m.y_m) < m.radius_m:
-                slip = max(slip, min(0.45, 0.6 * self.wet))
-        return slip
-
-
-def arc(pose: tuple[float, float, float], ds: float, dth: float) -> tuple[float, float, float]:
-    """Pose after moving ``ds`` along an arc that turns by ``dth`` (exact for constant speeds)."""
-    x, y, th = pose
-    if abs(dth) < 1e-9:
-        return x + ds * math.cos(th), y + ds * math.sin(th), th
-    r = ds / dth
-    return (x + r * (math.sin(th + dth) - math.sin(th)),
-            y - r * (math.cos(th + dth) - math.cos(th)), th + dth)
-
-
-def integrate_odometry(
-    start: tuple[float, float, float], d_left_m: float, d_right_m: float, slip: float,
-) -> tuple[float, float, float]:
-    """Dead reckoning for one interval: wheel travel scaled by ``1 - slip``, along an arc."""
-    k = 1.0 - slip
-    return arc(start, k * (d_left_m + d_right_m) / 2, k * (d_right_m - d_left_m) / WHEEL_BASE_M)
+        return mud_slip(self.garden, self.wet, x, y)
 
 
 def drive(
@@ -243,7 +224,7 @@ class _Driver:
         if i > 0:
             slip, stall = self._move(v, omega)
         x, y, th = self.pose
-        bumper = self.w.contact_distance(x, y) <= ROBOT_RADIUS_M + CONTACT_TOL_M
+        bumper = self.w.touching(x, y)
         return RobotState(
             t=round(t, 6), x_m=x, y_m=y, theta_rad=th, v_mps=v, omega_radps=omega,
             ticks_left=round(self.travel_l * TICKS_PER_M),
@@ -252,53 +233,24 @@ class _Driver:
         )
 
     def _move(self, v: float, omega: float) -> tuple[float, bool]:
-        """Drive for one interval; returns (slip, stalled against something).
-
-        A contact part-way stops the wheels there: they turn only for the share of the
-        interval the robot could move.
-        """
-        dl = (v - omega * WHEEL_BASE_M / 2) * self.dt
-        dr = (v + omega * WHEEL_BASE_M / 2) * self.dt
+        """Drive for one interval; returns (slip, stalled against something)."""
+        dl, dr = wheel_travel(v, omega, self.dt)
         mud = self.w.mud_slip(self.pose[0], self.pose[1])
         full = integrate_odometry(self.pose, dl, dr, mud)
-        frac = self._free_fraction(full, dl, dr, mud)
-        self.travel_l += frac * dl
-        self.travel_r += frac * dr
-        self.pose = full if frac >= 1.0 else integrate_odometry(self.pose, frac * dl, frac * dr,
-                                                                mud)
-        return mud, frac < 1.0
-
-    def _free_fraction(self, full, dl: float, dr: float, mud: float) -> float:
-        """How much of this interval's arc the robot can drive before touching something."""
-        def gap(p) -> float:
-            return self.w.contact_distance(p[0], p[1]) - ROBOT_RADIUS_M
-
+        # the planner's clearance map (beds and hoses included) is a cheap "nothing near" test
         near = float(self.w.clearance(np.array([self.pose[0], full[0]]),
                                       np.array([self.pose[1], full[1]])).min())
-        if near > ROBOT_RADIUS_M + 0.2:
-            return 1.0
-        if gap(full) >= 0.0:
-            mid = integrate_odometry(self.pose, dl / 2, dr / 2, mud)
-            if gap(mid) >= 0.0:
-                return 1.0
-        if gap(self.pose) < 0.0:  # already touching: only moves that open the gap are allowed
-            return 1.0 if gap(full) > gap(self.pose) else 0.0
-        lo, hi = 0.0, 1.0
-        for _ in range(20):
-            f = (lo + hi) / 2
-            p = integrate_odometry(self.pose, dl * f, dr * f, mud)
-            if gap(p) >= 0.0:
-                lo = f
-            else:
-                hi = f
-        return lo
+        self.pose, frac = advance(self.w.garden, self.pose, dl, dr, mud,
+                                  far=near > ROBOT_RADIUS_M + 0.2)
+        self.travel_l += frac * dl
+        self.travel_r += frac * dr
+        return mud, frac < 1.0
 
     # -- behaviour ------------------------------------------------------------------------
     def _command(self, t: float) -> tuple[float, float]:
         x, y, th = self.pose
         if self.mode == "approach":
-            touching = self.w.contact_distance(x, y) <= ROBOT_RADIUS_M + CONTACT_TOL_M
-            if touching:
+            if self.w.touching(x, y):
                 self.mode, self.mode_until = "push", t + float(self.rng.uniform(0.3, 0.7))
             elif t > self.mode_until:
                 self._resume(t)

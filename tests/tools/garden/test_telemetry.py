@@ -9,15 +9,10 @@ import numpy as np
 import pytest
 
 from tools.garden.layout import make_garden
+from tools.garden.motion import CONTACT_TOL_M, ROBOT_RADIUS_M, TICKS_PER_M, WHEEL_BASE_M
 from tools.garden.season import season_look
 from tools.garden.telemetry import M_DRY, M_SAT, plan_watering, telemetry_records
-from tools.garden.trajectory import (
-    CONTACT_TOL_M,
-    ROBOT_RADIUS_M,
-    TICKS_PER_M,
-    WHEEL_BASE_M,
-    drive,
-)
+from tools.garden.trajectory import drive
 
 SECONDS = 60.0
 
