@@ -117,3 +117,19 @@ def world_to_robot(xy: np.ndarray, pose: tuple[float, float, float]) -> np.ndarr
     xy = np.asarray(xy, float)
     dx, dy = xy[..., 0] - x, xy[..., 1] - y
     return np.stack([c * dx + s * dy, -s * dx + c * dy], axis=-1)
+
+
+def equal_area_circle(outline: np.ndarray) -> tuple[float, float, float] | None:
+    """A polygon as the circle of equal area around its centroid (x, y, radius), or None when
+    the outline has no area. Watering zones are circles; gardens draw beds as polygons."""
+    pts = np.asarray(outline, float)
+    if pts.ndim != 2 or len(pts) < 3:
+        return None
+    x, y = pts[:, 0], pts[:, 1]
+    cross = x * np.roll(y, -1) - np.roll(x, -1) * y
+    area = abs(cross.sum()) / 2
+    if area <= 0:
+        return None
+    cx = float(((x + np.roll(x, -1)) * cross).sum() / (3 * cross.sum()))
+    cy = float(((y + np.roll(y, -1)) * cross).sum() / (3 * cross.sum()))
+    return cx, cy, math.sqrt(area / math.pi)

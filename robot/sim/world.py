@@ -13,7 +13,6 @@ emulator's own model drives the sensors (wheels turn as commanded).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from firmware_bridge.constants import N_ZONES
 from robot.acting.config import Zone
 from robot.acting.policy import zones_from_meta
 from robot.common.errors import GardenbotError, RecordingError
+from robot.common.geometry import equal_area_circle
 from robot.runtime.loop import Tick
 from robot.seeing.recording import Recording, RecordingMeta
 
@@ -60,17 +60,9 @@ def zones_of(meta: RecordingMeta) -> list[SimZone]:
     except ValueError as e:
         raise RecordingError(str(e)) from e
     for i, z in enumerate(extra.get("watering_zones") or []):
-        pts = np.asarray(z.get("outline") or [], float)
-        if pts.ndim != 2 or len(pts) < 3:
-            continue
-        x, y = pts[:, 0], pts[:, 1]
-        cross = x * np.roll(y, -1) - np.roll(x, -1) * y
-        area = abs(cross.sum()) / 2
-        if area <= 0:
-            continue
-        cx = float(((x + np.roll(x, -1)) * cross).sum() / (3 * cross.sum()))
-        cy = float(((y + np.roll(y, -1)) * cross).sum() / (3 * cross.sum()))
-        out.append(SimZone(Zone(i, cx, cy, math.sqrt(area / math.pi)), str(z.get("zone", i))))
+        circle = equal_area_circle(np.asarray(z.get("outline") or [], float))
+        if circle is not None:
+            out.append(SimZone(Zone(i, *circle), str(z.get("zone", i))))
     usable = [z for z in out if 0 <= z.zone.id < N_ZONES]
     if len(usable) < len(out):
         log.info("%d watering zones beyond the pump's %d valves are not watered",

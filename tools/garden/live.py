@@ -31,7 +31,7 @@ import numpy as np
 from firmware_bridge.constants import N_ZONES
 from robot.acting.config import Zone
 from robot.common.classes import SEASONS
-from robot.common.geometry import CameraModel
+from robot.common.geometry import CameraModel, equal_area_circle
 from tools.garden.camera_fx import CameraEffects
 from tools.garden.generate import default_camera
 from tools.garden.layout import PLAN_RES_M, Garden, make_garden, parse_garden_id
@@ -221,15 +221,9 @@ class LiveGarden:
         bed ``i`` is zone ``i``, a circle of the bed's area around its centroid."""
         out = []
         for i, bed in enumerate(self.garden.beds[:N_ZONES]):
-            pts = np.asarray(bed.outline, float)
-            x, y = pts[:, 0], pts[:, 1]
-            cross = x * np.roll(y, -1) - np.roll(x, -1) * y
-            area = abs(cross.sum()) / 2
-            if area <= 0:
-                continue
-            cx = float(((x + np.roll(x, -1)) * cross).sum() / (3 * cross.sum()))
-            cy = float(((y + np.roll(y, -1)) * cross).sum() / (3 * cross.sum()))
-            out.append(Zone(i, cx, cy, math.sqrt(area / math.pi)))
+            circle = equal_area_circle(bed.outline)
+            if circle is not None:
+                out.append(Zone(i, *circle))
         return out
 
     def moisture_permille(self) -> list[int | None]:
