@@ -41,6 +41,7 @@ from robot.acting.policy import (
     stop,
     water_command,
 )
+from robot.acting.reflex import BumpReflex
 from robot.common.body import RobotConfig
 from robot.common.geometry import CameraModel
 from robot.runtime.config import SerialConfig
@@ -226,6 +227,9 @@ class RobotLink:
 class PolicyStep:
     """``tick.cells`` → ``tick.drive`` (clamped) and, now and then, ``tick.water``.
 
+    After a bump (the latest telemetry's bumper) the bump reflex (robot/acting/reflex.py)
+    drives for a moment instead of the camera policy: back off, turn away.
+
     No frame this tick (a camera outage) → a stop command. Watering is checked every
     second of loop time against the zones, the pose and the soil moisture in ``state``, with
     ``now()`` as the local time (the simulation passes simulated time).
@@ -244,6 +248,7 @@ class PolicyStep:
         self.state = state
         self.now = now
         self.reasons: Counter[str] = Counter()
+        self.reflex = BumpReflex()
         self._next_water_t = -math.inf
 
     def run(self, tick: Tick) -> None:
@@ -253,6 +258,12 @@ class PolicyStep:
                 self.reasons[STOP_NO_FRAME] += 1
             return
         cmd = drive_command(tick.cells, self.ground, self.policy, self.robot)
+        bumped = self.state.telemetry
+        reflex = self.reflex.command(tick.cells.t, bool(bumped and bumped.bumper_left),
+                                     bool(bumped and bumped.bumper_right),
+                                     self.policy.command_ttl_ms)
+        if reflex is not None:
+            cmd = reflex  # the bumper outranks the camera
         self.reasons[cmd.reason] += 1
         tick.drive = clamp_drive(cmd, self.policy.max_speed_mps, self.policy.max_omega_radps)
         t = tick.cells.t

@@ -138,3 +138,113 @@ class DriveTally:
                 "waterings_right": self.waterings_right,
                 "waterings_wrong": self.waterings_wrong,
                 "reasons": dict(sorted(self.reasons.items()))}
+
+
+class Coverage:
+    """The lawn area the robot's footprint has passed over, on a top-down grid of the garden.
+
+    ``lawn`` is a bool grid (row = y, col = x) whose cell (r, c) is centred at
+    ((c + 0.5) res, (r + 0.5) res); every cell whose centre comes within ``radius_m`` of the
+    robot's centre counts as covered.
+    """
+
+    def __init__(self, lawn: np.ndarray, res_m: float, radius_m: float) -> None:
+        self.lawn, self.res, self.radius = lawn.astype(bool), float(res_m), float(radius_m)
+        self.covered = np.zeros_like(self.lawn)
+        r = int(np.ceil(radius_m / res_m)) + 1
+        dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+        self._offsets = (dy, dx)
+
+    def visit(self, x_m: float, y_m: float) -> None:
+        h, w = self.lawn.shape
+        cy, cx = int(y_m / self.res), int(x_m / self.res)
+        dy, dx = self._offsets
+        rows, cols = cy + dy, cx + dx
+        near = np.hypot((cols + 0.5) * self.res - x_m, (rows + 0.5) * self.res - y_m) \
+            <= self.radius
+        near &= (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+        self.covered[rows[near], cols[near]] = True
+
+    @property
+    def lawn_m2(self) -> float:
+        return float(self.lawn.sum()) * self.res ** 2
+
+    @property
+    def covered_m2(self) -> float:
+        return float((self.covered & self.lawn).sum()) * self.res ** 2
+
+
+Key = tuple[str, str]  # (season, adapter version)
+
+
+class Outcomes:
+    """Drive tallies per (season, adapter version); ``key`` is the one now driving."""
+
+    def __init__(self) -> None:
+        self.tallies: dict[Key, DriveTally] = {}
+        self.coverage: dict[Key, Coverage] = {}
+        self.key: Key | None = None
+
+    def current(self) -> DriveTally | None:
+        if self.key is None:
+            return None
+        return self.tallies.setdefault(self.key, DriveTally())
+
+    def coverage_of(self, key: Key, make: Any) -> Coverage:
+        """The key's coverage grid, made by ``make()`` the first time."""
+        if key not in self.coverage:
+            self.coverage[key] = make()
+        return self.coverage[key]
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for key, tally in self.tallies.items():
+            s = tally.summary()
+            cov = self.coverage.get(key)
+            if cov is not None:
+                s["lawn_covered_m2"] = round(cov.covered_m2, 2)
+                s["lawn_m2"] = round(cov.lawn_m2, 1)
+            out[f"{key[0]}|{key[1]}"] = s
+        return out
+
+
+class OracleStep:
+    """Loop step after the policy: the same policy on the frame's true cells, and the verdict.
+
+    Frames without a label map, and frames where the bump reflex overrode the policy, get no
+    verdict (there is no fair comparison). Sets ``outcomes.key`` every tick with cells.
+    """
+
+    name = "oracle"
+
+    def __init__(self, ground: Any, policy: Any, robot: Any, outcomes: Outcomes,
+                 skip_reasons: frozenset[str] = frozenset()) -> None:
+        self.ground, self.policy, self.robot = ground, policy, robot
+        self.outcomes = outcomes
+        self.skip_reasons = skip_reasons
+
+    def run(self, tick: Any) -> None:
+        from robot.acting.policy import drive_command
+
+        cells = tick.cells
+        if cells is None:
+            return
+        seg = tick.segment
+        season = (seg.season or seg.name) if seg is not None else "video"
+        self.outcomes.key = (season, cells.adapter_version)
+        tally = self.outcomes.current()
+        assert tally is not None
+        if tick.drive is not None:
+            reason = tick.drive.reason.split("+")[0]
+            tally.reasons[reason] = tally.reasons.get(reason, 0) + 1
+            if reason in self.skip_reasons:
+                return
+        labels = tick.frame.labels if tick.frame is not None else None
+        if labels is None or tick.drive is None:
+            return
+        truth = truth_cells(labels, cells.grid_hw, cells.class_names)
+        oracle = drive_command(oracle_cells(truth, cells), self.ground, self.policy, self.robot)
+        tally.add_verdict(judge(tick.drive, oracle))
+
+    def shutdown(self) -> None:
+        pass

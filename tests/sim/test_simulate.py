@@ -121,7 +121,7 @@ def test_an_emulator_that_dies_stops_the_simulation_with_a_clear_error():
 
     world = EmulatorWorld([None], [0.0])
     try:
-        world.proc.close(kill=True)
+        world.mcu.proc.close(kill=True)
         tick = Tick(0, time.monotonic(), frame=CameraFrame(0, 0.0, np.zeros((4, 4, 3), np.uint8)))
         with pytest.raises(SimulationError, match=r"the MCU emulator \(pid \d+\) died"):
             world.run(tick)
