@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 STUCK_AFTER_S = 2.0  # standing still this long (wanted or not) counts as stuck from then on
 STILL_M = 0.002  # less translation than this in a frame interval is standing still …
 STILL_RAD = 0.01  # … unless it turned this much
+TIMING_WINDOW = 500  # frames the timing medians are taken over
 WATER_AHEAD_M = 0.6  # the zone watered should be the one nearest this point ahead of the robot
 
 
@@ -144,6 +146,7 @@ class GardenWorld:
         self._still_s = 0.0
         self._pump: int = PUMP_CLOSED
         self._last: StepLike | None = None
+        self._ms: dict[str, list[float]] = {"render": [], "world": []}
         self._zones = garden.zones()
         lawn, res = garden.lawn_mask()
         self._lawn, self._res = lawn, res
@@ -151,6 +154,11 @@ class GardenWorld:
     @property
     def port(self) -> str:
         return self.mcu.port
+
+    def timing_ms(self) -> dict[str, float]:
+        """Median milliseconds per frame over the last frames: rendering the camera view, and
+        the rest of the world (physics, the emulator's state, feed and report)."""
+        return {k: round(float(np.median(v)), 2) for k, v in self._ms.items() if v}
 
     @property
     def final_state(self) -> dict[str, Any] | None:
@@ -170,6 +178,7 @@ class GardenWorld:
     def read_frame(self) -> CameraFrame | None:
         if self._finished:
             return None
+        t0 = time.perf_counter()
         if self._stage >= 0:
             self._physics()
         if self._stage < 0 or self._k >= self.stage_frames(self._stage):
@@ -181,12 +190,18 @@ class GardenWorld:
                 return None
             else:
                 self._start_stage(self._stage + 1)
+        t1 = time.perf_counter()
         image, labels = self.garden.view()
+        t2 = time.perf_counter()
         stage = self.stages[self._stage]
         self.segment = Segment(self._stage, f"{self.garden.name}", stage.season, self._k,
                                self.stage_frames(self._stage))
         self._k += 1
         self._feed()
+        self._ms["render"].append(1e3 * (t2 - t1))
+        self._ms["world"].append(1e3 * (t1 - t0 + time.perf_counter() - t2))
+        for v in self._ms.values():
+            del v[:-TIMING_WINDOW]
         frame = CameraFrame(self.frames, self.t, image, labels)
         self.frames += 1
         return frame

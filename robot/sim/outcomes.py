@@ -59,7 +59,7 @@ def oracle_cells(truth: np.ndarray, like: CellMap) -> CellMap:
     known = truth != UNLABELLED
     return CellMap(np.where(known, truth, 0).astype(np.uint8),
                    known.astype(np.float32), np.zeros(truth.shape, np.float32),
-                   like.class_names, like.t, ORACLE_VERSION)
+                   like.class_names, like.t, ORACLE_VERSION, like.features)
 
 
 def drives(cmd: Any) -> bool:
@@ -206,6 +206,24 @@ class Outcomes:
                 s["lawn_m2"] = round(cov.lawn_m2, 1)
             out[f"{key[0]}|{key[1]}"] = s
         return out
+
+
+class OracleEyes:
+    """Loop step right after perception: replace what perception saw by the frame's true cells
+    (the features stay), so that the robot drives as the oracle would — the reference run of
+    `gardenbot bench drive`. A frame without a label map keeps what perception saw."""
+
+    name = "oracle_eyes"
+
+    def run(self, tick: Any) -> None:
+        labels = tick.frame.labels if tick.frame is not None else None
+        if tick.cells is None or labels is None:
+            return
+        tick.cells = oracle_cells(truth_cells(labels, tick.cells.grid_hw,
+                                              tick.cells.class_names), tick.cells)
+
+    def shutdown(self) -> None:
+        pass
 
 
 class OracleStep:

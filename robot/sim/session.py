@@ -56,6 +56,7 @@ class SimulationOptions:
     fps: float = 10.0  # closed loop: camera frames per simulated second
     drive_frames: int = 100  # closed loop: the new adapter drives at least this many frames
     eval_views: int = 20  # closed loop: held-back views per season, from fixed poses
+    oracle_eyes: bool = False  # drive on the frames' true cells (the reference run)
 
 
 def sim_time(t: float) -> datetime:
@@ -110,7 +111,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
     from robot.runtime.vision import CameraStep, PerceptionStep
     from robot.seeing.camera import VideoFile
     from robot.sim.closed_loop import GardenWorld, hold_back_views
-    from robot.sim.outcomes import OracleStep, Outcomes
+    from robot.sim.outcomes import OracleEyes, OracleStep, Outcomes
     from robot.sim.scoreboard import Scoreboard, evaluate_versions
     from robot.sim.sequence import RecordingSequence
     from robot.sim.world import EmulatorWorld, RecordedTruth, SimulationError, SimZone, zones_of
@@ -239,7 +240,8 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                 lambda tick: _describe(tick).season, describe=_describe,
                 min_confidence=cfg.policy.min_confidence), ask_every_s=5.0)
         oracle = OracleStep(ground, cfg.policy, robot_body, outcomes, REFLEX_REASONS)
-        steps += [PerceptionStep(perception), scoreboard, policy_step,
+        steps += [PerceptionStep(perception), *([OracleEyes()] if args.oracle_eyes else []),
+                  scoreboard, policy_step,
                   *([dash.owner] if dash else []), oracle, actuation, telemetry, experience,
                   AnnotationStep(memory, args.annotate, _describe), owner,
                   *([dash.questions] if dash else []), learner]
@@ -294,7 +296,8 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
         "closed_loop": ({"garden": garden.name.split()[0], "fps": fps,
                          "stages": [[st.season, st.seconds] for st in args.stages],
                          "extra_frames": world.extra_frames, "bump_reflexes":
-                         policy_step.reflex.bumps} if closed else None),
+                         policy_step.reflex.bumps, "world_ms": world.timing_ms()}
+                        if closed else None),
         "mcu": _mcu_summary(world.final_state),
         "experience": {"labels": dict(experience.stats.labels),
                        "checked": dict(experience.stats.checked),
