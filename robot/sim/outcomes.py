@@ -90,6 +90,7 @@ class DriveTally:
     """What happened while one adapter version drove in one season."""
 
     frames: int = 0  # frames with an oracle verdict
+    drove: int = 0  # of those, frames where the robot drove on
     false_stops: int = 0
     oracle_drives: int = 0  # frames where the oracle drove (the false-stop denominator)
     missed_obstacles: int = 0
@@ -106,6 +107,7 @@ class DriveTally:
 
     def add_verdict(self, v: Verdict) -> None:
         self.frames += 1
+        self.drove += v.drove
         self.oracle_drives += v.oracle_drove
         self.oracle_stops += not v.oracle_drove
         self.false_stops += v.false_stop
@@ -127,7 +129,11 @@ class DriveTally:
         def r(x: float | None, n: int = 3) -> float | None:
             return None if x is None else round(x, n)
 
-        return {"frames": self.frames, "false_stop_rate": r(self.false_stop_rate),
+        return {"frames": self.frames,
+                "drove_share": r(self.drove / self.frames if self.frames else None),
+                "oracle_drove_share": r(self.oracle_drives / self.frames if self.frames
+                                        else None),
+                "false_stop_rate": r(self.false_stop_rate),
                 "missed_obstacle_rate": r(self.missed_obstacle_rate),
                 "oracle_drive_frames": self.oracle_drives, "seconds": round(self.seconds, 1),
                 "distance_m": round(self.distance_m, 2), "bumps": self.bumps,

@@ -111,11 +111,13 @@ def _drive_lines(s: dict[str, Any]) -> list[str]:
         return []
     closed = s.get("closed_loop") is not None
     lines = ["", "how the robot drove (oracle = the same policy on the true cells of each frame)",
-             "    season   adapter  frames  false stops  missed obstacles"
+             "    season   adapter  frames  drove on  oracle drove on  false stops  "
+             "missed obstacles"
              + ("  distance  bumps/100m  stuck  lawn covered" if closed else "")]
     for key, d in drive.items():
         season, version = key.split("|")
-        row = (f"    {season:<8} {version:<8} {d['frames']:>6}  {_pct(d['false_stop_rate']):>11}"
+        row = (f"    {season:<8} {version:<8} {d['frames']:>6}  {_pct(d['drove_share']):>8}  "
+               f"{_pct(d['oracle_drove_share']):>15}  {_pct(d['false_stop_rate']):>11}"
                f"  {_pct(d['missed_obstacle_rate']):>16}")
         if closed:
             bumps = d["bumps_per_100m"]
