@@ -25,6 +25,8 @@ class PolicyConfig:
     steer_gain: float = setting(1.5, "turn rate per radian of heading error", "1/s", positive)
     min_confidence: float = setting(0.6, "stop when the mean confidence of the ground ahead is "
                                     "below this", "0..1", in_range(0, 1))
+    ignore_lone_cells: bool = setting(True, "a blocked cell with no blocked neighbour does not "
+                                      "block (one misclassified cell must not stop the robot)")
     command_ttl_ms: int = setting(300, "a drive command expires after this unless renewed",
                                   "ms", in_range(20, 5000))
 

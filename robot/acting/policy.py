@@ -99,6 +99,20 @@ def free_distances(
     return np.where(np.isfinite(free) & (free > 0), free, 0.0)
 
 
+def has_neighbour(mask: np.ndarray) -> np.ndarray:
+    """(h, w) bool: cells with at least one of their 8 neighbours also in ``mask``.
+
+    One misclassified cell alone is the commonest perception error (a leaf, a glint); a real
+    obstacle near enough to matter covers more than one 16-pixel cell, and one far away is
+    seen again, bigger, a few frames later.
+    """
+    p = np.pad(mask, 1)
+    h, w = mask.shape
+    n = sum(p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w].astype(np.int8)
+            for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+    return n > 0
+
+
 def drive_command(
     cells: CellMap, ground: GroundGrid, policy: PolicyConfig, robot: RobotConfig,
 ) -> DriveCommand:
@@ -121,6 +135,8 @@ def drive_command(
 
     # unsure cells count as blocked: the robot does not drive onto ground it cannot name
     blocked = ~cells.traversable | (conf < policy.min_confidence)
+    if policy.ignore_lone_cells:
+        blocked &= has_neighbour(blocked)
     max_h = math.radians(policy.max_heading_deg)
     n = 2 * math.floor(policy.max_heading_deg / HEADING_STEP_DEG) + 1
     headings = np.linspace(-max_h, max_h, n) if n > 1 else np.zeros(1)
