@@ -201,3 +201,19 @@ def test_a_bad_garden_or_season_is_a_clear_error(capsys):
     assert "unknown season 'fall'" in capsys.readouterr().err
     assert cli(["simulate", "--recording", "x", "--garden", "g07"]) == 1
     assert "do not go with --recording" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_closed_loop_runs_on_until_the_new_adapter_has_driven(tiny_backbone_card, tiny_defaults,
+                                                              tmp_path, capsys):
+    code = cli(["simulate", "--garden", "g07", "--season", "autumn", "--season-seconds", "2",
+                "--press-after", "5", "--drive-frames", "15", "--annotate", "0.5",
+                "--card", str(tiny_backbone_card), "--defaults", str(tiny_defaults),
+                "--config", str(_fp32_config(tmp_path)), "--speed", "0",
+                "--json", str(tmp_path / "s.json")])
+    assert code == 0, capsys.readouterr().err
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["retrains"][0]["state"] == "published"
+    v2 = s["drive"]["autumn|v2"]
+    assert sum(v2["reasons"].values()) >= 15, "the new adapter drove its frames"
+    assert s["frames"] > 20 and s["closed_loop"]["extra_frames"] == s["frames"] - 20
