@@ -13,6 +13,9 @@ class PolicyConfig:
 
     max_speed_mps: float = setting(0.4, "top forward speed", "m/s", positive)
     max_omega_radps: float = setting(1.0, "top turn rate", "rad/s", positive)
+    min_speed_mps: float = setting(0.05, "slower than this the way counts as blocked (turn or "
+                                   "search instead of creeping ever slower)", "m/s",
+                                   non_negative)
     slow_down_distance_m: float = setting(1.0, "start slowing when free ground ahead is shorter "
                                           "than this", "m", positive)
     stop_distance_m: float = setting(0.3, "stop when free ground ahead is shorter than this",

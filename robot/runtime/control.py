@@ -30,18 +30,21 @@ from firmware_bridge import (
 )
 from firmware_bridge.constants import MAX_WHEEL_SPEED_MMPS, TRACK_WIDTH_MM
 from robot.acting.config import PolicyConfig, WateringConfig, Zone
+from robot.acting.memory import ObstacleMemory
 from robot.acting.policy import (
     STOP_NO_FRAME,
     DriveCommand,
     GroundGrid,
     WaterCommand,
+    blocked_cells,
     clamp_drive,
     clamp_water,
     drive_command,
     stop,
+    visible_ground,
     water_command,
 )
-from robot.acting.reflex import BumpReflex
+from robot.acting.reflex import BumpReflex, Unstick
 from robot.common.body import RobotConfig
 from robot.common.geometry import CameraModel
 from robot.runtime.config import SerialConfig
@@ -227,8 +230,11 @@ class RobotLink:
 class PolicyStep:
     """``tick.cells`` → ``tick.drive`` (clamped) and, now and then, ``tick.water``.
 
-    After a bump (the latest telemetry's bumper) the bump reflex (robot/acting/reflex.py)
-    drives for a moment instead of the camera policy: back off, turn away.
+    The policy also sees the obstacles it saw a moment ago and no longer sees (the ground
+    beside the front corners is out of view; robot/acting/memory.py, in the odometry frame).
+    After a bump (the latest telemetry's bumper) the bump reflex drives for a moment instead
+    of the camera policy: back off, turn away; boxed in, the robot turns on the spot to look
+    for a way out (robot/acting/reflex.py). ``tick.decision`` keeps the policy's own decision.
 
     No frame this tick (a camera outage) → a stop command. Watering is checked every
     second of loop time against the zones, the pose and the soil moisture in ``state``, with
@@ -249,6 +255,9 @@ class PolicyStep:
         self.now = now
         self.reasons: Counter[str] = Counter()
         self.reflex = BumpReflex()
+        self.unstick = Unstick()
+        self.memory = ObstacleMemory()
+        self._visible = visible_ground(ground, policy.lookahead_m)
         self._next_water_t = -math.inf
 
     def run(self, tick: Tick) -> None:
@@ -257,13 +266,21 @@ class PolicyStep:
                 tick.drive = stop(STOP_NO_FRAME, self.policy.command_ttl_ms)
                 self.reasons[STOP_NO_FRAME] += 1
             return
-        cmd = drive_command(tick.cells, self.ground, self.policy, self.robot)
+        t, pose = tick.cells.t, self.state.pose
+        remembered = None
+        if pose is not None:
+            blocked = blocked_cells(tick.cells, self.policy) & self._visible
+            self.memory.update(t, pose, self.ground.xy[blocked])
+            remembered = self.memory.blocked_out_of_view(t, pose, self.camera)
+        cmd = drive_command(tick.cells, self.ground, self.policy, self.robot, remembered)
+        tick.decision = cmd
         bumped = self.state.telemetry
-        reflex = self.reflex.command(tick.cells.t, bool(bumped and bumped.bumper_left),
+        reflex = self.reflex.command(t, bool(bumped and bumped.bumper_left),
                                      bool(bumped and bumped.bumper_right),
-                                     self.policy.command_ttl_ms)
+                                     self.policy.command_ttl_ms) \
+            or self.unstick.command(t, cmd)
         if reflex is not None:
-            cmd = reflex  # the bumper outranks the camera
+            cmd = reflex  # the bumper outranks the camera; boxed in, look around
         self.reasons[cmd.reason] += 1
         tick.drive = clamp_drive(cmd, self.policy.max_speed_mps, self.policy.max_omega_radps)
         t = tick.cells.t

@@ -235,17 +235,17 @@ class OracleEyes:
 class OracleStep:
     """Loop step after the policy: the same policy on the frame's true cells, and the verdict.
 
-    Frames without a label map, and frames where the bump reflex overrode the policy, get no
-    verdict (there is no fair comparison). Sets ``outcomes.key`` every tick with cells.
+    What is judged is the camera policy's own decision (``tick.decision``; a reflex may have
+    driven instead), against the same policy on the true cells without the robot's obstacle
+    memory (the oracle sees the frame only). Frames without a label map get no verdict. Sets
+    ``outcomes.key`` every tick with cells.
     """
 
     name = "oracle"
 
-    def __init__(self, ground: Any, policy: Any, robot: Any, outcomes: Outcomes,
-                 skip_reasons: frozenset[str] = frozenset()) -> None:
+    def __init__(self, ground: Any, policy: Any, robot: Any, outcomes: Outcomes) -> None:
         self.ground, self.policy, self.robot = ground, policy, robot
         self.outcomes = outcomes
-        self.skip_reasons = skip_reasons
 
     def run(self, tick: Any) -> None:
         from robot.acting.policy import drive_command
@@ -261,14 +261,13 @@ class OracleStep:
         if tick.drive is not None:
             reason = tick.drive.reason.split("+")[0]
             tally.reasons[reason] = tally.reasons.get(reason, 0) + 1
-            if reason in self.skip_reasons:
-                return
+        decided = tick.decision if tick.decision is not None else tick.drive
         labels = tick.frame.labels if tick.frame is not None else None
-        if labels is None or tick.drive is None:
+        if labels is None or decided is None:
             return
         truth = truth_cells(labels, cells.grid_hw, cells.class_names)
         oracle = drive_command(oracle_cells(truth, cells), self.ground, self.policy, self.robot)
-        tally.add_verdict(judge(tick.drive, oracle))
+        tally.add_verdict(judge(decided, oracle))
 
     def shutdown(self) -> None:
         pass

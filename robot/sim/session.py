@@ -97,7 +97,6 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
 
     from firmware_bridge import BridgeError, Pose
     from robot.acting.policy import GroundGrid
-    from robot.acting.reflex import REFLEX_REASONS
     from robot.runtime.control import ActuationStep, PolicyStep, RobotLink, RobotState
     from robot.runtime.learning import (
         AnnotationStep,
@@ -239,7 +238,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                 perception.classifier.runner.store, sim_time,
                 lambda tick: _describe(tick).season, describe=_describe,
                 min_confidence=cfg.policy.min_confidence), ask_every_s=5.0)
-        oracle = OracleStep(ground, cfg.policy, robot_body, outcomes, REFLEX_REASONS)
+        oracle = OracleStep(ground, cfg.policy, robot_body, outcomes)
         steps += [PerceptionStep(perception), *([OracleEyes()] if args.oracle_eyes else []),
                   scoreboard, policy_step,
                   *([dash.owner] if dash else []), oracle, actuation, telemetry, experience,

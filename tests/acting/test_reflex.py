@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from robot.acting.reflex import BACKOFF, SEARCH, BumpReflex
 
 
@@ -33,3 +35,22 @@ def test_a_new_bump_while_turning_starts_over():
     assert r.command(1.2, True, True, 300).reason == BACKOFF
     assert r.bumps == 2
     assert r.command(2.1, False, False, 300).omega_radps == -first, "tries the other way"
+
+
+def test_boxed_in_it_looks_around_then_gives_up_after_a_full_turn():
+    from robot.acting.policy import DriveCommand, stop
+    from robot.acting.reflex import Unstick
+
+    u = Unstick(after_s=0.5, turn_radps=1.0)
+    blocked = stop("stop_blocked")
+    assert u.command(0.0, blocked) is None
+    assert u.command(0.4, blocked) is None, "a moment's block is the policy's own business"
+    first = u.command(0.6, blocked)
+    assert first is not None and first.reason == SEARCH and first.v_mps == 0
+    assert u.command(0.7, DriveCommand(0.3, 0.0, 300, "cruise")) is None, "a way out: drive"
+    times = [1.0 + 0.1 * k for k in range(100)]
+    turning = [t for t in times if (cmd := u.command(t, blocked)) is not None
+               and cmd.omega_radps == -first.omega_radps]  # the next episode turns the other way
+    assert turning[0] == pytest.approx(1.5)
+    assert turning[-1] - turning[0] == pytest.approx(2 * 3.14159, abs=0.15), \
+        "one full turn, then it stays put"
