@@ -30,13 +30,12 @@ from firmware_bridge import (
 )
 from firmware_bridge.constants import MAX_WHEEL_SPEED_MMPS, TRACK_WIDTH_MM
 from robot.acting.config import PolicyConfig, WateringConfig, Zone
-from robot.acting.memory import ObstacleMemory
+from robot.acting.memory import ObstacleMemory, recall
 from robot.acting.policy import (
     STOP_NO_FRAME,
     DriveCommand,
     GroundGrid,
     WaterCommand,
-    blocked_cells,
     clamp_drive,
     clamp_water,
     drive_command,
@@ -266,12 +265,9 @@ class PolicyStep:
                 tick.drive = stop(STOP_NO_FRAME, self.policy.command_ttl_ms)
                 self.reasons[STOP_NO_FRAME] += 1
             return
-        t, pose = tick.cells.t, self.state.pose
-        remembered = None
-        if pose is not None:
-            blocked = blocked_cells(tick.cells, self.policy) & self._visible
-            self.memory.update(t, pose, self.ground.xy[blocked])
-            remembered = self.memory.blocked_out_of_view(t, pose, self.camera)
+        t = tick.cells.t
+        remembered = recall(self.memory, tick.cells, self.ground, self._visible, self.policy,
+                            self.state.pose, self.camera)
         cmd = drive_command(tick.cells, self.ground, self.policy, self.robot, remembered)
         tick.decision = cmd
         bumped = self.state.telemetry

@@ -236,16 +236,23 @@ class OracleStep:
     """Loop step after the policy: the same policy on the frame's true cells, and the verdict.
 
     What is judged is the camera policy's own decision (``tick.decision``; a reflex may have
-    driven instead), against the same policy on the true cells without the robot's obstacle
-    memory (the oracle sees the frame only). Frames without a label map get no verdict. Sets
-    ``outcomes.key`` every tick with cells.
+    driven instead), against the same policy on the true cells — with an obstacle memory of
+    its own, filled from the true cells at the robot's pose (``state``), when given. Frames
+    without a label map get no verdict. Sets ``outcomes.key`` every tick with cells.
     """
 
     name = "oracle"
 
-    def __init__(self, ground: Any, policy: Any, robot: Any, outcomes: Outcomes) -> None:
+    def __init__(self, ground: Any, policy: Any, robot: Any, outcomes: Outcomes,
+                 state: Any = None, camera: Any = None) -> None:
+        from robot.acting.memory import ObstacleMemory
+        from robot.acting.policy import visible_ground
+
         self.ground, self.policy, self.robot = ground, policy, robot
         self.outcomes = outcomes
+        self.state, self.camera = state, camera  # the robot's pose, for the oracle's memory
+        self.memory = ObstacleMemory()
+        self._visible = visible_ground(ground, policy.lookahead_m)
 
     def run(self, tick: Any) -> None:
         from robot.acting.policy import drive_command
@@ -265,8 +272,14 @@ class OracleStep:
         labels = tick.frame.labels if tick.frame is not None else None
         if labels is None or decided is None:
             return
-        truth = truth_cells(labels, cells.grid_hw, cells.class_names)
-        oracle = drive_command(oracle_cells(truth, cells), self.ground, self.policy, self.robot)
+        truth = oracle_cells(truth_cells(labels, cells.grid_hw, cells.class_names), cells)
+        remembered = None
+        if self.state is not None and self.camera is not None:
+            from robot.acting.memory import recall
+
+            remembered = recall(self.memory, truth, self.ground, self._visible, self.policy,
+                                self.state.pose, self.camera)
+        oracle = drive_command(truth, self.ground, self.policy, self.robot, remembered)
         tally.add_verdict(judge(decided, oracle))
 
     def shutdown(self) -> None:

@@ -238,7 +238,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                 perception.classifier.runner.store, sim_time,
                 lambda tick: _describe(tick).season, describe=_describe,
                 min_confidence=cfg.policy.min_confidence), ask_every_s=5.0)
-        oracle = OracleStep(ground, cfg.policy, robot_body, outcomes)
+        oracle = OracleStep(ground, cfg.policy, robot_body, outcomes, state, camera)
         steps += [PerceptionStep(perception), *([OracleEyes()] if args.oracle_eyes else []),
                   scoreboard, policy_step,
                   *([dash.owner] if dash else []), oracle, actuation, telemetry, experience,
