@@ -77,8 +77,8 @@ def test_every_strategy_takes_a_batch_with_set_labels(strategy):
     mixed = LabelledCells.concat([
         make_cells(x, y), make_cells(x[:50], np.zeros(50), source="experience",
                                      allowed=np.full(50, TRAVERSABLE))])
-    adapter, state = train(strategy, LearnerState.initial(CLASSES, DIM, SHA), mixed, None,
-                           TrainConfig(strategy=strategy, steps=50), seed=0)
+    _, state = train(strategy, LearnerState.initial(CLASSES, DIM, SHA), mixed, None,
+                     TrainConfig(strategy=strategy, steps=50), seed=0)
     assert state.info["new_cells"] == (450 if strategy in ("finetune", "joint") else 400)
 
 
