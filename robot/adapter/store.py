@@ -64,7 +64,23 @@ def score_adapter(adapter: ExportedAdapter, cells: LabelledCells,
                   classes: tuple[str, ...]) -> dict[str, Any]:
     """Scores on labelled cells with ``classes`` (which may extend the adapter's own)."""
     pred = adapter.predict_cells(cells.features_f32(), frame_ids_of(cells))
-    return classification_scores(cells.labels, pred.classes, classes, cells.season)
+    return classification_scores(set_label_truth(cells, pred.classes), pred.classes, classes,
+                                 cells.season)
+
+
+def set_label_truth(cells: LabelledCells, predicted: np.ndarray) -> np.ndarray:
+    """Class ids to score ``predicted`` against: a set-label cell counts as right when the
+    prediction is in its set (its truth is then the prediction), else as a miss of the set's
+    lowest class id (a convention: the set does not say which class it missed)."""
+    truth = cells.labels.astype(np.int64)
+    sets = np.flatnonzero(cells.is_set)
+    if len(sets):
+        masks = cells.allowed[sets].astype(np.int64)
+        pred = np.asarray(predicted, np.int64)[sets]
+        hit = (masks >> pred) & 1 == 1
+        lowest = np.log2(masks & -masks).astype(np.int64)
+        truth[sets] = np.where(hit, pred, lowest)
+    return truth
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,32 @@ LABEL_SOURCES: tuple[str, ...] = ("annotation", "experience", "owner", "pseudo")
 # The largest magnitude float16 holds; features beyond it would turn into inf in the buffer.
 FP16_MAX = 65504.0
 
+# Set labels are uint16 bitmasks over class ids: only classes 0..15 can be in a set. Single
+# labels (uint8) are not limited by this.
+MAX_SET_CLASSES = 16
+
+
+def set_mask(class_ids: Sequence[int] | np.ndarray) -> int:
+    """The allowed-set bitmask of ``class_ids`` (each below MAX_SET_CLASSES)."""
+    mask = 0
+    for k in class_ids:
+        k = int(k)
+        if not 0 <= k < MAX_SET_CLASSES:
+            raise SampleError(
+                f"class id {k} cannot be in a set label (ids 0..{MAX_SET_CLASSES - 1})")
+        mask |= 1 << k
+    return mask
+
+
+def set_members(mask: int) -> tuple[int, ...]:
+    """The class ids in an allowed-set bitmask, ascending."""
+    return tuple(k for k in range(MAX_SET_CLASSES) if int(mask) >> k & 1)
+
+
+def set_name(mask: int, classes: Sequence[str]) -> str:
+    """A set label for people: its class names joined with "|" (e.g. "lawn|path")."""
+    return "|".join(classes[k] if k < len(classes) else str(k) for k in set_members(mask))
+
 
 @dataclass(frozen=True, eq=False)
 class LabelledCells:
@@ -29,6 +55,12 @@ class LabelledCells:
     str from LABEL_SOURCES; ``season`` (N,) str ("" when unknown); ``time_s`` (N,) float64 unix
     seconds; ``recording`` (N,) str id of the recording or drive; ``uid`` (N,) int64, the
     replay buffer's serial number of the cell (-1 before it entered a buffer).
+
+    ``allowed`` (N,) uint16: 0 for a single label (the class in ``labels``); otherwise a *set
+    label*, the bitmask of the classes the cell may be (bit k = class k, so classes 0..15 only;
+    at least two bits) and ``labels`` is UNLABELLED (255). "The wheels rolled smoothly here" is
+    the set {lawn, path}: the cell is one of them, nobody says which. A one-class set is stored as
+    a single label (:func:`make_cells` folds it).
     """
 
     features: np.ndarray
@@ -38,6 +70,7 @@ class LabelledCells:
     time_s: np.ndarray
     recording: np.ndarray
     uid: np.ndarray
+    allowed: np.ndarray
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -50,8 +83,19 @@ class LabelledCells:
         """A subset (boolean mask, index array or slice), in the given order."""
         return LabelledCells(
             self.features[index], self.labels[index], self.source[index], self.season[index],
-            self.time_s[index], self.recording[index], self.uid[index],
+            self.time_s[index], self.recording[index], self.uid[index], self.allowed[index],
         )
+
+    @property
+    def is_set(self) -> np.ndarray:
+        """(N,) bool: which cells carry a set label."""
+        return self.allowed != 0
+
+    def label_codes(self) -> np.ndarray:
+        """(N,) int64 for the learner: the class id of a single label, minus the bitmask of a
+        set label (so a code >= 0 is a class and a code < 0 a set)."""
+        return np.where(self.allowed != 0, -self.allowed.astype(np.int64),
+                        self.labels.astype(np.int64))
 
     def features_f32(self) -> np.ndarray:
         return np.ascontiguousarray(self.features, dtype=np.float32)
@@ -76,6 +120,7 @@ class LabelledCells:
             np.concatenate([p.time_s for p in parts]),
             np.concatenate([p.recording.astype(str) for p in parts]),
             np.concatenate([p.uid for p in parts]),
+            np.concatenate([p.allowed for p in parts]),
         )
 
 
@@ -97,9 +142,12 @@ def make_cells(
     time_s: float | np.ndarray = 0.0,
     recording: str | Sequence[str] | np.ndarray = "",
     uid: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
 ) -> LabelledCells:
     """Build LabelledCells, broadcasting single metadata values to every row.
 
+    ``allowed`` (optional, (N,) bitmasks, 0 = single label) makes rows set labels; their
+    ``labels`` are set to UNLABELLED, and a one-class set becomes a single label of that class.
     Checks shapes only; :func:`validate_cells` checks values against a class map.
     """
     features = np.asarray(features)
@@ -113,14 +161,31 @@ def make_cells(
         raise SampleError(f"labels have shape {labels.shape}; expected ({n},) for {n} features")
     if labels.size and (labels.min() < 0 or labels.max() > 255):
         raise SampleError(f"labels outside 0..255: min {labels.min()}, max {labels.max()}")
+    labels = labels.astype(np.uint8)
+    if allowed is None:
+        masks = np.zeros(n, np.uint16)
+    else:
+        raw = np.asarray(allowed)
+        if raw.shape != (n,):
+            raise SampleError(f"allowed has shape {raw.shape}; expected ({n},)")
+        if raw.size and (raw.min() < 0 or raw.max() >= 1 << MAX_SET_CLASSES):
+            raise SampleError(f"allowed sets must be bitmasks of classes 0..{MAX_SET_CLASSES - 1}")
+        masks = raw.astype(np.uint16)
+        single = (masks != 0) & ((masks & (masks - 1)) == 0)  # a set of one class
+        labels = labels.copy()
+        if single.any():
+            labels[single] = np.log2(masks[single]).astype(np.uint8)
+            masks[single] = 0
+        labels[masks != 0] = UNLABELLED
     return LabelledCells(
         features=features,
-        labels=labels.astype(np.uint8),
+        labels=labels,
         source=_column(source, n, "U16", "source"),
         season=_column("" if season is None else season, n, "U32", "season"),
         time_s=_column(time_s, n, np.float64, "time_s"),
         recording=_column(recording, n, "U64", "recording"),
         uid=np.full(n, -1, np.int64) if uid is None else _column(uid, n, np.int64, "uid"),
+        allowed=masks,
     )
 
 
@@ -134,13 +199,19 @@ def validate_cells(
             "(features from another backbone?)")
     if len(cells) == 0:
         return
-    bad = cells.labels >= num_classes
+    bad = (cells.labels >= num_classes) & (cells.allowed == 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise SampleError(
             f"{what}: label {int(cells.labels[i])} at row {i} is outside the class map "
             f"(0..{num_classes - 1}); {int(bad.sum())} such rows. Unlabelled cells ({UNLABELLED}) "
             "must be dropped before adding")
+    outside = (cells.allowed.astype(np.int64) >> min(num_classes, MAX_SET_CLASSES)) != 0
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise SampleError(
+            f"{what}: set label {set_members(int(cells.allowed[i]))} at row {i} names a class "
+            f"outside the class map (0..{num_classes - 1}); {int(outside.sum())} such rows")
     finite = np.isfinite(cells.features).all(axis=1)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])

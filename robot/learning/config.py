@@ -216,6 +216,10 @@ class ExperienceConfig:
     """Self-supervised labels from telemetry (docs/experience.md)."""
 
     enabled: bool = setting(True, "turn telemetry into labels for the replay buffer")
+    set_labels: bool = setting(True, "buffer 'traversable' / 'not traversable' as set labels "
+                               "(learnt with a partial-label loss, so they can correct the "
+                               "adapter); false: keep one only where the adapter's own "
+                               "prediction is in the set (confirm-only)")
     min_speed_mps: float = setting(0.05, "slower than this is not 'driving smoothly'", "m/s",
                                    non_negative)
     slip_threshold: float = setting(0.3, "wheel slip above this marks ground not traversable",

@@ -5,20 +5,27 @@ features with label, label source, season, time and recording id. What it keeps 
 chosen by a policy (docs/learner.md, "Replay buffer"):
 
 - ``balanced`` (default): class- and season-balanced reservoir. Cells are grouped into strata
-  (class, season). A new cell of a stratum smaller than the largest one always gets in and evicts
-  a random cell of a largest stratum; a cell of a largest stratum replaces a random member of its
-  own stratum with the reservoir probability count/seen, so each stratum stays a uniform sample
-  of its own stream. Rare classes and old seasons keep an equal share instead of fading away.
+  (label, season), where the label of a set-label cell is its set ({lawn, path} is one stratum,
+  apart from lawn and from path). A new cell of a stratum smaller than the largest one always
+  gets in and evicts a random cell of a largest stratum; a cell of a largest stratum replaces a
+  random member of its own stratum with the reservoir probability count/seen, so each stratum
+  stays a uniform sample of its own stream. Rare classes and old seasons keep an equal share
+  instead of fading away.
 - ``reservoir``: plain reservoir sampling over the whole stream (the baseline it is measured
   against in docs/benchmarks.md).
 
-File (little-endian)::
+File (little-endian), format version 2::
 
     b"GBREPLAY" | u32 format version | u32 header length | header JSON |
     features f16 (n, C) | label u8 (n) | source u8 (n) | season u8 (n) | recording u16 (n) |
     time_s f64 (n) | uid i64 (n) | sha256 of everything before (32 bytes)
 
-The file never exceeds ``capacity_bytes``. Numpy only: perception and the runtime use it.
+Set labels (robot/common/samples.py: a bitmask of allowed classes) cost no bytes per cell: the
+header's ``label_sets`` lists the distinct sets' bitmasks, and a label byte b >= 256 - len(
+label_sets) means the set ``label_sets[255 - b]`` (a byte below it is a class id). So classes and
+distinct sets together are at most 256. Version 1 (before set labels: the same columns, no
+``label_sets``) still loads, every cell a single label. The file never exceeds
+``capacity_bytes``. Numpy only: perception and the runtime use it.
 """
 
 from __future__ import annotations
@@ -39,13 +46,21 @@ import numpy as np
 from robot.common.atomic import atomic_write_bytes
 from robot.common.classes import UNLABELLED
 from robot.common.errors import ReplayBufferError
-from robot.common.samples import LABEL_SOURCES, LabelledCells, make_cells, validate_cells
+from robot.common.samples import (
+    LABEL_SOURCES,
+    MAX_SET_CLASSES,
+    LabelledCells,
+    make_cells,
+    set_name,
+    validate_cells,
+)
 from robot.learning.config import BUFFER_POLICIES, BufferConfig
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"GBREPLAY"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)  # 1: before set labels (no allowed column)
 _PREFIX = struct.Struct("<8sII")  # magic, format version, header length
 _DIGEST_BYTES = 32
 META_BYTES_PER_CELL = 1 + 1 + 1 + 2 + 8 + 8  # label, source, season, recording, time_s, uid
@@ -68,6 +83,12 @@ def is_validation_uid(uid: np.ndarray, fraction: float) -> np.ndarray:
 
 def cell_bytes(feature_dim: int) -> int:
     return 2 * feature_dim + META_BYTES_PER_CELL
+
+
+def label_key(label: int, allowed: int) -> int:
+    """The label part of a stratum: the class id of a single label, 256 + the set's bitmask
+    for a set label (so every distinct set is a stratum of its own)."""
+    return 256 + int(allowed) if allowed else int(label)
 
 
 class ReplayBuffer:
@@ -95,9 +116,10 @@ class ReplayBuffer:
         self._rng = np.random.default_rng(seed)
         self._seasons: list[str] = []
         self._recordings: list[str] = []
-        self._seen: Counter[tuple[int, str]] = Counter()  # stratum -> cells offered
+        self._seen: Counter[tuple[int, str]] = Counter()  # (label_key, season) -> offered
         self._n = 0
         self._counts: Counter[int] = Counter()  # stratum -> cells in the buffer
+        self._allowed = np.zeros(0, np.uint16)  # the header (sized before _alloc) reads it
         self._alloc(min(self._max_cells(self._header_bytes()), 1024))
 
     # --- capacity -------------------------------------------------------------------------
@@ -107,24 +129,26 @@ class ReplayBuffer:
         c = self.feature_dim
         self._features = np.zeros((n, c), np.float16)
         self._labels = np.zeros(n, np.uint8)
+        self._allowed = np.zeros(n, np.uint16)  # set-label bitmask; on disk via label_sets
         self._source = np.zeros(n, np.uint8)
         self._season = np.zeros(n, np.uint8)
         self._recording = np.zeros(n, np.uint16)
         self._time = np.zeros(n, np.float64)
         self._uid = np.zeros(n, np.int64)
-        self._stratum = np.zeros(n, np.int32)  # label * 256 + season index, derived
+        self._stratum = np.zeros(n, np.int32)  # label_key * 256 + season index, derived
 
     def _grow_to(self, n: int) -> None:
         if n <= len(self._labels):
             return
         n = max(n, 2 * len(self._labels))
-        old = (self._features, self._labels, self._source, self._season, self._recording,
-               self._time, self._uid, self._stratum)
+        old = self._columns()
         self._alloc(n)
-        for dst, src in zip((self._features, self._labels, self._source, self._season,
-                             self._recording, self._time, self._uid, self._stratum), old,
-                            strict=True):
+        for dst, src in zip(self._columns(), old, strict=True):
             dst[: self._n] = src[: self._n]
+
+    def _columns(self) -> tuple[np.ndarray, ...]:
+        return (self._features, self._labels, self._allowed, self._source, self._season,
+                self._recording, self._time, self._uid, self._stratum)
 
     def _max_cells(self, header_bytes: int) -> int:
         fixed = _PREFIX.size + header_bytes + _DIGEST_BYTES
@@ -163,18 +187,35 @@ class ReplayBuffer:
         return np.array([table.index(u) for u in short], np.int64)[inverse]
 
     @staticmethod
-    def _check_class_count(classes: Sequence[str]) -> None:
+    def _check_class_count(classes: Sequence[str], sets: int = 0) -> None:
         # Labels are uint8 and id 255 means "unlabelled": a 256th class would collide with it.
         if len(classes) > _MAX_CLASSES:
             raise ReplayBufferError(f"{len(classes)} classes; a buffer holds at most "
                                     f"{_MAX_CLASSES} (label {UNLABELLED} means unlabelled)")
+        # On disk the top label bytes name the distinct set labels (see the module docstring).
+        if len(classes) + sets > 256:
+            raise ReplayBufferError(f"{len(classes)} classes and {sets} distinct set labels; "
+                                    "a buffer holds at most 256 together")
+
+    def _label_sets(self) -> list[int]:
+        """The distinct set labels in the buffer (bitmasks, ascending)."""
+        masks = np.unique(self._allowed[: self._n])
+        return [int(m) for m in masks if m]
+
+    def _disk_labels(self) -> np.ndarray:
+        """The label column as written: class id, or 255 - index into label_sets for a set."""
+        n = self._n
+        out = self._labels[:n].copy()
+        for j, m in enumerate(self._label_sets()):
+            out[self._allowed[:n] == m] = 255 - j
+        return out
 
     def add_class(self, name: str) -> int:
         """Append a class to the class map (ids of existing classes never change)."""
         if name in self.classes:
             raise ReplayBufferError(f"class {name!r} is already in the class map")
         classes = (*self.classes, name)
-        self._check_class_count(classes)
+        self._check_class_count(classes, len(self._label_sets()))
         self.classes = classes
         return len(self.classes) - 1
 
@@ -186,7 +227,7 @@ class ReplayBuffer:
             raise ReplayBufferError(
                 f"{where}: holds classes {list(self.classes)}; the configured class list "
                 f"{list(classes)} must start with them in the same order")
-        self._check_class_count(classes)
+        self._check_class_count(classes, len(self._label_sets()))
         self.classes = classes
 
     def add(self, cells: LabelledCells) -> int:
@@ -203,6 +244,8 @@ class ReplayBuffer:
         n_new = len(cells)
         if n_new == 0:
             return 0
+        sets = set(self._label_sets()) | {int(m) for m in np.unique(cells.allowed) if m}
+        self._check_class_count(self.classes, len(sets))
         feats = cells.features.astype(np.float16)
         if (len(self._seasons) + len(np.unique(cells.season)) > _MAX_SEASONS
                 or len(self._recordings) + len(np.unique(cells.recording)) > _MAX_RECORDINGS):
@@ -221,11 +264,11 @@ class ReplayBuffer:
         self._grow_to(max(self._n, min(max_n, self._n + n_new)))
         accepted = 0
         for i in range(n_new):
-            row = (feats[i], cells.labels[i], src_idx[i], season_idx[i], rec_idx[i],
-                   cells.time_s[i], self.next_uid)
+            row = (feats[i], cells.labels[i], cells.allowed[i], src_idx[i], season_idx[i],
+                   rec_idx[i], cells.time_s[i], self.next_uid)
             self.next_uid += 1
             self.total_seen += 1
-            key = (int(cells.labels[i]), self._seasons[season_idx[i]])
+            key = (label_key(cells.labels[i], cells.allowed[i]), self._seasons[season_idx[i]])
             self._seen[key] += 1
             slot = self._choose_slot(key, max_n)
             if slot is None:
@@ -238,9 +281,9 @@ class ReplayBuffer:
     def _write(self, slot: int, row: tuple[Any, ...]) -> None:
         if slot < self._n:
             self._counts[int(self._stratum[slot])] -= 1
-        (self._features[slot], self._labels[slot], self._source[slot], self._season[slot],
-         self._recording[slot], self._time[slot], self._uid[slot]) = row
-        key = int(self._labels[slot]) * 256 + int(self._season[slot])
+        (self._features[slot], self._labels[slot], self._allowed[slot], self._source[slot],
+         self._season[slot], self._recording[slot], self._time[slot], self._uid[slot]) = row
+        key = label_key(self._labels[slot], self._allowed[slot]) * 256 + int(self._season[slot])
         self._stratum[slot] = key
         self._counts[key] += 1
         if slot == self._n:
@@ -248,7 +291,9 @@ class ReplayBuffer:
 
     def _rebuild_strata(self) -> None:
         n = self._n
-        self._stratum[:n] = self._labels[:n].astype(np.int32) * 256 + self._season[:n]
+        keys = np.where(self._allowed[:n] != 0, 256 + self._allowed[:n].astype(np.int32),
+                        self._labels[:n].astype(np.int32))
+        self._stratum[:n] = keys * 256 + self._season[:n]
         self._counts = Counter(self._stratum[:n].tolist())
 
     def _largest_strata(self) -> tuple[list[int], int]:
@@ -287,8 +332,7 @@ class ReplayBuffer:
             slot = self._random_member(largest[int(self._rng.integers(len(largest)))])
         last = self._n - 1
         self._counts[int(self._stratum[slot])] -= 1
-        for arr in (self._features, self._labels, self._source, self._season, self._recording,
-                    self._time, self._uid, self._stratum):
+        for arr in self._columns():
             arr[slot] = arr[last]
         self._n -= 1
         self._counts = +self._counts  # drop strata that emptied
@@ -324,6 +368,7 @@ class ReplayBuffer:
             source=np.array(LABEL_SOURCES, dtype="U16")[self._source[:n]],
             season=seasons[self._season[:n]], time_s=self._time[:n].copy(),
             recording=recordings[self._recording[:n]], uid=self._uid[:n].copy(),
+            allowed=self._allowed[:n].copy(),
         )
 
     def split(self) -> tuple[LabelledCells, LabelledCells]:
@@ -337,8 +382,16 @@ class ReplayBuffer:
         return int((self._uid[: self._n] > uid).sum())
 
     def class_counts(self) -> dict[str, int]:
-        counts = np.bincount(self._labels[: self._n], minlength=len(self.classes))
+        """Single-label cells per class (set-label cells: :meth:`set_counts`)."""
+        single = self._allowed[: self._n] == 0
+        counts = np.bincount(self._labels[: self._n][single], minlength=len(self.classes))
         return {name: int(c) for name, c in zip(self.classes, counts, strict=False)}
+
+    def set_counts(self) -> dict[str, int]:
+        """Set-label cells per set, named like "lawn|path"."""
+        masks, counts = np.unique(self._allowed[: self._n], return_counts=True)
+        return {set_name(int(m), self.classes): int(c)
+                for m, c in zip(masks, counts, strict=True) if m}
 
     def season_counts(self) -> dict[str, int]:
         counts = np.bincount(self._season[: self._n], minlength=len(self._seasons))
@@ -350,7 +403,7 @@ class ReplayBuffer:
             "capacity_bytes": self.config.capacity_bytes, "policy": self.config.policy,
             "feature_dim": self.feature_dim, "backbone_sha256": self.backbone_sha256,
             "total_seen": self.total_seen, "classes": self.class_counts(),
-            "seasons": self.season_counts(),
+            "label_sets": self.set_counts(), "seasons": self.season_counts(),
         }
 
     # --- persistence ----------------------------------------------------------------------
@@ -370,6 +423,7 @@ class ReplayBuffer:
             "seasons": self._seasons,
             "recordings": self._recordings,
             "sources": list(LABEL_SOURCES),
+            "label_sets": self._label_sets(),
             "seen": [[k[0], k[1], v] for k, v in sorted(self._seen.items())],
             "rng": self._rng.bit_generator.state,
         }
@@ -383,8 +437,8 @@ class ReplayBuffer:
         header = json.dumps(self._header(), separators=(",", ":")).encode()
         body = b"".join([
             _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)), header,
-            self._features[:n].astype("<f2").tobytes(), self._labels[:n].tobytes(),
-            self._source[:n].tobytes(), self._season[:n].tobytes(),
+            self._features[:n].astype("<f2").tobytes(),
+            self._disk_labels().tobytes(), self._source[:n].tobytes(), self._season[:n].tobytes(),
             self._recording[:n].astype("<u2").tobytes(), self._time[:n].astype("<f8").tobytes(),
             self._uid[:n].astype("<i8").tobytes(),
         ])
@@ -414,7 +468,7 @@ class ReplayBuffer:
         magic, version, header_len = _PREFIX.unpack_from(data)
         if magic != MAGIC:
             raise ReplayBufferError(f"{name}: not a gardenbot replay buffer")
-        if version != FORMAT_VERSION:
+        if version not in _READABLE_VERSIONS:
             raise ReplayBufferError(f"{name}: format version {version} is not supported")
         body, digest = data[:-_DIGEST_BYTES], data[-_DIGEST_BYTES:]
         if hashlib.sha256(body).digest() != digest:
@@ -460,6 +514,13 @@ class ReplayBuffer:
         self._features[:n] = columns[0].reshape(n, self.feature_dim)
         (self._labels[:n], self._source[:n], self._season[:n], self._recording[:n],
          self._time[:n], self._uid[:n]) = columns[1:]
+        sets = [int(m) for m in header.get("label_sets", [])]  # none in version 1
+        if any(m <= 0 or m >> min(len(self.classes), MAX_SET_CLASSES) for m in sets):
+            raise ValueError(f"label_sets {sets} name a class outside the class map")
+        self._check_class_count(self.classes, len(sets))
+        is_set = self._labels[:n].astype(np.int64) >= 256 - len(sets)
+        self._allowed[:n][is_set] = np.array(sets, np.uint16)[255 - self._labels[:n][is_set]]
+        self._labels[:n][is_set] = UNLABELLED
         self._n = n
         self.total_seen, self.next_uid = int(header["total_seen"]), int(header["next_uid"])
         self._seasons = [str(x) for x in header["seasons"]]

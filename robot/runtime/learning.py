@@ -35,7 +35,7 @@ from robot.common.body import RobotConfig
 from robot.common.classes import UNLABELLED
 from robot.common.errors import GardenbotError
 from robot.common.geometry import CameraModel
-from robot.common.samples import cells_from_grid, make_cells
+from robot.common.samples import MAX_SET_CLASSES, cells_from_grid, make_cells, set_mask
 from robot.learning.config import ExperienceConfig, LearnerSettings
 from robot.learning.experience import (
     PoseTrack,
@@ -127,6 +127,7 @@ class ExperienceStats:
     checked: Counter[str] = field(default_factory=Counter)  # on frames with a label map
     correct: Counter[str] = field(default_factory=Counter)  # truth in the allowed set
     resolved: int = 0  # labels that became a class (set labels confirmed by the adapter)
+    set_labelled: int = 0  # set labels buffered as sets (cfg.set_labels), adapter or not
     resolved_checked: int = 0
     resolved_correct: int = 0
     added: int = 0  # cells offered to the buffer
@@ -144,6 +145,11 @@ class ExperienceStep:
     for ``horizon_s``; every ``label_period_s`` the events of the recent telemetry that are
     settled (older than ``quiet_window_s``: smooth driving needs quiet on both sides) and not
     yet used label the keyframes they project onto. A cell is labelled once.
+
+    A set label ("traversable" = {lawn, path}) goes into the buffer as a set (``allowed``) when
+    ``cfg.set_labels`` is on, whatever the adapter predicted there: that is how driving over
+    leaf-covered lawn corrects an adapter that calls it "plant". With it off, only set labels
+    whose set holds the adapter's prediction get in, as that class (confirm-only).
     """
 
     name = "experience"
@@ -223,22 +229,28 @@ class ExperienceStep:
                 self.stats.correct[lb.kind] += int(truth in lb.allowed)
             cls = resolve_label(lb, int(kf.predicted[lb.row, lb.col])) if lb.allowed \
                 else UNLABELLED
+            as_set = (self.cfg.set_labels and lb.label == UNLABELLED and len(lb.allowed) > 1
+                      and max(lb.allowed) < MAX_SET_CLASSES)
             key = (kf.t, lb.row, lb.col)
-            if cls == UNLABELLED or key in self._seen:
+            if (cls == UNLABELLED and not as_set) or key in self._seen:
                 continue
             self._seen.add(key)
-            self.stats.resolved += 1
-            if truth != UNLABELLED:
-                self.stats.resolved_checked += 1
-                self.stats.resolved_correct += int(truth == cls)
+            if cls != UNLABELLED:  # reported as before: the confirm-only view of the labels
+                self.stats.resolved += 1
+                if truth != UNLABELLED:
+                    self.stats.resolved_checked += 1
+                    self.stats.resolved_correct += int(truth == cls)
+            mask = set_mask(lb.allowed) if as_set else 0
+            self.stats.set_labelled += int(as_set)
             if not kf.origin.held_back:
-                rows.setdefault(lb.frame, []).append((lb.row, lb.col, cls))
+                rows.setdefault(lb.frame, []).append(
+                    (lb.row, lb.col, UNLABELLED if as_set else cls, mask))
         for f, cells in rows.items():
             kf = kfs[f]
-            r, c, y = (np.array(v) for v in zip(*cells, strict=True))
+            r, c, y, m = (np.array(v) for v in zip(*cells, strict=True))
             batch = make_cells(kf.features[r, c], y, source="experience",
                                season=kf.origin.season, time_s=kf.origin.time_s,
-                               recording=kf.origin.recording)
+                               recording=kf.origin.recording, allowed=m)
             self.stats.added += len(batch)
             self.memory.add(batch, "experience")
 

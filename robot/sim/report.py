@@ -89,7 +89,8 @@ def format_summary(s: dict[str, Any]) -> str:
         for k, n in sorted(e["labels"].items())) or "none"
     lines.append(f"experience labels: {kinds}")
     lines.append(f"  confirmed as a class {e['resolved']} (precision "
-                 f"{_fmt(e['resolved_precision'])}), offered to the buffer {e['added']}")
+                 f"{_fmt(e['resolved_precision'])}), buffered as sets "
+                 f"{e.get('set_labelled', 0)}, offered to the buffer {e['added']}")
     buf = s["buffer"]
     offered = ", ".join(f"{k} {n} offered / {buf['accepted'].get(k, 0)} kept"
                         for k, n in buf["offered"].items()) or "nothing"

@@ -307,6 +307,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                        "resolved_precision": (experience.stats.resolved_correct
                                               / experience.stats.resolved_checked
                                               if experience.stats.resolved_checked else None),
+                       "set_labelled": experience.stats.set_labelled,
                        "added": experience.stats.added},
         "buffer": {"start": buffer_start, "end": len(memory.buffer),
                    "offered": dict(memory.offered), "accepted": dict(memory.accepted),

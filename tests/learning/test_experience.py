@@ -292,3 +292,45 @@ def test_measure_precision_on_a_recording_with_known_truth(tmp_path: Path):
     assert kinds[DRY]["labels"] > 0 and kinds[DRY]["precision"] is None
     assert report["precision"] >= 0.95
     assert report["checked"] <= report["labels"]
+
+
+def _step_after_a_drive(set_labels: bool):
+    """ExperienceStep fed a straight drive into the box while the adapter calls everything
+    "plant" (leaf-covered lawn in autumn); returns the buffer it filled."""
+    from robot.learning.replay_buffer import ReplayBuffer
+    from robot.runtime.learning import CellOrigin, ExperienceStep, KeyFrame, Memory
+
+    dim = 4
+    memory = Memory(ReplayBuffer(dim, "ab" * 32, DEFAULT_CLASSES), Path("unused.gbrb"))
+    step = ExperienceStep(memory, CAM, GRID, DEFAULT_CLASSES, ROBOT,
+                          replace(CFG, set_labels=set_labels), dry_below=0.2,
+                          describe=lambda tick: CellOrigin("autumn", "drive", 0.0))
+    records = straight_drive()
+    rng = np.random.default_rng(0)
+    step._records.extend(records)
+    origin = CellOrigin("autumn", "drive", 0.0)
+    for t in np.arange(0, records[-1]["t"], 0.1):
+        step._keyframes.append(KeyFrame(
+            float(t), rng.standard_normal((*GRID, dim)).astype(np.float16),
+            np.full(GRID, PLANT, np.uint8), None, origin))
+    step.label(records[-1]["t"] + 1.0)
+    return step, memory.buffer
+
+
+def test_experience_step_buffers_smooth_driving_as_a_set_label_the_adapter_disagrees_with():
+    step, buf = _step_after_a_drive(set_labels=True)
+    sets = buf.set_counts()
+    assert sets.get("lawn|path", 0) > 100  # the adapter said plant: buffered anyway, as a set
+    assert step.stats.set_labelled == sets["lawn|path"]
+    assert buf.class_counts()["obstacle"] > 0  # the bump stays a single label
+    assert buf.class_counts()["plant"] == 0  # the adapter's own (wrong) view is never a label
+    cells = buf.cells()
+    assert set(cells.source) == {"experience"}
+    assert np.all(cells.labels[cells.is_set] == UNLABELLED)
+
+
+def test_confirm_only_experience_drops_what_the_adapter_disagrees_with():
+    step, buf = _step_after_a_drive(set_labels=False)
+    assert buf.set_counts() == {}
+    assert buf.class_counts()["lawn"] == buf.class_counts()["path"] == 0
+    assert buf.class_counts()["obstacle"] > 0 and step.stats.set_labelled == 0

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
+import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -243,3 +246,84 @@ def test_without_a_config_the_stored_capacity_and_split_apply(tmp_path):
                                    classes=CLASSES)):
         assert back.config == cfg and len(back) == len(buf)
         assert np.array_equal(back.split()[1].uid, buf.split()[1].uid)
+
+
+TRAVERSABLE_SET = 0b00011  # {lawn, path}
+NOT_TRAVERSABLE_SET = 0b11100  # {soil, plant, obstacle}
+
+
+def set_label_cells(n: int, seed: int, mask: int = TRAVERSABLE_SET, season: str = "autumn"):
+    rng = np.random.default_rng(seed)
+    return make_cells(rng.standard_normal((n, DIM)).astype(np.float32), np.zeros(n, np.uint8),
+                      source="experience", season=season, allowed=np.full(n, mask))
+
+
+def test_set_labels_survive_a_save_and_load(tmp_path):
+    buf = filled_buffer()
+    buf.add(set_label_cells(30, seed=1))
+    buf.add(set_label_cells(20, seed=2, mask=NOT_TRAVERSABLE_SET))
+    buf.save(tmp_path / "b")
+    back = ReplayBuffer.load(tmp_path / "b", backbone_sha256=SHA, feature_dim=DIM)
+    a, b = buf.cells(), back.cells()
+    assert np.array_equal(a.allowed, b.allowed) and np.array_equal(a.labels, b.labels)
+    assert np.array_equal(a.features, b.features) and np.array_equal(a.uid, b.uid)
+    assert back.set_counts() == {"lawn|path": 30, "soil|plant|obstacle": 20}
+    assert back.class_counts() == buf.class_counts() == {c: 80 for c in CLASSES}
+    assert np.all(b.labels[b.is_set] == 255) and b.is_set.sum() == 50
+    assert back.summary()["label_sets"] == back.set_counts()
+
+
+def test_a_one_class_set_is_a_single_label():
+    got = make_cells(np.zeros((2, DIM)), np.zeros(2), allowed=np.array([0b10000, 0b00011]))
+    assert list(got.labels) == [4, 255] and list(got.allowed) == [0, 0b00011]
+    assert list(got.label_codes()) == [4, -0b00011]
+
+
+def test_a_set_naming_a_class_outside_the_map_is_refused():
+    buf = filled_buffer()
+    with pytest.raises(SampleError, match="set label"):
+        buf.add(set_label_cells(3, seed=1, mask=0b1000001))  # class 6 of 5
+
+
+def test_version_1_files_load_unchanged_every_cell_a_single_label(tmp_path):
+    shipped = Path(__file__).parents[2] / "models" / "default" / "replay_buffer.gbrb"
+    data = shipped.read_bytes()
+    assert struct.unpack_from("<8sI", data)[1] == 1  # the shipped buffer predates set labels
+    n = json.loads(data[16:16 + struct.unpack_from("<I", data, 12)[0]])["count"]
+    old = ReplayBuffer.from_bytes(data)
+    assert len(old) == n and old.set_counts() == {} and not old.cells().is_set.any()
+    # written again (format 2) it is the same buffer, and no bigger than its capacity
+    old.save(tmp_path / "b")
+    again = ReplayBuffer.load(tmp_path / "b")
+    assert struct.unpack_from("<8sI", (tmp_path / "b").read_bytes())[1] == 2
+    a, b = old.cells(), again.cells()
+    assert len(b) == n and np.array_equal(a.features, b.features)
+    assert np.array_equal(a.labels, b.labels) and np.array_equal(a.uid, b.uid)
+    assert os.path.getsize(tmp_path / "b") <= again.config.capacity_bytes
+
+
+def test_set_labels_cost_no_bytes_and_the_capacity_holds(tmp_path):
+    buf = ReplayBuffer(DIM, SHA, CLASSES, BufferConfig(capacity_bytes=100_000))
+    imbalanced_stream(buf, np.random.default_rng(0))
+    for i in range(20):
+        buf.add(set_label_cells(500, seed=i, mask=(TRAVERSABLE_SET, NOT_TRAVERSABLE_SET)[i % 2]))
+    buf.save(tmp_path / "b")
+    assert os.path.getsize(tmp_path / "b") == buf.nbytes <= 100_000
+    assert len(buf) > 0.9 * 100_000 / cell_bytes(DIM)
+    # balanced: each set is a stratum of its own and keeps about a class's share
+    share = buf.set_counts()["lawn|path"] / len(buf)
+    assert 0.5 / 7 < share < 2 / 7, buf.summary()
+
+
+def test_classes_and_distinct_sets_share_the_label_byte():
+    buf = ReplayBuffer(DIM, SHA, CLASSES)
+    for i in range(len(CLASSES), 250):
+        buf.add_class(f"c{i}")
+    for mask in (0b11, 0b101, 0b110, 0b1001, 0b1010, 0b1100):
+        buf.add(set_label_cells(1, seed=mask, mask=mask))
+    before = len(buf)
+    with pytest.raises(ReplayBufferError, match="at most 256 together"):
+        buf.add(set_label_cells(1, seed=0, mask=0b10001))
+    assert len(buf) == before
+    with pytest.raises(ReplayBufferError, match="at most 256 together"):
+        buf.add_class("one too many")

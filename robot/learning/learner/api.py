@@ -25,7 +25,11 @@ from robot.common.samples import LabelledCells, validate_cells
 from robot.learning.config import TrainConfig
 from robot.learning.learner.export import export_adapter
 from robot.learning.learner.prototypes import fit_prototypes
-from robot.learning.learner.strategies import STRATEGIES, STRATEGY_PREFIXES
+from robot.learning.learner.strategies import (
+    SET_LABEL_STRATEGIES,
+    STRATEGIES,
+    STRATEGY_PREFIXES,
+)
 from robot.learning.learner.training import FitInput
 from robot.learning.replay_buffer import ReplayBuffer
 
@@ -103,6 +107,8 @@ def train(
     state, replay = _replay_cells(state, buffer)
     validate_cells(new_samples, len(state.classes), state.feature_dim, "new samples")
     validate_cells(replay, len(state.classes), state.feature_dim, "replay buffer")
+    if strategy not in SET_LABEL_STRATEGIES:  # no partial-label loss: single labels only
+        new_samples, replay = (c.take(~c.is_set) for c in (new_samples, replay))
     if spec.needs_new and len(new_samples) == 0:
         raise LearnerError(f"strategy {strategy!r} trains on new samples and there are none")
     if not spec.uses_replay:
@@ -114,9 +120,9 @@ def train(
     mean, std = _standardiser(state, np.concatenate([x_new, x_old]))
     rng = np.random.default_rng(seed)
     fit = FitInput(
-        state=state, z_new=(x_new - mean) / std, y_new=new_samples.labels.astype(np.int64),
+        state=state, z_new=(x_new - mean) / std, y_new=new_samples.label_codes(),
         season_new=new_samples.season, z_old=(x_old - mean) / std,
-        y_old=replay.labels.astype(np.int64), season_old=replay.season, config=config, rng=rng,
+        y_old=replay.label_codes(), season_old=replay.season, config=config, rng=rng,
         report=lambda f: report(0.9 * f, "training"), should_stop=stop,
     )
     report(0.0, "training")

@@ -329,5 +329,9 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
              "all data ever seen, retrained from scratch: the upper bound"),
 )}
 
+# Strategies that learn from set labels (the partial-label loss in cross_entropy_step); the
+# others train on single labels only and never see set-label cells.
+SET_LABEL_STRATEGIES = frozenset({"finetune", "replay", "bank", "joint"})
+
 # Arrays that belong to one strategy family; dropped when the state changes family.
 STRATEGY_PREFIXES = ("mlp.", "bank", "linear.", "slda.", "ncm.", "ewc.", "joint.")

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from robot.adapter.state import LearnerState
 from robot.common.errors import LearnerCancelled
 from robot.learning.config import TrainConfig
+from robot.learning.learner.losses import partial_label_loss
 from robot.learning.learner.model import CellAdapter, init_mlp_arrays, mlp_arrays
 
 _CHECK_EVERY_STEPS = 10
@@ -23,7 +23,7 @@ class FitInput:
 
     state: LearnerState  # the parent: classes already grown, normaliser already fixed
     z_new: np.ndarray
-    y_new: np.ndarray  # int64
+    y_new: np.ndarray  # int64 label codes: class id >= 0, or -bitmask for a set label
     season_new: np.ndarray
     z_old: np.ndarray  # replay buffer cells (empty for strategies that do not replay)
     y_old: np.ndarray
@@ -49,8 +49,9 @@ class Sampler:
         self.n = len(labels)
         self.rng = rng
         if balanced and self.n:
-            counts = np.bincount(labels)
-            weights = 1.0 / counts[labels]
+            # per distinct label code: each class and each set label weighs the same
+            _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+            weights = 1.0 / counts[inverse.reshape(-1)]
             self.cdf: np.ndarray | None = np.cumsum(weights / weights.sum())
         else:
             self.cdf = None
@@ -96,7 +97,7 @@ def cross_entropy_step(model: torch.nn.Module, batch: Callable[[], tuple[torch.T
                        torch.Tensor]]) -> Callable[[], None]:
     def step() -> None:
         z, y = batch()
-        F.cross_entropy(model(z), y).backward()
+        partial_label_loss(model(z), y).backward()
     return step
 
 
