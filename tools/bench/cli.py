@@ -20,6 +20,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "runtime": ("tools.bench.runtime", "per-frame cost of adapter, policy, overlay, "
                 "experience labels"),
     "bridge": ("tools.bench.bridge", "serial link: round trip, frame overhead, decoder, errors"),
+    "policy": ("tools.bench.policy_curve", "drive policy under real perception: false stops vs "
+               "missed obstacles over its unsure rules"),
     "synth": ("tools.bench.synth", "garden-world generation speed (frames/s)"),
     "season-probe": ("tools.bench.season_probe",
                      "cross-season accuracy of a colour/texture cell probe"),
