@@ -30,7 +30,7 @@ class PolicyConfig:
     max_heading_deg: float = setting(35.0, "widest direction the robot steers toward",
                                      "degrees", in_range(0, 89))
     steer_gain: float = setting(1.5, "turn rate per radian of heading error", "1/s", positive)
-    min_confidence: float = setting(0.6, "a cell below this confidence is unsure; a mean "
+    min_confidence: float = setting(0.8, "a cell below this confidence is unsure; a mean "
                                     "confidence of the ground ahead below it creeps (or stops, "
                                     "with unsure = \"stop\")", "0..1", in_range(0, 1))
     max_novelty: float = setting(0.0, "a cell whose novelty is above this is unsure too; 0 = "

@@ -128,7 +128,7 @@ def test_an_obstacle_right_at_the_bumper_stops_rather_than_turns():
     assert cmd.reason == STOP_BLOCKED
 
 
-OLD_RULE = PolicyConfig(unsure="stop")  # before the study in docs/policy.md
+OLD_RULE = PolicyConfig(unsure="stop", min_confidence=0.6)  # before the study, docs/policy.md
 
 
 def test_with_the_stop_rule_unsure_ground_stops_the_robot_and_says_so():
@@ -147,6 +147,21 @@ def test_with_the_stop_rule_unsure_cells_are_avoided_like_obstacles():
     assert cmd == drive(lawn_with(unsure), OLD_RULE)
 
 
+def test_the_stop_rule_is_the_earlier_policy_on_random_scenes():
+    # the earlier rule, stated: a low mean confidence stops; otherwise every unsure cell is an
+    # obstacle and the rest drives as before
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        classes = rng.choice([LAWN, LAWN, LAWN, PATH, SOIL, PLANT, OBSTACLE], size=GRID)
+        conf = rng.choice([0.3, 0.55, 0.7, 0.95, 1.0], size=GRID).astype(np.float32)
+        cmd = drive(scene(classes, conf), OLD_RULE)
+        ground = np.isfinite(X) & (X > 0) & (np.hypot(X, Y) <= POLICY.lookahead_m)
+        if conf[ground].mean() < 0.6:
+            assert cmd.reason == STOP_LOW_CONFIDENCE
+        else:
+            assert cmd == drive(scene(np.where(conf < 0.6, OBSTACLE, classes), 1.0), OLD_RULE)
+
+
 def test_unsure_leafy_lawn_with_no_confident_obstacle_creeps():
     # autumn: the adapter hesitates between lawn and plant everywhere ahead
     leafy = scene(np.where(X > 1.0, PLANT, LAWN), confidence=0.4)
@@ -154,7 +169,7 @@ def test_unsure_leafy_lawn_with_no_confident_obstacle_creeps():
     assert cmd.reason == CREEP and cmd.omega_radps == 0.0
     assert cmd.v_mps == POLICY.creep_speed_mps
     assert 0 < cmd.v_mps < POLICY.max_speed_mps / 2
-    assert "mean confidence 0.40 < 0.60" in cmd.detail
+    assert "mean confidence 0.40 < 0.80" in cmd.detail
     nan = drive(scene(np.full(GRID, LAWN), confidence=np.float32("nan")))
     assert nan.reason == CREEP, "NaN confidence counts as none, and creeps too"
 
