@@ -1,22 +1,26 @@
 """`gardenbot bench policy`: false stops against missed obstacles, over the policy's unsure rules.
 
 Open loop, on the live synthetic gardens (tools/garden/live.py): for each garden × season, the
-``eval_views`` (fixed poses, some close to obstacles; fixed seeds) are seen once by perception
-(the shipped backbone and adapter, ``models/default``), then judged under every policy setting
-of a grid — ``min_confidence`` × unsure rule (``stop``; ``creep`` with an
-``unsure_block_share``) × ``max_novelty`` — against the oracle: the same setting on the view's
-true cells (robot/sim/outcomes.py). Per setting, split (train / test gardens) and season:
+``eval_views`` (fixed poses, some close to obstacles; fixed seeds) are rendered once and seen
+once by each adapter — the shipped one (``models/default``) and, unless ``--quick``, the
+shipped one retrained once on a season (``--retrain``; true labels of other views of the
+training gardens, the learner's own retrain job) — then judged under every policy setting of a
+grid (``min_confidence`` × unsure rule: ``stop``, or ``creep`` with an ``unsure_block_share``
+× ``max_novelty``) against the oracle: the same setting on the view's true cells
+(robot/sim/outcomes.py). Per adapter, setting, garden and season:
 
 - false-stop rate: the oracle drives, the robot does not (stops or turns on the spot);
-- missed-obstacle rate: the robot drives where the oracle does not;
+- missed-obstacle rate: the robot drives where the oracle does not (and how often faster than
+  a creep);
 - bumps: the body (tools/garden/motion.py, round, radius 0.20 m) holds the command for
-  ``HOLD_S`` from the view's pose and touches an obstacle or the fence;
-- creep share and mean forward speed.
+  ``HOLD_S`` from the view's pose and touches an obstacle, a ball or the fence;
+- creep share and mean forward speed (and the oracle's).
 
-It also checks the oracle itself against the garden's geometry: on views where the way straight
-ahead is clear for ``OPEN_AHEAD_M`` (no obstacle contact, no bed), the oracle under the current
-defaults must drive, and it must never bump (the quality bars). The defaults are picked from the
-curve on the training gardens only (``pick``); the test gardens are reported, never tuned on.
+Quality bars: under the defaults perception bumps no more than under the old stop rule, and the
+oracle drives on every view whose way straight ahead is clear for ``OPEN_AHEAD_M`` (geometry:
+no contact, bed or hose). The oracle's own bumps are reported (INFO). The defaults are picked
+from the curve on the training gardens only (``pick``); the test gardens are reported, never
+tuned on. docs/policy.md has the study, the curve and the choice.
 
 Output (default ``runs/bench-policy/``): ``report.md``, ``results.json``, ``curve.png``.
 """
