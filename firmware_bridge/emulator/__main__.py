@@ -7,6 +7,7 @@ stop it. Control channel: one JSON object per line on stdin, one JSON reply per 
     {"cmd": "feed", "bumper_left": true, "moisture_permille": [300, null, null, 800]}
     {"cmd": "pose", "x_m": 1.0, "y_m": 0.5, "theta_rad": 0.1}
     {"cmd": "state"}                    -> {"ok": true, "state": {...}}
+    {"cmd": "telemetry"}                -> {"ok": true, "uptime_ms": N}: a Telemetry now
     {"cmd": "received", "clear": true}  -> {"ok": true, "received": [...]}
     {"cmd": "reset"}                    -> reboot the MCU
     {"cmd": "replug", "reset": true}    -> {"ok": true, "port": "/dev/pts/N"}
@@ -47,6 +48,8 @@ def handle(emu: Emulator, line: str) -> dict[str, Any]:
             return {"ok": True}
         if cmd == "state":
             return {"ok": True, "state": emu.state().to_dict()}
+        if cmd == "telemetry":
+            return {"ok": True, "uptime_ms": emu.send_telemetry_now()}
         if cmd == "received":
             items = emu.received(clear=bool(request.get("clear", False)))
             return {"ok": True, "received": [asdict(r) for r in items]}
@@ -55,8 +58,8 @@ def handle(emu: Emulator, line: str) -> dict[str, Any]:
             return {"ok": True}
         if cmd == "replug":
             return {"ok": True, "port": emu.replug(reset=bool(request.get("reset", True)))}
-        raise ValueError(f"unknown cmd {cmd!r}; one of feed, pose, state, received, reset, "
-                         "replug")
+        raise ValueError(f"unknown cmd {cmd!r}; one of feed, pose, state, telemetry, "
+                         "received, reset, replug")
     except (BridgeError, ValueError, TypeError, KeyError) as e:
         return {"ok": False, "error": f"{type(e).__name__}: {e}"}
     except Exception as e:  # e.g. RecursionError on absurdly nested JSON: still an answer

@@ -180,6 +180,17 @@ class Emulator:
                 waters=tuple(c.waters), sensors=self.world.reading(),
             )
 
+    def send_telemetry_now(self) -> int:
+        """Send the next Telemetry at once instead of at its period: a simulation that has just
+        fed a new truth need not wait up to a period for the report of it. The period then
+        runs on from now. Returns the uptime (ms) the Telemetry will carry at least."""
+        with self._lock:
+            now = monotonic_ms()
+            self._core.telemetry_due_ms = now
+            uptime = now - self._core.boot_ms
+        self._wake()
+        return uptime
+
     def received(self, clear: bool = False) -> list[ReceivedCommand]:
         """The valid commands received since boot (or since the last ``clear``), oldest first."""
         with self._lock:

@@ -20,6 +20,9 @@ class PolicyConfig:
 
     max_speed_mps: float = setting(0.4, "top forward speed", "m/s", positive)
     max_omega_radps: float = setting(1.0, "top turn rate", "rad/s", positive)
+    min_speed_mps: float = setting(0.05, "slower than this the way counts as blocked (turn or "
+                                   "search instead of creeping ever slower)", "m/s",
+                                   non_negative)
     slow_down_distance_m: float = setting(1.0, "start slowing when free ground ahead is shorter "
                                           "than this", "m", positive)
     stop_distance_m: float = setting(0.3, "stop when free ground ahead is shorter than this",
@@ -48,6 +51,8 @@ class PolicyConfig:
     creep_distance_m: float = setting(1.0, "unsure cells in the chosen corridor closer than "
                                       "this to the bumper make the robot creep", "m",
                                       non_negative)
+    ignore_lone_cells: bool = setting(True, "a blocked cell with no blocked neighbour does not "
+                                      "block (one misclassified cell must not stop the robot)")
     command_ttl_ms: int = setting(300, "a drive command expires after this unless renewed",
                                   "ms", in_range(20, 5000))
 

@@ -132,21 +132,6 @@ def neighbour_share(mask: np.ndarray) -> np.ndarray:
     return hits / count
 
 
-def blocked_cells(cells: CellMap, unsure: np.ndarray, policy: PolicyConfig) -> np.ndarray:
-    """(h, w) bool: the cells a corridor must not cross.
-
-    Confidently non-traversable cells always block. With ``unsure = "stop"`` every unsure cell
-    blocks (the robot does not drive onto ground it cannot name); with ``"creep"`` an unsure cell
-    blocks only where at least ``unsure_block_share`` of its neighbours confidently block — a
-    bed's or a stone's unsure rim is part of it, a leafy lawn the adapter hesitates on is not.
-    """
-    hard = ~cells.traversable & ~unsure
-    if policy.unsure == "stop":
-        return hard | unsure
-    share = neighbour_share(hard)
-    return hard | (unsure & (share > 0) & (share >= policy.unsure_block_share))
-
-
 def corridor_mask(xy: np.ndarray, valid: np.ndarray, heading_rad: float, half_width_m: float,
                   max_along_m: float) -> np.ndarray:
     """(h, w) bool: visible cells inside the corridor along ``heading_rad`` up to max_along_m."""
@@ -155,19 +140,79 @@ def corridor_mask(xy: np.ndarray, valid: np.ndarray, heading_rad: float, half_wi
         along = xy[..., 0] * c + xy[..., 1] * s
         lateral = -xy[..., 0] * s + xy[..., 1] * c
         return valid & (np.abs(lateral) <= half_width_m) & (along > 0) & (along <= max_along_m)
+def has_neighbour(mask: np.ndarray) -> np.ndarray:
+    """(h, w) bool: cells with at least one of their 8 neighbours also in ``mask``.
+
+    One misclassified cell alone is the commonest perception error (a leaf, a glint); a real
+    obstacle near enough to matter covers more than one 16-pixel cell, and one far away is
+    seen again, bigger, a few frames later.
+    """
+    p = np.pad(mask, 1)
+    h, w = mask.shape
+    n = sum(p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w].astype(np.int8)
+            for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+    return n > 0
+
+
+def visible_ground(ground: GroundGrid, lookahead_m: float) -> np.ndarray:
+    """(h, w) bool: cells whose centre is ground ahead of the robot within ``lookahead_m``."""
+    xy = ground.xy
+    dist = np.hypot(xy[..., 0], xy[..., 1])
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(dist) & (xy[..., 0] > 0) & (dist <= lookahead_m)
+
+
+def blocked_cells(cells: CellMap, policy: PolicyConfig,
+                  unsure: np.ndarray | None = None) -> np.ndarray:
+    """(h, w) bool: the cells a corridor must not cross.
+
+    Confidently non-traversable cells always block. With ``unsure = "stop"`` every unsure cell
+    blocks (the robot does not drive onto ground it cannot name); with ``"creep"`` an unsure cell
+    blocks only where at least ``unsure_block_share`` of its neighbours confidently block — a
+    bed's or a stone's unsure rim is part of it, a leafy lawn the adapter hesitates on is not.
+    With ``ignore_lone_cells`` a blocking cell with no blocking neighbour does not block.
+    ``unsure``: :func:`unsure_cells`, when the caller has it already.
+    """
+    if unsure is None:
+        unsure = unsure_cells(cells, policy)
+    hard = ~cells.traversable & ~unsure
+    if policy.unsure == "stop":
+        blocked = hard | unsure
+    else:
+        share = neighbour_share(hard)
+        blocked = hard | (unsure & (share > 0) & (share >= policy.unsure_block_share))
+    if policy.ignore_lone_cells:
+        blocked &= has_neighbour(blocked)
+    return blocked
+
+
+def first_contact(points: np.ndarray, headings_rad: np.ndarray,
+                  half_width_m: float) -> np.ndarray:
+    """Along each heading, the distance to the first of ``points`` (robot frame, (k, 2)) in
+    the corridor of half_width_m; inf where none is."""
+    if len(points) == 0:
+        return np.full(len(headings_rad), np.inf)
+    c, s = np.cos(headings_rad)[:, None], np.sin(headings_rad)[:, None]
+    along = points[None, :, 0] * c + points[None, :, 1] * s
+    lateral = -points[None, :, 0] * s + points[None, :, 1] * c
+    inside = (np.abs(lateral) <= half_width_m) & (along > 0)
+    return np.where(inside, along, np.inf).min(1)
 
 
 def drive_command(
     cells: CellMap, ground: GroundGrid, policy: PolicyConfig, robot: RobotConfig,
+    remembered: np.ndarray | None = None,
 ) -> DriveCommand:
-    """The drive command for one perceived frame. Pure: same grids in, same command out."""
+    """The drive command for one perceived frame. Pure: same inputs, same command out.
+
+    ``remembered``: (k, 2) robot-frame ground points seen blocked earlier and out of view now
+    (robot/acting/memory.py); they block as a blocked cell does.
+    """
     ttl = policy.command_ttl_ms
     xy = ground.xy
     if xy.shape[:2] != cells.grid_hw:
         raise ValueError(f"ground grid {xy.shape[:2]} does not match cell grid {cells.grid_hw}")
-    dist = np.hypot(xy[..., 0], xy[..., 1])
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(dist) & (xy[..., 0] > 0) & (dist <= policy.lookahead_m)
+    valid = visible_ground(ground, policy.lookahead_m)
     if not valid.any():
         return stop(STOP_NO_GROUND, ttl, f"no ground within {policy.lookahead_m} m in view")
 
@@ -179,13 +224,16 @@ def drive_command(
                     f"mean confidence {mean_conf:.2f} < {policy.min_confidence:.2f}")
 
     unsure = unsure_cells(cells, policy)
-    blocked = blocked_cells(cells, unsure, policy)
+    blocked = blocked_cells(cells, policy, unsure)
     max_h = math.radians(policy.max_heading_deg)
     n = 2 * math.floor(policy.max_heading_deg / HEADING_STEP_DEG) + 1
     headings = np.linspace(-max_h, max_h, n) if n > 1 else np.zeros(1)
     half_width = robot.width_m / 2 + policy.clearance_m
-    free = np.maximum(free_distances(blocked, xy, valid, headings, half_width) - robot.front_m,
-                      0.0)  # from the bumper
+    free = free_distances(blocked, xy, valid, headings, half_width)
+    if remembered is not None and len(remembered):
+        free = np.minimum(free, first_contact(np.asarray(remembered, float), headings,
+                                              half_width))
+    free = np.maximum(free - robot.front_m, 0.0)  # from the bumper
     # Beyond "open enough" more free ground does not make a heading better: far cells are few
     # and coarse, and their quantisation must not pull the robot off a clear straight line.
     open_enough = 0.5 * (policy.slow_down_distance_m + policy.lookahead_m - robot.front_m)
@@ -205,6 +253,12 @@ def drive_command(
     span = policy.slow_down_distance_m - policy.stop_distance_m
     factor = min(1.0, (free_ahead - policy.stop_distance_m) / span)
     v = policy.max_speed_mps * factor * math.cos(heading)
+    if v < policy.min_speed_mps:
+        # Creeping ever slower toward the stop distance gets nowhere: turn to the best heading,
+        # or, when that is straight ahead, the way is as good as blocked.
+        if abs(omega) > 1e-3:
+            return DriveCommand(0.0, omega, ttl, TURN, where)
+        return stop(STOP_BLOCKED, ttl, where + f"; speed {v:.3f} m/s < min_speed_mps")
     if policy.unsure == "creep" and v > policy.creep_speed_mps:
         # unsure ground the robot is about to cross: slow enough to stop on the next frame's
         # better look, not so slow that a hesitant adapter freezes the robot (docs/policy.md)

@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "write a commented default gardenbot.toml, or check one"),
     "doctor": ("robot.commands.doctor",
                "check camera, serial port, model files, disk, clock and config"),
-    "simulate": ("robot.commands.simulate",
+    "simulate": ("tools.simulate",
                  "run the whole robot on recorded gardens, on this computer"),
     "run": ("robot.commands.run",
             "run the robot: camera, perception, policy, serial link, learner"),

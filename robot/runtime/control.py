@@ -30,6 +30,7 @@ from firmware_bridge import (
 )
 from firmware_bridge.constants import MAX_WHEEL_SPEED_MMPS, TRACK_WIDTH_MM
 from robot.acting.config import PolicyConfig, WateringConfig, Zone
+from robot.acting.memory import ObstacleMemory, recall
 from robot.acting.policy import (
     STOP_NO_FRAME,
     DriveCommand,
@@ -39,8 +40,10 @@ from robot.acting.policy import (
     clamp_water,
     drive_command,
     stop,
+    visible_ground,
     water_command,
 )
+from robot.acting.reflex import BumpReflex, Unstick
 from robot.common.body import RobotConfig
 from robot.common.geometry import CameraModel
 from robot.runtime.config import SerialConfig
@@ -226,6 +229,12 @@ class RobotLink:
 class PolicyStep:
     """``tick.cells`` → ``tick.drive`` (clamped) and, now and then, ``tick.water``.
 
+    The policy also sees the obstacles it saw a moment ago and no longer sees (the ground
+    beside the front corners is out of view; robot/acting/memory.py, in the odometry frame).
+    After a bump (the latest telemetry's bumper) the bump reflex drives for a moment instead
+    of the camera policy: back off, turn away; boxed in, the robot turns on the spot to look
+    for a way out (robot/acting/reflex.py). ``tick.decision`` keeps the policy's own decision.
+
     No frame this tick (a camera outage) → a stop command. Watering is checked every
     second of loop time against the zones, the pose and the soil moisture in ``state``, with
     ``now()`` as the local time (the simulation passes simulated time).
@@ -244,6 +253,10 @@ class PolicyStep:
         self.state = state
         self.now = now
         self.reasons: Counter[str] = Counter()
+        self.reflex = BumpReflex()
+        self.unstick = Unstick()
+        self.memory = ObstacleMemory()
+        self._visible = visible_ground(ground, policy.lookahead_m)
         self._next_water_t = -math.inf
 
     def run(self, tick: Tick) -> None:
@@ -252,7 +265,18 @@ class PolicyStep:
                 tick.drive = stop(STOP_NO_FRAME, self.policy.command_ttl_ms)
                 self.reasons[STOP_NO_FRAME] += 1
             return
-        cmd = drive_command(tick.cells, self.ground, self.policy, self.robot)
+        t = tick.cells.t
+        remembered = recall(self.memory, tick.cells, self.ground, self._visible, self.policy,
+                            self.state.pose, self.camera)
+        cmd = drive_command(tick.cells, self.ground, self.policy, self.robot, remembered)
+        tick.decision = cmd
+        bumped = self.state.telemetry
+        reflex = self.reflex.command(t, bool(bumped and bumped.bumper_left),
+                                     bool(bumped and bumped.bumper_right),
+                                     self.policy.command_ttl_ms) \
+            or self.unstick.command(t, cmd)
+        if reflex is not None:
+            cmd = reflex  # the bumper outranks the camera; boxed in, look around
         self.reasons[cmd.reason] += 1
         tick.drive = clamp_drive(cmd, self.policy.max_speed_mps, self.policy.max_omega_radps)
         t = tick.cells.t

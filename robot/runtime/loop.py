@@ -63,6 +63,7 @@ class Tick:
     cells: CellMap | None = None  # perception step
     truth: np.ndarray | None = None  # (h, w) cell labels of the frame, when it has a label map
     accuracy: float | None = None  # share of labelled cells perception got right
+    decision: DriveCommand | None = None  # policy step: the camera policy's own decision
     drive: DriveCommand | None = None  # policy step: the (clamped) command to send
     water: WaterCommand | None = None  # policy step
     records: list[dict[str, Any]] = field(default_factory=list)  # telemetry step

@@ -59,7 +59,7 @@ def oracle_cells(truth: np.ndarray, like: CellMap) -> CellMap:
     known = truth != UNLABELLED
     return CellMap(np.where(known, truth, 0).astype(np.uint8),
                    known.astype(np.float32), np.zeros(truth.shape, np.float32),
-                   like.class_names, like.t, ORACLE_VERSION)
+                   like.class_names, like.t, ORACLE_VERSION, like.features)
 
 
 def drives(cmd: Any) -> bool:
@@ -90,6 +90,7 @@ class DriveTally:
     """What happened while one adapter version drove in one season."""
 
     frames: int = 0  # frames with an oracle verdict
+    drove: int = 0  # of those, frames where the robot drove on
     false_stops: int = 0
     oracle_drives: int = 0  # frames where the oracle drove (the false-stop denominator)
     missed_obstacles: int = 0
@@ -106,6 +107,7 @@ class DriveTally:
 
     def add_verdict(self, v: Verdict) -> None:
         self.frames += 1
+        self.drove += v.drove
         self.oracle_drives += v.oracle_drove
         self.oracle_stops += not v.oracle_drove
         self.false_stops += v.false_stop
@@ -127,7 +129,11 @@ class DriveTally:
         def r(x: float | None, n: int = 3) -> float | None:
             return None if x is None else round(x, n)
 
-        return {"frames": self.frames, "false_stop_rate": r(self.false_stop_rate),
+        return {"frames": self.frames,
+                "drove_share": r(self.drove / self.frames if self.frames else None),
+                "oracle_drove_share": r(self.oracle_drives / self.frames if self.frames
+                                        else None),
+                "false_stop_rate": r(self.false_stop_rate),
                 "missed_obstacle_rate": r(self.missed_obstacle_rate),
                 "oracle_drive_frames": self.oracle_drives, "seconds": round(self.seconds, 1),
                 "distance_m": round(self.distance_m, 2), "bumps": self.bumps,
@@ -138,3 +144,143 @@ class DriveTally:
                 "waterings_right": self.waterings_right,
                 "waterings_wrong": self.waterings_wrong,
                 "reasons": dict(sorted(self.reasons.items()))}
+
+
+class Coverage:
+    """The lawn area the robot's footprint has passed over, on a top-down grid of the garden.
+
+    ``lawn`` is a bool grid (row = y, col = x) whose cell (r, c) is centred at
+    ((c + 0.5) res, (r + 0.5) res); every cell whose centre comes within ``radius_m`` of the
+    robot's centre counts as covered.
+    """
+
+    def __init__(self, lawn: np.ndarray, res_m: float, radius_m: float) -> None:
+        self.lawn, self.res, self.radius = lawn.astype(bool), float(res_m), float(radius_m)
+        self.covered = np.zeros_like(self.lawn)
+        r = int(np.ceil(radius_m / res_m)) + 1
+        dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+        self._offsets = (dy, dx)
+
+    def visit(self, x_m: float, y_m: float) -> None:
+        h, w = self.lawn.shape
+        cy, cx = int(y_m / self.res), int(x_m / self.res)
+        dy, dx = self._offsets
+        rows, cols = cy + dy, cx + dx
+        near = np.hypot((cols + 0.5) * self.res - x_m, (rows + 0.5) * self.res - y_m) \
+            <= self.radius
+        near &= (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+        self.covered[rows[near], cols[near]] = True
+
+    @property
+    def lawn_m2(self) -> float:
+        return float(self.lawn.sum()) * self.res ** 2
+
+    @property
+    def covered_m2(self) -> float:
+        return float((self.covered & self.lawn).sum()) * self.res ** 2
+
+
+Key = tuple[str, str]  # (season, adapter version)
+
+
+class Outcomes:
+    """Drive tallies per (season, adapter version); ``key`` is the one now driving."""
+
+    def __init__(self) -> None:
+        self.tallies: dict[Key, DriveTally] = {}
+        self.coverage: dict[Key, Coverage] = {}
+        self.key: Key | None = None
+
+    def current(self) -> DriveTally | None:
+        if self.key is None:
+            return None
+        return self.tallies.setdefault(self.key, DriveTally())
+
+    def coverage_of(self, key: Key, make: Any) -> Coverage:
+        """The key's coverage grid, made by ``make()`` the first time."""
+        if key not in self.coverage:
+            self.coverage[key] = make()
+        return self.coverage[key]
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for key, tally in self.tallies.items():
+            s = tally.summary()
+            cov = self.coverage.get(key)
+            if cov is not None:
+                s["lawn_covered_m2"] = round(cov.covered_m2, 2)
+                s["lawn_m2"] = round(cov.lawn_m2, 1)
+            out[f"{key[0]}|{key[1]}"] = s
+        return out
+
+
+class OracleEyes:
+    """Loop step right after perception: replace what perception saw by the frame's true cells
+    (the features stay), so that the robot drives as the oracle would — the reference run of
+    `gardenbot bench drive`. A frame without a label map keeps what perception saw."""
+
+    name = "oracle_eyes"
+
+    def run(self, tick: Any) -> None:
+        labels = tick.frame.labels if tick.frame is not None else None
+        if tick.cells is None or labels is None:
+            return
+        tick.cells = oracle_cells(truth_cells(labels, tick.cells.grid_hw,
+                                              tick.cells.class_names), tick.cells)
+
+    def shutdown(self) -> None:
+        pass
+
+
+class OracleStep:
+    """Loop step after the policy: the same policy on the frame's true cells, and the verdict.
+
+    What is judged is the camera policy's own decision (``tick.decision``; a reflex may have
+    driven instead), against the same policy on the true cells — with an obstacle memory of
+    its own, filled from the true cells at the robot's pose (``state``), when given. Frames
+    without a label map get no verdict. Sets ``outcomes.key`` every tick with cells.
+    """
+
+    name = "oracle"
+
+    def __init__(self, ground: Any, policy: Any, robot: Any, outcomes: Outcomes,
+                 state: Any = None, camera: Any = None) -> None:
+        from robot.acting.memory import ObstacleMemory
+        from robot.acting.policy import visible_ground
+
+        self.ground, self.policy, self.robot = ground, policy, robot
+        self.outcomes = outcomes
+        self.state, self.camera = state, camera  # the robot's pose, for the oracle's memory
+        self.memory = ObstacleMemory()
+        self._visible = visible_ground(ground, policy.lookahead_m)
+
+    def run(self, tick: Any) -> None:
+        from robot.acting.policy import drive_command
+
+        cells = tick.cells
+        if cells is None:
+            return
+        seg = tick.segment
+        season = (seg.season or seg.name) if seg is not None else "video"
+        self.outcomes.key = (season, cells.adapter_version)
+        tally = self.outcomes.current()
+        assert tally is not None
+        if tick.drive is not None:
+            reason = tick.drive.reason.split("+")[0]
+            tally.reasons[reason] = tally.reasons.get(reason, 0) + 1
+        decided = tick.decision if tick.decision is not None else tick.drive
+        labels = tick.frame.labels if tick.frame is not None else None
+        if labels is None or decided is None:
+            return
+        truth = oracle_cells(truth_cells(labels, cells.grid_hw, cells.class_names), cells)
+        remembered = None
+        if self.state is not None and self.camera is not None:
+            from robot.acting.memory import recall
+
+            remembered = recall(self.memory, truth, self.ground, self._visible, self.policy,
+                                self.state.pose, self.camera)
+        oracle = drive_command(truth, self.ground, self.policy, self.robot, remembered)
+        tally.add_verdict(judge(decided, oracle))
+
+    def shutdown(self) -> None:
+        pass

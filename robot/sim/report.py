@@ -45,6 +45,7 @@ def format_summary(s: dict[str, Any]) -> str:
                              f"   on {row['frames']} frames")
     else:
         lines.append("  (no label maps in the input: no accuracy to show)")
+    lines += _drive_lines(s)
     lines.append("")
     b = s["button"]
     lines.append("retrain: " + (f"button pressed at frame {b['pressed_at_frame']} of the last "
@@ -97,3 +98,32 @@ def format_summary(s: dict[str, Any]) -> str:
     if s["video"]:
         lines.append(f"annotated video: {s['video']}")
     return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "   -" if x is None else f"{100 * x:3.0f}%"
+
+
+def _drive_lines(s: dict[str, Any]) -> list[str]:
+    """How the robot drove, per season and adapter, against the oracle (perfect eyes)."""
+    drive = s.get("drive") or {}
+    if not drive:
+        return []
+    closed = s.get("closed_loop") is not None
+    lines = ["", "how the robot drove (oracle = the same policy on the true cells of each frame)",
+             "    season   adapter  frames  drove on  oracle drove on  false stops  "
+             "missed obstacles"
+             + ("  distance  bumps/100m  stuck  lawn covered" if closed else "")]
+    for key, d in drive.items():
+        season, version = key.split("|")
+        row = (f"    {season:<8} {version:<8} {d['frames']:>6}  {_pct(d['drove_share']):>8}  "
+               f"{_pct(d['oracle_drove_share']):>15}  {_pct(d['false_stop_rate']):>11}"
+               f"  {_pct(d['missed_obstacle_rate']):>16}")
+        if closed:
+            bumps = d["bumps_per_100m"]
+            row += (f"  {d['distance_m']:>6.1f} m  {'-' if bumps is None else f'{bumps:.1f}':>10}"
+                    f"  {_pct(d['stuck_share'])}  {d.get('lawn_covered_m2', 0.0):>7.1f} m²")
+        lines.append(row)
+    lines.append("  false stop: stopped or turned on the spot where the oracle drove on; missed "
+                 "obstacle: drove on where the oracle stopped")
+    return lines

@@ -75,11 +75,15 @@ class Scoreboard:
         del self.recent[:-self.recent_frames]
         if tick.segment is not None and tick.segment.held_back and tick.truth is not None \
                 and tick.cells.features is not None:
-            known = tick.truth != UNLABELLED
-            hb = self.held_back[season]
-            hb.features.append(tick.cells.features[known].astype(np.float16))
-            hb.labels.append(tick.truth[known])
-            hb.frames += 1
+            self.hold_back(season, tick.cells.features, tick.truth)
+
+    def hold_back(self, season: str, features: np.ndarray, truth: np.ndarray) -> None:
+        """Keep one frame's labelled cells (features (h, w, C), truth (h, w)) to evaluate on."""
+        known = truth != UNLABELLED
+        hb = self.held_back[season]
+        hb.features.append(features[known].astype(np.float16))
+        hb.labels.append(truth[known])
+        hb.frames += 1
 
     @property
     def recent_accuracy(self) -> float | None:

@@ -5,7 +5,7 @@ summer, then in autumn) through the robot's own loop — perception with the shi
 policy, the MCU emulator in its own process on a real pseudo-terminal through the pyserial
 link, experience and annotation labels into the replay buffer, the learner in its own process —
 presses the (simulated) retrain button, and returns the summary (robot/sim/report.py prints
-it). The command is robot/commands/simulate.py; docs/simulate.md explains the summary.
+it). The command is tools/simulate.py; docs/simulate.md explains the summary.
 """
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ class SimulationOptions:
     wait_learner: float = 180.0  # seconds to wait after the last frame for a running retrain
     out: Path | None = None  # annotated video
     show: bool = False  # annotated frames in a window
+    # the closed loop (robot/sim/closed_loop.py): a garden the robot's own commands drive in
+    garden: Any = None  # a SimulatedGarden; when given, the recordings and video are not used
+    stages: tuple[Any, ...] = ()  # closed_loop.Stage: a season for so many simulated seconds
+    fps: float = 10.0  # closed loop: camera frames per simulated second
+    drive_frames: int = 100  # closed loop: the new adapter drives at least this many frames
+    eval_views: int = 20  # closed loop: held-back views per season, from fixed poses
+    oracle_eyes: bool = False  # drive on the frames' true cells (the reference run)
 
 
 def sim_time(t: float) -> datetime:
@@ -102,15 +109,32 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
     from robot.runtime.telemetry import TelemetryStep
     from robot.runtime.vision import CameraStep, PerceptionStep
     from robot.seeing.camera import VideoFile
+    from robot.sim.closed_loop import GardenWorld, hold_back_views
+    from robot.sim.outcomes import OracleEyes, OracleStep, Outcomes
     from robot.sim.scoreboard import Scoreboard, evaluate_versions
     from robot.sim.sequence import RecordingSequence
-    from robot.sim.world import EmulatorWorld, RecordedTruth, SimulationError, zones_of
+    from robot.sim.world import EmulatorWorld, RecordedTruth, SimulationError, SimZone, zones_of
 
     wall0 = time.monotonic()
     parts = open_parts(cfg, data_dir, args.defaults or defaults_dir(cfg), args.card)
     backbone, paths, perception, memory = (parts.backbone, parts.paths, parts.perception,
                                            parts.memory)
-    if args.video:
+    closed = args.garden is not None
+    outcomes = Outcomes()
+    robot_body = cfg.robot
+    if closed:
+        garden = args.garden
+        camera = garden.camera
+        fps = args.fps
+        # the simulated body is round: its width and reach are the garden's, not the config's
+        robot_body = replace(cfg.robot, width_m=2 * garden.radius_m, front_m=garden.radius_m,
+                             rear_m=garden.radius_m)
+        zone_sets = [[SimZone(z, str(z.id)) for z in garden.zones()] for _ in args.stages]
+        truths = [None] * len(args.stages)
+        offsets = [0.0] * len(args.stages)
+        names = [f"{garden.name.split()[0]} in {st.season} ({st.seconds:g} s)"
+                 for st in args.stages]
+    elif args.video:
         if not args.video.is_file():
             raise CameraError(f"{args.video}: video file does not exist")
         source: Any = VideoFile(args.video)
@@ -148,23 +172,40 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
     classes = parts.classes
     start_version = perception.classifier.version
     state = RobotState()
-    policy_step = PolicyStep(GroundGrid.from_camera(camera, backbone.grid_hw), camera,
-                             cfg.policy, cfg.robot, cfg.watering,
+    ground = GroundGrid.from_camera(camera, backbone.grid_hw)
+    policy_step = PolicyStep(ground, camera, cfg.policy, robot_body, cfg.watering,
                              [z.zone for z in zone_sets[0]], state, sim_time)
     buffer_start = len(memory.buffer)
 
-    camera_step = CameraStep(source)
-    steps: list[Any] = [camera_step]
+    scoreboard = Scoreboard()
+    if closed:
+        hold_back_views(garden, [st.season for st in args.stages], perception, scoreboard,
+                        args.eval_views)
+    steps: list[Any] = []
+    learner: Any = None
     try:
-        world = EmulatorWorld(truths, offsets)
-        steps.append(world)
+        if closed:
+            world: Any = GardenWorld(garden, args.stages, fps, outcomes,
+                                     robot_radius_m=garden.radius_m,
+                                     extend=lambda: _new_adapter_driving(
+                                         learner, outcomes, start_version, args.drive_frames))
+            source = world
+            camera_step = CameraStep(source)
+            steps += [camera_step, world]
+        else:
+            camera_step = CameraStep(source)
+            steps.append(camera_step)
+            world = EmulatorWorld(truths, offsets)
+            steps.append(world)
         try:
             link = RobotLink.open(world.port, cfg.serial)
             actuation = ActuationStep(link, state, sim_time)
         except BridgeError as e:
             raise SimulationError(f"no link to the MCU emulator on {world.port}: {e}") from e
+        if closed:
+            world.before_physics = actuation.flush  # last tick's command is at the MCU
         telemetry = TelemetryStep(link, state, range(4))
-        experience = ExperienceStep(memory, camera, backbone.grid_hw, classes, cfg.robot,
+        experience = ExperienceStep(memory, camera, backbone.grid_hw, classes, robot_body,
                                     cfg.experience, cfg.watering.moisture_threshold,
                                     describe=_describe, keyframe_period_s=0.1)
 
@@ -175,14 +216,17 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
             policy_step.zones = tuple(z.zone for z in zone_sets[i])
             state.pose = None
 
-        world.on_segment = on_segment
+        if closed:
+            world.on_stage = lambda i, pose: on_segment(
+                i, {"x_m": pose[0], "y_m": pose[1], "theta_rad": pose[2]})
+        else:
+            world.on_segment = on_segment
         factory = MockFactory()
         learner = LearnerStep(memory, paths, settings, backbone_sha256=backbone.backbone_id,
                               feature_dim=backbone.feature_dim, classes=classes,
                               button_factory=factory, now=lambda: sim_time(0.0),
                               finish_at_end=True, progress=_waiting)
         learner.finish_timeout_s = args.wait_learner
-        scoreboard = Scoreboard()
         last = len(truths) - 1
         owner = ButtonPresser(factory, pin, last, _press_at(args, source, last))
         dash = None
@@ -194,8 +238,10 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                 perception.classifier.runner.store, sim_time,
                 lambda tick: _describe(tick).season, describe=_describe,
                 min_confidence=cfg.policy.min_confidence), ask_every_s=5.0)
-        steps += [PerceptionStep(perception), scoreboard, policy_step,
-                  *([dash.owner] if dash else []), actuation, telemetry, experience,
+        oracle = OracleStep(ground, cfg.policy, robot_body, outcomes, state, camera)
+        steps += [PerceptionStep(perception), *([OracleEyes()] if args.oracle_eyes else []),
+                  scoreboard, policy_step,
+                  *([dash.owner] if dash else []), oracle, actuation, telemetry, experience,
                   AnnotationStep(memory, args.annotate, _describe), owner,
                   *([dash.questions] if dash else []), learner]
         overlay = OverlayStep(args.out, args.show, fps,
@@ -245,6 +291,12 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                  "failsafe_events": link.failsafe_count,
                  "telemetry_records": telemetry.records, "telemetry_late": telemetry.late},
         "policy": dict(policy_step.reasons),
+        "drive": outcomes.summary(),
+        "closed_loop": ({"garden": garden.name.split()[0], "fps": fps,
+                         "stages": [[st.season, st.seconds] for st in args.stages],
+                         "extra_frames": world.extra_frames, "bump_reflexes":
+                         policy_step.reflex.bumps, "world_ms": world.timing_ms()}
+                        if closed else None),
         "mcu": _mcu_summary(world.final_state),
         "experience": {"labels": dict(experience.stats.labels),
                        "checked": dict(experience.stats.checked),
@@ -261,6 +313,21 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                    "seasons": memory.buffer.season_counts()},
         "video": str(args.out) if args.out else None,
     }
+
+
+def _new_adapter_driving(learner: Any, outcomes: Any, start_version: str,
+                         drive_frames: int) -> bool:
+    """Whether the closed loop should run on past its last stage: a retrain was asked for and
+    has not ended yet, or its new adapter has driven fewer than ``drive_frames`` frames."""
+    if learner is None or not learner.retrains:
+        return False
+    last = learner.retrains[-1]
+    state = last.status.state if last.status is not None else "starting"
+    if state in ("rejected", "failed"):
+        return False
+    driven = sum(sum(t.reasons.values()) for (_, v), t in outcomes.tallies.items()
+                 if v != start_version)  # frames decided by a newer adapter
+    return driven < drive_frames
 
 
 def _describe(tick: Tick) -> Any:

@@ -138,38 +138,32 @@ def _monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
 
-class EmulatorWorld:
-    """Loop step: keep the emulator's sensors on the recording's truth, frame by frame.
+class McuEmulator:
+    """The MCU emulator in its own process (a real pseudo-terminal) and its JSON control channel.
 
-    Sets ``tick.truth_pose`` and ``tick.fresh_after_uptime_ms`` (the telemetry step waits for
-    a telemetry at least that new). Raises :class:`SimulationError` when the emulator dies.
+    ``fresh_after_ms()`` is the MCU uptime after which a telemetry reflects what was fed just
+    now (the telemetry step waits for it). Raises :class:`SimulationError` when the emulator
+    dies or refuses a request.
     """
 
-    name = "world"
-
-    def __init__(self, truths: Sequence[RecordedTruth | None], offsets: Sequence[float],
-                 on_segment: Any = None) -> None:
-        self.truths = list(truths)
-        self.offsets = list(offsets)
-        self.on_segment = on_segment  # called with (segment index, first truth record)
+    def __init__(self) -> None:
         self.proc: PtyProcess = emulator_process()
         try:
             self.proc.start()
         except BoardError as e:
             raise SimulationError(f"the MCU emulator did not start: {e}") from e
-        self._segment: int | None = None
         try:
             self._boot_lower_ms = self._boot_estimate()
         except BaseException:
             self.proc.close(kill=True)  # in its own session: nothing else would stop it
             raise
-        self.final_state: dict[str, Any] | None = None  # the MCU's state when it was shut down
+        self.final_state: dict[str, Any] | None = None  # the MCU's state when it was closed
 
     @property
     def port(self) -> str:
         return self.proc.port
 
-    def _request(self, **request: Any) -> dict[str, Any]:
+    def request(self, **request: Any) -> dict[str, Any]:
         if not self.proc.alive():
             raise SimulationError(f"the MCU emulator (pid {self.proc.pid}) died")
         try:
@@ -185,17 +179,56 @@ class EmulatorWorld:
     def _boot_estimate(self) -> int:
         """A lower bound of the emulator's boot time on this host's monotonic clock (ms)."""
         before = _monotonic_ms()
-        uptime = int(self._request(cmd="state")["state"]["uptime_ms"])
+        uptime = int(self.request(cmd="state")["state"]["uptime_ms"])
         return before - uptime
 
     def state(self) -> dict[str, Any]:
-        return self._request(cmd="state")["state"]
+        return self.request(cmd="state")["state"]
 
+    def fresh_after_ms(self) -> int:
+        return _monotonic_ms() - self._boot_lower_ms + 1
+
+    def check_alive(self) -> None:
+        if not self.proc.alive():
+            raise SimulationError(f"the MCU emulator (pid {self.proc.pid}) died")
+
+    def close(self) -> None:
+        if self.final_state is None and self.proc.alive():
+            try:
+                self.final_state = self.state()
+            except SimulationError as e:
+                log.warning("%s", e)
+        self.proc.close()
+
+
+class EmulatorWorld:
+    """Loop step: keep the emulator's sensors on the recording's truth, frame by frame.
+
+    Sets ``tick.truth_pose`` and ``tick.fresh_after_uptime_ms`` (the telemetry step waits for
+    a telemetry at least that new). Raises :class:`SimulationError` when the emulator dies.
+    """
+
+    name = "world"
+
+    def __init__(self, truths: Sequence[RecordedTruth | None], offsets: Sequence[float],
+                 on_segment: Any = None) -> None:
+        self.truths = list(truths)
+        self.offsets = list(offsets)
+        self.on_segment = on_segment  # called with (segment index, first truth record)
+        self.mcu = McuEmulator()
+        self._segment: int | None = None
+
+    @property
+    def port(self) -> str:
+        return self.mcu.port
+
+    @property
+    def final_state(self) -> dict[str, Any] | None:
+        return self.mcu.final_state
 
     def run(self, tick: Tick) -> None:
         if tick.frame is None:
-            if not self.proc.alive():
-                raise SimulationError(f"the MCU emulator (pid {self.proc.pid}) died")
+            self.mcu.check_alive()
             return
         i = tick.segment.index if tick.segment is not None else 0
         truth = self.truths[i] if i < len(self.truths) else None
@@ -203,21 +236,15 @@ class EmulatorWorld:
         rec = truth.at(t_rec) if truth else None
         if i != self._segment:
             self._segment = i
-            self._request(cmd="feed", pose=None)  # carried to a new place: no wheel travel
+            self.mcu.request(cmd="feed", pose=None)  # carried to a new place: no wheel travel
             if self.on_segment is not None:
                 self.on_segment(i, rec)
         if rec is None:
-            if not self.proc.alive():
-                raise SimulationError(f"the MCU emulator (pid {self.proc.pid}) died")
+            self.mcu.check_alive()
             return
-        self._request(cmd="feed", **truth_feed(rec, truth.moisture_permille(t_rec)))
+        self.mcu.request(cmd="feed", **truth_feed(rec, truth.moisture_permille(t_rec)))
         tick.truth_pose = (float(rec["x_m"]), float(rec["y_m"]), float(rec["theta_rad"]))
-        tick.fresh_after_uptime_ms = _monotonic_ms() - self._boot_lower_ms + 1
+        tick.fresh_after_uptime_ms = self.mcu.fresh_after_ms()
 
     def shutdown(self) -> None:
-        if self.final_state is None and self.proc.alive():
-            try:
-                self.final_state = self.state()
-            except SimulationError as e:
-                log.warning("%s", e)
-        self.proc.close()
+        self.mcu.close()

@@ -337,3 +337,15 @@ def test_zones_from_a_recordings_meta():
     assert zones_from_meta({}) == ()
     with pytest.raises(ValueError, match=r"extra.zones\[0\] is not a zone"):
         zones_from_meta({"zones": [{"x_m": 1}]})
+
+
+def test_one_misclassified_cell_right_ahead_does_not_stop_the_robot():
+    classes = np.full(GRID, LAWN)
+    near_row, mid_col = GRID[0] - 1, GRID[1] // 2
+    classes[near_row, mid_col] = OBSTACLE  # alone: a leaf, a glint
+    assert drive(scene(classes)).reason == CRUISE
+    classes[near_row, mid_col - 1] = OBSTACLE  # two side by side: something is there
+    assert drive(scene(classes)).v_mps == 0.0
+    strict = PolicyConfig(ignore_lone_cells=False)
+    classes[near_row, mid_col - 1] = LAWN
+    assert drive(scene(classes), strict).v_mps == 0.0, "the old rule stops for one cell"

@@ -140,6 +140,22 @@ def test_process_mode_prints_its_pty_and_obeys_its_control_channel():
         assert any(r["type"] == "Water" for r in received)
 
 
+def test_asked_for_telemetry_now_the_emulator_sends_one_that_reflects_the_last_feed(emulator):
+    with Link.open(emulator.port, config=FAST) as link:
+        emulator.feed(bumper_left=True)
+        fed_at = emulator.send_telemetry_now()
+        t = link.read_telemetry()
+        while t.uptime_ms < fed_at:  # one sent before the feed may still be on its way
+            t = link.read_telemetry()
+        assert t.bumper_left
+        sent = emulator.state().frames_tx
+        emulator.send_telemetry_now()
+        assert wait_until(lambda: emulator.state().frames_tx > sent, 1.0)
+    with emulator_process() as emu:
+        reply = emu.request(cmd="telemetry")
+        assert reply["ok"] is True and reply["uptime_ms"] >= 0
+
+
 def test_process_mode_survives_garbage_on_its_control_channel():
     with emulator_process() as emu:
         for garbage in ["this is not json", "[1, 2]", '{"cmd": "feed", "pose": "here"}',

@@ -50,6 +50,12 @@ def test_season_change_retrain_and_recovery(seasons, tiny_backbone_card, tiny_de
     assert held["summer"]["v1"] > held["autumn"]["v1"] + 0.2, "autumn looks new to v1"
     # experience labels were made from the telemetry and checked against the label maps
     assert s["experience"]["labels"]["traversable"] > 0
+    # every labelled frame of the replay was judged against the oracle's decision on it
+    assert s["drive"]["summer|v1"]["frames"] == 30, "every frame is labelled"
+    autumn = [d for k, d in s["drive"].items() if k.startswith("autumn")]
+    assert sum(d["reasons"].get("backoff", 0) for d in autumn) > 0, \
+        "the recorded bumps set off the bump reflex"
+    assert sum(d["frames"] for d in autumn) == 40, "the policy's own decisions, every frame"
     assert s["buffer"]["accepted"]["annotation"] > 0
     assert out.stat().st_size > 10_000
     text = captured.out
@@ -121,7 +127,7 @@ def test_an_emulator_that_dies_stops_the_simulation_with_a_clear_error():
 
     world = EmulatorWorld([None], [0.0])
     try:
-        world.proc.close(kill=True)
+        world.mcu.proc.close(kill=True)
         tick = Tick(0, time.monotonic(), frame=CameraFrame(0, 0.0, np.zeros((4, 4, 3), np.uint8)))
         with pytest.raises(SimulationError, match=r"the MCU emulator \(pid \d+\) died"):
             world.run(tick)
@@ -158,3 +164,56 @@ def test_the_summary_says_how_many_frames_of_each_recording_were_played(
     assert s["frames"] == 6
     assert s["inputs"] == ["summer (summer, 3 of 30 frames)", "autumn (autumn, 3 of 40 frames)"]
     assert "summer (summer, 3 of 30 frames) → autumn (autumn, 3 of 40 frames)" in out
+
+
+@pytest.mark.slow
+def test_closed_loop_drives_a_synthetic_garden_and_judges_each_season_against_the_oracle(
+        tiny_backbone_card, tiny_defaults, tmp_path, capsys):
+    code = cli(["simulate", "--garden", "g07", "--season", "summer,autumn",
+                "--season-seconds", "4", "--card", str(tiny_backbone_card),
+                "--defaults", str(tiny_defaults), "--config", str(_fp32_config(tmp_path)),
+                "--speed", "0", "--press-after", "-1", "--json", str(tmp_path / "s.json")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["frames"] == 80 and s["ended"] == "end of input"
+    assert s["closed_loop"]["stages"] == [["summer", 4.0], ["autumn", 4.0]]
+    drive = s["drive"]
+    assert set(drive) == {"summer|v1", "autumn|v1"}
+    for season in ("summer", "autumn"):
+        d = drive[f"{season}|v1"]
+        assert d["frames"] == 40, "every frame has a label map, so every frame has a verdict"
+        assert d["seconds"] == pytest.approx(4.0, abs=0.15)
+        assert 0.0 <= d["false_stop_rate"] <= 1.0 if d["false_stop_rate"] is not None else True
+        assert sum(d["reasons"].values()) == 40
+    # held-back views from fixed poses, per season
+    assert set(s["held_back"]) == {"summer", "autumn"}
+    assert s["held_back"]["summer"]["frames"] == 20
+    # the commands really went through the link to the MCU
+    assert s["mcu"]["commands"]["Drive"] == s["link"]["drives_sent"] > 40
+    assert "how the robot drove" in captured.out
+
+
+def test_a_bad_garden_or_season_is_a_clear_error(capsys):
+    assert cli(["simulate", "--garden", "my-lawn"]) == 1
+    assert "my-lawn" in capsys.readouterr().err
+    assert cli(["simulate", "--season", "summer,fall"]) == 1
+    assert "unknown season 'fall'" in capsys.readouterr().err
+    assert cli(["simulate", "--recording", "x", "--garden", "g07"]) == 1
+    assert "do not go with --recording" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_closed_loop_runs_on_until_the_new_adapter_has_driven(tiny_backbone_card, tiny_defaults,
+                                                              tmp_path, capsys):
+    code = cli(["simulate", "--garden", "g07", "--season", "autumn", "--season-seconds", "2",
+                "--press-after", "5", "--drive-frames", "15", "--annotate", "0.5",
+                "--card", str(tiny_backbone_card), "--defaults", str(tiny_defaults),
+                "--config", str(_fp32_config(tmp_path)), "--speed", "0",
+                "--json", str(tmp_path / "s.json")])
+    assert code == 0, capsys.readouterr().err
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["retrains"][0]["state"] == "published"
+    v2 = s["drive"]["autumn|v2"]
+    assert sum(v2["reasons"].values()) >= 15, "the new adapter drove its frames"
+    assert s["frames"] > 20 and s["closed_loop"]["extra_frames"] == s["frames"] - 20

@@ -73,6 +73,8 @@ class StepResult:
 class LiveGarden:
     """One garden in one season, driven by the robot's own wheel commands."""
 
+    radius_m = ROBOT_RADIUS_M  # the simulated robot: a round body, its axle through the centre
+
     def __init__(self, garden_id: str, season: str, *, seed: int = 0,
                  camera: CameraModel | None = None) -> None:
         self.garden_id = parse_garden_id(garden_id)

@@ -1,11 +1,16 @@
-"""`gardenbot simulate`: the whole robot on recorded gardens, on this computer (docs/simulate.md).
+"""`gardenbot simulate`: the whole robot in a simulated garden, on this computer (docs/simulate.md).
 
-With no arguments it plays the bundled sample recordings (models/samples: one held-out garden
-in summer, then in autumn) through the robot's own loop — perception with the shipped
-adapter, the policy, the MCU emulator in its own process on a real pseudo-terminal through
-the pyserial link, experience and annotation labels into the replay buffer, the learner in its
-own process — shows the accuracy against the recordings' label maps drop when autumn comes,
-presses the (simulated) retrain button, and shows the accuracy recover while summer is kept.
+With no arguments the robot drives itself through a synthetic garden it was never trained on
+(g07), first in summer, then in autumn — closed loop: its own drive commands, through the
+pyserial link and the MCU emulator on a real pseudo-terminal, move it; the garden renders what
+its camera sees at the new pose. Perception with the shipped adapter, the policy, experience
+and annotation labels into the replay buffer, the learner in its own process. It shows how
+often the robot stopped where the way was open when autumn came, presses the (simulated)
+retrain button, and shows it drive again — against the same policy with perfect eyes.
+``--recording`` replays recordings of a real (or synthetic) garden instead.
+
+This command lives in tools/ because the garden renderer does (tools/garden/live.py); the
+robot's loop and the closed-loop world are in robot/sim.
 """
 
 from __future__ import annotations
@@ -25,14 +30,34 @@ from robot.runtime.config import Config, load_config
 from robot.sim.report import format_summary
 from robot.sim.session import DEFAULT_PRESS_AT, SimulationOptions, find_samples, simulate
 
+DEFAULT_GARDEN = "g07"
+DEFAULT_SEASONS = "summer,autumn"
+DEFAULT_SEASON_S = 45.0
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gardenbot simulate", description=__doc__.split("\n\n")[1],
         epilog="Details and how to read the summary: docs/simulate.md")
-    src = p.add_argument_group("input (default: the sample recordings in models/samples)")
+    world = p.add_argument_group("closed loop (the default): a synthetic garden the robot drives")
+    world.add_argument("--garden", default=None, metavar="gNN",
+                       help=f"synthetic garden (default {DEFAULT_GARDEN}; g06 and g07 were never "
+                            "trained on)")
+    world.add_argument("--season", default=None, metavar="S[,S...]",
+                       help=f"season, or seasons one after another (default {DEFAULT_SEASONS})")
+    world.add_argument("--season-seconds", type=float, default=None, metavar="S",
+                       help=f"simulated seconds per season (default {DEFAULT_SEASON_S:g})")
+    world.add_argument("--fps", type=float, default=10.0,
+                       help="camera frames per simulated second (default 10)")
+    world.add_argument("--seed", type=int, default=0,
+                       help="garden seed (dock, soil, camera noise; default 0)")
+    world.add_argument("--drive-frames", type=int, default=100, metavar="N",
+                       help="after a retrain, run on until the new adapter has driven N frames "
+                            "(default 100; at most 120 simulated seconds more)")
+    src = p.add_argument_group("replay instead: recordings or a video")
     src.add_argument("--recording", action="append", type=Path, metavar="DIR", default=[],
-                     help="a recording folder; repeat for a sequence (e.g. summer, autumn)")
+                     help="a recording folder; repeat for a sequence (e.g. summer, autumn); "
+                          "`--recording samples` plays the bundled sample recordings")
     src.add_argument("--video", type=Path, metavar="FILE",
                      help="any video file: no labels, no telemetry (no accuracy is shown)")
     src.add_argument("--frame-step", type=int, default=1, metavar="N",
@@ -54,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "temporary folder, removed at the end")
     learn = p.add_argument_group("learning")
     learn.add_argument("--press-after", type=int, metavar="N",
-                       help="press the retrain button after N frames of the last recording "
-                            f"(default: {100 * DEFAULT_PRESS_AT:.0f}%% of them); -1 = never")
+                       help="press the retrain button after N frames of the last recording or "
+                            f"season (default: {100 * DEFAULT_PRESS_AT:.0f}%% of them); -1 = never")
     learn.add_argument("--annotate", type=float, default=0.5, metavar="FRACTION",
                        help="share of labelled frames whose labels go to the buffer as owner "
                             "annotations (default 0.5; 0 = experience labels only)")
@@ -86,18 +111,26 @@ def main(argv: list[str]) -> int:
             or not 0 <= args.annotate <= 1:
         raise GardenbotError("--speed must be >= 0, --frame-step >= 1, --holdout in [0, 1) "
                              "and --annotate in [0, 1]")
+    replay = bool(args.recording or args.video)
+    if replay and (args.garden or args.season or args.season_seconds):
+        raise GardenbotError("--garden/--season/--season-seconds drive a synthetic garden; "
+                             "they do not go with --recording or --video")
+    if args.fps <= 0 or args.drive_frames < 0:
+        raise GardenbotError("--fps must be > 0 and --drive-frames >= 0")
     cfg = load_config(args.config) if args.config else Config()
-    if not args.video and not args.recording:
+    if [str(r) for r in args.recording] == ["samples"]:
         from models import SAMPLES_DIR
 
         args.recording = find_samples(SAMPLES_DIR)
         if not args.recording:
-            raise RecordingError(f"{SAMPLES_DIR}: no sample recordings there; give "
-                                 "--recording DIR (or --video FILE)")
+            raise RecordingError(f"{SAMPLES_DIR}: no sample recordings there")
+    extra: dict[str, object] = {}
+    if not replay:
+        extra = _closed_loop(args)
     temp = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="gardenbot-sim-")) if temp else args.data_dir
-    options = SimulationOptions(**{f.name: getattr(args, f.name)
-                                   for f in fields(SimulationOptions)})
+    options = SimulationOptions(**{f.name: getattr(args, f.name) for f in fields(SimulationOptions)
+                                   if hasattr(args, f.name) and f.name != "garden"}, **extra)
     web = start_dashboard(cfg, args.web_port, None) if args.web else None
     try:
         summary = simulate(options, cfg, data_dir, dashboard=web)
@@ -110,6 +143,20 @@ def main(argv: list[str]) -> int:
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return 0
+
+
+def _closed_loop(args: argparse.Namespace) -> dict[str, object]:
+    """The garden and its stages from --garden/--season/--season-seconds (clear errors)."""
+    from robot.sim.closed_loop import parse_stages
+    from tools.garden.live import LiveGarden
+
+    seconds = DEFAULT_SEASON_S if args.season_seconds is None else args.season_seconds
+    try:
+        stages = parse_stages(args.season or DEFAULT_SEASONS, seconds)
+        garden = LiveGarden(args.garden or DEFAULT_GARDEN, stages[0].season, seed=args.seed)
+    except ValueError as e:
+        raise GardenbotError(str(e)) from e
+    return {"garden": garden, "stages": tuple(stages)}
 
 
 def _drop_plain_stderr_handlers(root: logging.Logger) -> None:
