@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from robot.common.schema import clock_range_or_empty, in_range, non_negative, positive, setting
+from robot.common.schema import (
+    clock_range_or_empty,
+    in_range,
+    non_negative,
+    one_of,
+    positive,
+    setting,
+)
 
 
 @dataclass(frozen=True)
@@ -26,8 +33,24 @@ class PolicyConfig:
     max_heading_deg: float = setting(35.0, "widest direction the robot steers toward",
                                      "degrees", in_range(0, 89))
     steer_gain: float = setting(1.5, "turn rate per radian of heading error", "1/s", positive)
-    min_confidence: float = setting(0.6, "stop when the mean confidence of the ground ahead is "
-                                    "below this", "0..1", in_range(0, 1))
+    min_confidence: float = setting(0.8, "a cell below this confidence is unsure; a mean "
+                                    "confidence of the ground ahead below it creeps (or stops, "
+                                    "with unsure = \"stop\")", "0..1", in_range(0, 1))
+    max_novelty: float = setting(0.0, "a cell whose novelty is above this is unsure too; 0 = "
+                                 "novelty is not used", "", non_negative)
+    unsure: str = setting("creep", "what unsure ground does: \"creep\" (unsure cells block only "
+                          "near confident non-traversable ones; unsure ground ahead slows to "
+                          "creep_speed_mps) or \"stop\" (unsure cells block, low mean "
+                          "confidence stops)", "", one_of("creep", "stop"))
+    unsure_block_share: float = setting(0.25, "with unsure = \"creep\": an unsure cell blocks "
+                                        "when at least this share of its 8 neighbours is "
+                                        "confidently not traversable (the unsure rim of a bed "
+                                        "or a stone)", "0..1", in_range(0, 1))
+    creep_speed_mps: float = setting(0.12, "top forward speed over unsure ground", "m/s",
+                                     positive)
+    creep_distance_m: float = setting(1.0, "unsure cells in the chosen corridor closer than "
+                                      "this to the bumper make the robot creep", "m",
+                                      non_negative)
     ignore_lone_cells: bool = setting(True, "a blocked cell with no blocked neighbour does not "
                                       "block (one misclassified cell must not stop the robot)")
     command_ttl_ms: int = setting(300, "a drive command expires after this unless renewed",

@@ -6,8 +6,14 @@ direction runs over confidently traversable cells. The robot steers toward the m
 heading (free distance beyond "open enough" counts the same; a small penalty per radian of
 turn makes equally open headings go to the straightest), slows as the ground straight ahead
 runs out, turns on the spot when straight ahead is blocked but another heading is open, and
-stops when no heading is open, or when perception is unsure of the ground ahead — a deliberate
-stop that says why.
+stops when no heading is open — a deliberate stop that says why.
+
+Unsure ground (confidence below ``min_confidence``, or novelty above ``max_novelty``) is not
+an obstacle by itself: with ``unsure = "creep"`` (the default, chosen from the study in
+docs/policy.md) an unsure cell blocks only when enough of its neighbours are confidently not
+traversable (the unsure rim of a bed or a stone), and unsure ground in the chosen corridor —
+or a low mean confidence — slows the robot to ``creep_speed_mps`` instead of freezing it.
+``unsure = "stop"`` is the earlier rule: every unsure cell blocks, a low mean confidence stops.
 
 Watering (:func:`water_command`) — a zone in view and within reach, its soil drier than the
 threshold, not watered within the interval, outside quiet hours → ``WaterCommand``.
@@ -41,7 +47,8 @@ CRUISE = "cruise"  # open ground ahead, full speed (maybe steering)
 SLOW = "slow"  # open, but the free ground straight ahead is shorter than slow_down_distance_m
 TURN = "turn"  # straight ahead is blocked, another heading is open: turn on the spot
 STOP_BLOCKED = "stop_blocked"  # no heading has enough traversable ground
-STOP_LOW_CONFIDENCE = "stop_low_confidence"  # perception is unsure of the ground ahead
+CREEP = "creep"  # open, but perception is unsure of the ground ahead: creep_speed_mps at most
+STOP_LOW_CONFIDENCE = "stop_low_confidence"  # unsure of the ground ahead (unsure = "stop" only)
 STOP_NO_GROUND = "stop_no_ground"  # the camera sees no ground within lookahead (mounting?)
 STOP_NO_FRAME = "stop_no_frame"  # for the loop: no usable frame this tick
 
@@ -99,6 +106,40 @@ def free_distances(
     return np.where(np.isfinite(free) & (free > 0), free, 0.0)
 
 
+def unsure_cells(cells: CellMap, policy: PolicyConfig) -> np.ndarray:
+    """(h, w) bool: cells perception cannot vouch for — low confidence (NaN counts as none),
+    or, with ``max_novelty`` > 0, unlike the adapter's training data."""
+    conf = np.nan_to_num(cells.confidence, nan=0.0)
+    unsure = conf < policy.min_confidence
+    if policy.max_novelty > 0:
+        novelty = np.broadcast_to(np.nan_to_num(cells.novelty, nan=np.inf), cells.grid_hw)
+        unsure = unsure | (novelty > policy.max_novelty)
+    return unsure
+
+
+def neighbour_share(mask: np.ndarray) -> np.ndarray:
+    """(h, w) float: the share of each cell's 8 neighbours (those inside the grid) in ``mask``."""
+    m = np.pad(mask.astype(np.float32), 1)
+    inside = np.pad(np.ones(mask.shape, np.float32), 1)
+    h, w = mask.shape
+    hits = np.zeros(mask.shape, np.float32)
+    count = np.zeros(mask.shape, np.float32)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                hits += m[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+                count += inside[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+    return hits / count
+
+
+def corridor_mask(xy: np.ndarray, valid: np.ndarray, heading_rad: float, half_width_m: float,
+                  max_along_m: float) -> np.ndarray:
+    """(h, w) bool: visible cells inside the corridor along ``heading_rad`` up to max_along_m."""
+    c, s = math.cos(heading_rad), math.sin(heading_rad)
+    with np.errstate(invalid="ignore"):
+        along = xy[..., 0] * c + xy[..., 1] * s
+        lateral = -xy[..., 0] * s + xy[..., 1] * c
+        return valid & (np.abs(lateral) <= half_width_m) & (along > 0) & (along <= max_along_m)
 def has_neighbour(mask: np.ndarray) -> np.ndarray:
     """(h, w) bool: cells with at least one of their 8 neighbours also in ``mask``.
 
@@ -121,11 +162,25 @@ def visible_ground(ground: GroundGrid, lookahead_m: float) -> np.ndarray:
         return np.isfinite(dist) & (xy[..., 0] > 0) & (dist <= lookahead_m)
 
 
-def blocked_cells(cells: CellMap, policy: PolicyConfig) -> np.ndarray:
-    """(h, w) bool: the cells the robot must not drive onto."""
-    conf = np.nan_to_num(cells.confidence, nan=0.0)
-    # unsure cells count as blocked: the robot does not drive onto ground it cannot name
-    blocked = ~cells.traversable | (conf < policy.min_confidence)
+def blocked_cells(cells: CellMap, policy: PolicyConfig,
+                  unsure: np.ndarray | None = None) -> np.ndarray:
+    """(h, w) bool: the cells a corridor must not cross.
+
+    Confidently non-traversable cells always block. With ``unsure = "stop"`` every unsure cell
+    blocks (the robot does not drive onto ground it cannot name); with ``"creep"`` an unsure cell
+    blocks only where at least ``unsure_block_share`` of its neighbours confidently block — a
+    bed's or a stone's unsure rim is part of it, a leafy lawn the adapter hesitates on is not.
+    With ``ignore_lone_cells`` a blocking cell with no blocking neighbour does not block.
+    ``unsure``: :func:`unsure_cells`, when the caller has it already.
+    """
+    if unsure is None:
+        unsure = unsure_cells(cells, policy)
+    hard = ~cells.traversable & ~unsure
+    if policy.unsure == "stop":
+        blocked = hard | unsure
+    else:
+        share = neighbour_share(hard)
+        blocked = hard | (unsure & (share > 0) & (share >= policy.unsure_block_share))
     if policy.ignore_lone_cells:
         blocked &= has_neighbour(blocked)
     return blocked
@@ -163,11 +218,13 @@ def drive_command(
 
     conf = np.nan_to_num(cells.confidence, nan=0.0)
     mean_conf = float(conf[valid].mean())
-    if mean_conf < policy.min_confidence:
+    low_mean = mean_conf < policy.min_confidence
+    if low_mean and policy.unsure == "stop":
         return stop(STOP_LOW_CONFIDENCE, ttl,
                     f"mean confidence {mean_conf:.2f} < {policy.min_confidence:.2f}")
 
-    blocked = blocked_cells(cells, policy)
+    unsure = unsure_cells(cells, policy)
+    blocked = blocked_cells(cells, policy, unsure)
     max_h = math.radians(policy.max_heading_deg)
     n = 2 * math.floor(policy.max_heading_deg / HEADING_STEP_DEG) + 1
     headings = np.linspace(-max_h, max_h, n) if n > 1 else np.zeros(1)
@@ -202,6 +259,16 @@ def drive_command(
         if abs(omega) > 1e-3:
             return DriveCommand(0.0, omega, ttl, TURN, where)
         return stop(STOP_BLOCKED, ttl, where + f"; speed {v:.3f} m/s < min_speed_mps")
+    if policy.unsure == "creep" and v > policy.creep_speed_mps:
+        # unsure ground the robot is about to cross: slow enough to stop on the next frame's
+        # better look, not so slow that a hesitant adapter freezes the robot (docs/policy.md)
+        reach = robot.front_m + min(policy.creep_distance_m, free_best)
+        near = int((unsure & corridor_mask(xy, valid, heading, half_width, reach)).sum())
+        why = ([f"{near} unsure cells within {policy.creep_distance_m:.1f} m"] if near else []) + (
+            [f"mean confidence {mean_conf:.2f} < {policy.min_confidence:.2f}"] if low_mean else [])
+        if why:
+            return DriveCommand(policy.creep_speed_mps, omega, ttl, CREEP,
+                                "; ".join([where, *why]))
     return DriveCommand(v, omega, ttl, CRUISE if factor >= 1.0 else SLOW, where)
 
 

@@ -234,7 +234,8 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
             steps.append(RecorderStep(args.record, _camera_at(cfg), fps,
                                       season_of(date.today()), _record_extra(cfg)))
         if args.out or args.show:
-            steps.append(OverlayStep(args.out, args.show, fps, lambda t: _caption(t)))
+            steps.append(OverlayStep(args.out, args.show, fps, lambda t: _caption(t),
+                                     cfg.policy.min_confidence))
         steps.append(_status_step(cfg, args.log_json, link, memory, learner, source.name))
         if dash is not None:
             steps.append(dash.snapshot)

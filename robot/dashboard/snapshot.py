@@ -82,6 +82,7 @@ _DOING = {
     "cruise": "driving",
     "slow": "driving slowly: the ground ahead runs out",
     "turn": "turning: straight ahead is blocked",
+    "creep": "creeping: unsure of the ground ahead",
     "stop_blocked": "stopped: no open ground ahead",
     "stop_low_confidence": "stopped: unsure of the ground ahead",
     "stop_no_ground": "stopped: sees no ground (camera mounting?)",

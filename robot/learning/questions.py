@@ -165,6 +165,7 @@ def largest_region(mask: np.ndarray) -> np.ndarray:
 
 
 STOP_REASONS = frozenset({"stop_blocked", "stop_low_confidence"})
+CREEP_REASON = "creep"  # driving slowly over ground perception is unsure of: worth a question
 
 
 def choose_region(classes: np.ndarray, confidence: np.ndarray, class_names: Sequence[str],
@@ -174,16 +175,21 @@ def choose_region(classes: np.ndarray, confidence: np.ndarray, class_names: Sequ
 
     Asked when the policy stopped (``stop_blocked``, ``stop_low_confidence``): the largest
     connected group of cells perception is unsure of ("unsure"); when every cell is confident,
-    the largest group of cells it would not drive on ("stopped" — perhaps wrongly). A group
+    the largest group of cells it would not drive on ("stopped" — perhaps wrongly). When it
+    creeps (``creep``: slowed by unsure ground, docs/policy.md) only the unsure group is asked
+    about — the owner's answer is what lets it drive at full speed there next time. A group
     holds cells of one predicted class only, so that one answer fits all of them. A region
     smaller than ``min_cells`` is not worth the owner's tap.
     """
     reason = (drive_reason or "").split("+")[0]
-    if reason not in STOP_REASONS:
+    if reason not in STOP_REASONS and reason != CREEP_REASON:
         return None
     names = np.array(class_names)
     blocked = ~np.isin(names[classes], list(TRAVERSABLE))
-    for why, mask in (("unsure", confidence < min_confidence), ("stopped", blocked)):
+    asks = [("unsure", confidence < min_confidence)]
+    if reason in STOP_REASONS:
+        asks.append(("stopped", blocked))
+    for why, mask in asks:
         best = np.zeros(classes.shape, bool)
         for k in np.unique(classes[mask]):
             region = largest_region(mask & (classes == k))

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from robot.acting.config import PolicyConfig
 from robot.common.classes import DEFAULT_CLASSES
 from robot.common.errors import RecordingError
 from robot.common.geometry import CameraModel
@@ -112,7 +113,8 @@ class OverlayStep:
     name = "overlay"
 
     def __init__(self, out: Path | None, show: bool, fps: float,
-                 caption: Callable[[Tick], str], min_confidence: float = 0.6) -> None:
+                 caption: Callable[[Tick], str],
+                 min_confidence: float = PolicyConfig.min_confidence) -> None:
         self.out = out
         self.show = show and _has_display()
         if show and not self.show:

@@ -9,6 +9,7 @@ import pytest
 
 from robot.acting.config import PolicyConfig, WateringConfig, Zone
 from robot.acting.policy import (
+    CREEP,
     CRUISE,
     SLOW,
     STOP_BLOCKED,
@@ -28,9 +29,10 @@ from robot.acting.policy import (
     zones_from_meta,
 )
 from robot.common.body import RobotConfig
-from robot.common.classes import DEFAULT_CLASSES
+from robot.common.classes import DEFAULT_CLASSES, UNLABELLED
 from robot.common.geometry import CameraModel
 from robot.seeing.perception import CellMap
+from robot.sim.outcomes import oracle_cells
 
 LAWN, PATH, SOIL, PLANT, OBSTACLE = range(5)
 CAM = CameraModel()  # 320 × 240, 70° wide, 0.35 m high, 32° down
@@ -126,19 +128,98 @@ def test_an_obstacle_right_at_the_bumper_stops_rather_than_turns():
     assert cmd.reason == STOP_BLOCKED
 
 
-def test_unsure_ground_stops_the_robot_and_says_so():
-    cmd = drive(scene(np.full(GRID, LAWN), confidence=0.4))
+OLD_RULE = PolicyConfig(unsure="stop", min_confidence=0.6)  # before the study, docs/policy.md
+
+
+def test_with_the_stop_rule_unsure_ground_stops_the_robot_and_says_so():
+    # the earlier default, still reachable by config (unsure = "stop")
+    cmd = drive(scene(np.full(GRID, LAWN), confidence=0.4), OLD_RULE)
     assert cmd.reason == STOP_LOW_CONFIDENCE and cmd.is_stop
     assert "0.40 < 0.60" in cmd.detail
-    nan = drive(scene(np.full(GRID, LAWN), confidence=np.float32("nan")))
+    nan = drive(scene(np.full(GRID, LAWN), confidence=np.float32("nan")), OLD_RULE)
     assert nan.reason == STOP_LOW_CONFIDENCE, "NaN confidence counts as none"
 
 
-def test_unsure_cells_are_avoided_like_obstacles():
+def test_with_the_stop_rule_unsure_cells_are_avoided_like_obstacles():
     unsure = (Y > 0.05) & (Y < 0.5) & (X < 0.6)
     conf = np.where(unsure, 0.3, 0.95)
-    cmd = drive(scene(np.full(GRID, LAWN), confidence=conf))
-    assert cmd == drive(lawn_with(unsure))
+    cmd = drive(scene(np.full(GRID, LAWN), confidence=conf), OLD_RULE)
+    assert cmd == drive(lawn_with(unsure), OLD_RULE)
+
+
+def test_the_stop_rule_is_the_earlier_policy_on_random_scenes():
+    # the earlier rule, stated: a low mean confidence stops; otherwise every unsure cell is an
+    # obstacle and the rest drives as before
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        classes = rng.choice([LAWN, LAWN, LAWN, PATH, SOIL, PLANT, OBSTACLE], size=GRID)
+        conf = rng.choice([0.3, 0.55, 0.7, 0.95, 1.0], size=GRID).astype(np.float32)
+        cmd = drive(scene(classes, conf), OLD_RULE)
+        ground = np.isfinite(X) & (X > 0) & (np.hypot(X, Y) <= POLICY.lookahead_m)
+        if conf[ground].mean() < 0.6:
+            assert cmd.reason == STOP_LOW_CONFIDENCE
+        else:
+            assert cmd == drive(scene(np.where(conf < 0.6, OBSTACLE, classes), 1.0), OLD_RULE)
+
+
+def test_unsure_leafy_lawn_with_no_confident_obstacle_creeps():
+    # autumn: the adapter hesitates between lawn and plant everywhere ahead
+    leafy = scene(np.where(X > 1.0, PLANT, LAWN), confidence=0.4)
+    cmd = drive(leafy)
+    assert cmd.reason == CREEP and cmd.omega_radps == 0.0
+    assert cmd.v_mps == POLICY.creep_speed_mps
+    assert 0 < cmd.v_mps < POLICY.max_speed_mps / 2
+    assert "mean confidence 0.40 < 0.80" in cmd.detail
+    nan = drive(scene(np.full(GRID, LAWN), confidence=np.float32("nan")))
+    assert nan.reason == CREEP, "NaN confidence counts as none, and creeps too"
+
+
+def test_a_few_unsure_cells_in_the_corridor_creep_and_say_how_many():
+    patch = (np.abs(Y) < 0.2) & (X > 0.6) & (X < 0.9)
+    cmd = drive(scene(np.where(patch, PLANT, LAWN), confidence=np.where(patch, 0.4, 0.95)))
+    assert cmd.reason == CREEP and f"{int(patch.sum())} unsure cells" in cmd.detail
+    far = (np.abs(Y) < 0.2) & (X > 2.0)
+    beyond = drive(scene(np.where(far, PLANT, LAWN), confidence=np.where(far, 0.4, 0.95)))
+    assert beyond.reason == CRUISE, "unsure ground beyond creep_distance_m does not slow"
+
+
+def test_a_confident_obstacle_still_stops_or_turns_on_unsure_lawn():
+    wall = X > 0.45
+    conf = np.where(wall, 0.95, 0.4)
+    cmd = drive(scene(np.where(wall, OBSTACLE, LAWN), confidence=conf))
+    assert cmd.reason == STOP_BLOCKED and cmd.is_stop
+    post = (Y > 0.05) & (Y < 0.5) & (X < 0.6)
+    turn = drive(scene(np.where(post, OBSTACLE, LAWN), confidence=np.where(post, 0.95, 0.4)))
+    assert turn.reason == TURN and turn.v_mps == 0.0
+
+
+def test_the_unsure_rim_of_a_confident_bed_blocks_an_unsure_patch_alone_does_not():
+    r, c = np.indices(GRID)
+    bed = (r >= 6) & (r <= 9) & (c >= 7) & (c <= 12)  # a bed straight ahead
+    rim = (r >= 5) & (r <= 10) & (c >= 6) & (c <= 13) & ~bed
+    classes = np.where(bed | rim, SOIL, LAWN)
+    sure_rim = drive(scene(classes))
+    unsure_rim = drive(scene(classes, confidence=np.where(rim, 0.4, 0.95)))
+    assert unsure_rim.detail.split(";")[0] == sure_rim.detail, "the rim blocks as the bed does"
+    alone = drive(scene(np.where(rim, SOIL, LAWN), confidence=np.where(rim, 0.4, 0.95)))
+    assert alone.reason == CREEP, "a ring of unsure cells with nothing confident inside"
+
+
+def test_novel_cells_are_unsure_when_max_novelty_is_set():
+    novel = scene(np.full(GRID, SOIL), confidence=0.99)
+    novel = CellMap(novel.classes, novel.confidence, np.full(GRID, 1.5, np.float32),
+                    DEFAULT_CLASSES, 0.0, "test")
+    assert drive(novel).reason == STOP_BLOCKED, "novelty is off by default"
+    cmd = drive(novel, PolicyConfig(max_novelty=1.0))
+    assert cmd.reason == CREEP
+
+
+def test_oracle_cells_of_an_open_lawn_cruise():
+    truth = np.full(GRID, LAWN, np.uint8)
+    truth[:2] = UNLABELLED  # sky: no labelled pixel
+    cells = oracle_cells(truth, scene(truth))
+    cmd = drive(cells)
+    assert cmd.reason == CRUISE and cmd.v_mps == POLICY.max_speed_mps
 
 
 def test_no_ground_in_view_is_a_stop():

@@ -83,6 +83,17 @@ def test_asks_about_the_largest_unsure_group_of_one_class_when_the_robot_stopped
     np.testing.assert_array_equal(region, expected)
 
 
+def test_creeping_over_unsure_ground_asks_about_it_but_not_about_confident_ground():
+    classes, confidence = _grid()
+    confidence[3:6, 4:8] = 0.3
+    classes[3:6, 4:8] = 3
+    region, why = choose_region(classes, confidence, DEFAULT_CLASSES, "creep", 0.6)
+    assert why == "unsure" and region.sum() == 12
+    sure = np.full((6, 8), 0.9, np.float32)
+    assert choose_region(classes, sure, DEFAULT_CLASSES, "creep", 0.6) is None, \
+        "it drives: nothing confident to doubt"
+
+
 def test_confident_but_blocked_ground_is_asked_about_as_stopped_and_driving_asks_nothing():
     classes, confidence = _grid()
     classes[2:5, 1:7] = 3  # confident plant across the way

@@ -20,6 +20,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "runtime": ("tools.bench.runtime", "per-frame cost of adapter, policy, overlay, "
                 "experience labels"),
     "bridge": ("tools.bench.bridge", "serial link: round trip, frame overhead, decoder, errors"),
+    "policy": ("tools.bench.policy_curve", "drive policy under real perception: false stops vs "
+               "missed obstacles over its unsure rules"),
     "drive": ("tools.bench.drive", "closed loop: how the robot drives each season, before and "
               "after its retrain, against the oracle"),
     "synth": ("tools.bench.synth", "garden-world generation speed (frames/s)"),
