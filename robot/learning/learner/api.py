@@ -26,7 +26,7 @@ from robot.learning.config import TrainConfig
 from robot.learning.learner.export import export_adapter
 from robot.learning.learner.prototypes import fit_prototypes
 from robot.learning.learner.strategies import STRATEGIES, STRATEGY_PREFIXES
-from robot.learning.learner.training import FitInput
+from robot.learning.learner.training import OPT_INFO, FitInput
 from robot.learning.replay_buffer import ReplayBuffer
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,8 @@ def train(
         else {k: v for k, v in state.arrays.items() if k.startswith("proto.")}
     uids = new_samples.uid[new_samples.uid >= 0]
     info = {
-        **{k: v for k, v in state.info.items() if k != "bank_domains"},
+        # strategy-owned facts come from this retrain's result only (never a stale parent's)
+        **{k: v for k, v in state.info.items() if k not in ("bank_domains", OPT_INFO)},
         **result.info,
         "strategy": strategy,
         "seed": seed,
