@@ -31,7 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,16 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+def _without_torchvision_ops() -> None:
+    """Avalanche imports torchvision (for image transforms this script never uses). The
+    torchvision wheel that pip picks for torch 2.13.0 is a CUDA build whose operator library
+    cannot load next to the CPU-only torch, and its fake-kernel registrations then fail at
+    import ("operator torchvision::nms does not exist"). Skipping those registrations is
+    harmless here: no torchvision operator is ever called."""
+    name = "torchvision._meta_registrations"
+    sys.modules.setdefault(name, types.ModuleType(name))
+
 
 STRATEGIES = ("naive", "replay", "ewc", "lwf", "agem", "gem", "cumulative", "slda")
 
@@ -157,8 +169,7 @@ class _Standardise(nn.Module):
 
 def run(name: str, seed: int, meta: dict[str, Any], steps: list[tuple[np.ndarray, ...]],
         args: argparse.Namespace) -> dict[str, Any]:
-    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
-    from avalanche.benchmarks.utils import make_tensor_classification_dataset
+    from avalanche.benchmarks.scenarios.deprecated.generators import tensors_benchmark
     from avalanche.core import SupervisedPlugin
 
     torch.manual_seed(seed)
@@ -167,11 +178,10 @@ def run(name: str, seed: int, meta: dict[str, Any], steps: list[tuple[np.ndarray
     mean, std = standardiser(steps[0][0])
     model = Adapter(mean, std, n_classes, args.bottleneck, rng)
 
-    def ds(x: np.ndarray, y: np.ndarray) -> Any:
-        return make_tensor_classification_dataset(torch.from_numpy(x), torch.from_numpy(y))
-
-    bench = benchmark_from_datasets(train=[ds(s[0], s[1]) for s in steps],
-                                    test=[ds(s[2], s[3]) for s in steps])
+    bench = tensors_benchmark(
+        train_tensors=[(torch.from_numpy(s[0]), torch.from_numpy(s[1])) for s in steps],
+        test_tensors=[(torch.from_numpy(s[2][:2]), torch.from_numpy(s[3][:2])) for s in steps],
+        task_labels=[0] * len(steps), complete_test_set_only=False)
 
     class StopAfter(SupervisedPlugin):
         """Exactly ``args.steps`` optimiser steps per experience, whatever the data size."""
@@ -230,6 +240,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (the learner uses 1)")
     p.add_argument("--out", type=Path, default=None, help="write every run as JSON here")
     a = p.parse_args()
+    _without_torchvision_ops()
     torch.set_num_threads(a.threads)
     meta, steps = load(a.features)
     runs = []
