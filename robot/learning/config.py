@@ -68,7 +68,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # "constant" or "cosine" (to 0 over each retrain's steps)
     weight_average: float = 0.0  # EMA decay of the weights kept as the result (0 = off)
     class_balanced: bool = False  # draw batches with equal weight per class (else uniform)
-    ewc_lambda: float = 2000.0  # weight of the EWC penalty (Fisher scaled to mean 1)
+    ewc_lambda: float = 200.0  # EWC penalty λ/2·ΣF·Δθ², the literature's λ (docs/learner.md)
     ewc_decay: float = 0.9  # online EWC: old Fisher information is multiplied by this
     lwf_alpha: float = 0.5  # weight of the distillation loss
     lwf_temperature: float = 2.0

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+
 def _without_torchvision_ops() -> None:
     """Avalanche imports torchvision (for image transforms this script never uses). The
     torchvision wheel that pip picks for torch 2.13.0 is a CUDA build whose operator library
