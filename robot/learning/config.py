@@ -70,7 +70,7 @@ class TrainConfig:
     class_balanced: bool = False  # draw batches with equal weight per class (else uniform)
     ewc_lambda: float = 200.0  # EWC penalty λ/2·ΣF·Δθ², the literature's λ (docs/learner.md)
     ewc_decay: float = 0.9  # online EWC: old Fisher information is multiplied by this
-    lwf_alpha: float = 0.5  # weight of the distillation loss
+    lwf_alpha: float = 0.125  # weight of the distillation loss (times T²: 0.5·KL at T = 2)
     lwf_temperature: float = 2.0
     slda_shrinkage: float = 1e-2  # covariance shrinkage towards the identity
     prototypes_per_class: int = 4  # novelty prototypes (k-means centres) per class

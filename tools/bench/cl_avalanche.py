@@ -248,15 +248,15 @@ def main() -> int:
     for name in [s.strip() for s in a.strategies.split(",") if s.strip()]:
         for seed in range(a.seeds):
             runs.append(run(name, seed, meta, steps, a))
+            if a.out is not None:  # after every run, so an interrupted comparison keeps its runs
+                a.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(a).items()},
+                                             "runs": runs}, indent=1))
     print(f"\n{'strategy':<11} {'AA':>6} {'FM':>6} {'median s/exp':>13}")
     for name in dict.fromkeys(r["strategy"] for r in runs):
         rs = [r for r in runs if r["strategy"] == name]
         print(f"{name:<11} {100 * np.mean([r['AA'] for r in rs]):6.1f} "
               f"{100 * np.mean([r['FM'] for r in rs]):6.1f} "
               f"{np.median([r['train_s_median'] for r in rs]):13.2f}")
-    if a.out is not None:
-        a.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(a).items()},
-                                     "runs": runs}, indent=1))
     return 0
 
 
