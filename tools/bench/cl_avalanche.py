@@ -232,6 +232,7 @@ def main() -> int:
     p.add_argument("features", type=Path, help="folder written by `gardenbot bench cl-export`")
     p.add_argument("--strategies", default=",".join(STRATEGIES))
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--steps", type=int, default=300, help="optimiser steps per experience")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -246,7 +247,7 @@ def main() -> int:
     meta, steps = load(a.features)
     runs = []
     for name in [s.strip() for s in a.strategies.split(",") if s.strip()]:
-        for seed in range(a.seeds):
+        for seed in range(a.seed, a.seed + a.seeds):
             runs.append(run(name, seed, meta, steps, a))
             if a.out is not None:  # after every run, so an interrupted comparison keeps its runs
                 a.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(a).items()},

@@ -25,6 +25,7 @@ from robot.learning.learner.training import (
     Sampler,
     cross_entropy_step,
     mixed_batches,
+    replay_class_shares,
     run_sgd,
     start_mlp,
     tensors,
@@ -170,7 +171,8 @@ def fit_agem(fit: FitInput) -> FitResult:
     params = list(model.parameters())
     b = fit.config.batch_size
     new_s = Sampler(fit.y_new, fit.config.class_balanced, fit.rng)
-    old_s = Sampler(fit.y_old, fit.config.class_balanced, fit.rng)
+    old_s = Sampler(fit.y_old, fit.config.class_balanced, fit.rng,
+                    replay_class_shares(fit) if len(fit.y_new) else None)
     have_old = len(fit.y_old) > 0
 
     def flat_grad(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -54,15 +54,19 @@ class FitInput:
 class Sampler:
     """Random minibatch indices, optionally with equal weight per class present."""
 
-    def __init__(self, labels: np.ndarray, balanced: bool, rng: np.random.Generator) -> None:
+    def __init__(self, labels: np.ndarray, balanced: bool, rng: np.random.Generator,
+                 class_shares: np.ndarray | None = None) -> None:
+        """``class_shares`` (per class id) makes each class drawn with that share instead."""
         self.n = len(labels)
         self.rng = rng
-        if balanced and self.n:
+        self.cdf: np.ndarray | None = None
+        if self.n and (balanced or class_shares is not None):
             counts = np.bincount(labels)
-            weights = 1.0 / counts[labels]
-            self.cdf: np.ndarray | None = np.cumsum(weights / weights.sum())
-        else:
-            self.cdf = None
+            per_class = (np.ones(len(counts)) if class_shares is None
+                         else np.asarray(class_shares, np.float64)[:len(counts)])
+            weights = per_class[labels] / counts[labels]
+            if weights.sum() > 0:
+                self.cdf = np.cumsum(weights / weights.sum())
 
     def draw(self, size: int) -> np.ndarray:
         if self.cdf is None:
@@ -211,6 +215,18 @@ def cross_entropy_step(model: torch.nn.Module, batch: Callable[[], tuple[torch.T
     return step
 
 
+def replay_class_shares(fit: FitInput) -> np.ndarray | None:
+    """With ``replay_class_prior = "new"``: the class shares to draw remembered cells with —
+    those of the new cells (the garden's own class mix), each at least 1/(4K) so that a class
+    the new cells lack is still rehearsed. The buffer itself is balanced by class and season,
+    so drawn uniformly it under-represents the common classes (lawn) of the old seasons."""
+    if fit.config.replay_class_prior != "new" or fit.config.class_balanced:
+        return None
+    k = fit.num_classes
+    shares = np.bincount(fit.y_new, minlength=k)[:k] / max(len(fit.y_new), 1)
+    return np.maximum(shares, 1.0 / (4 * k))
+
+
 def mixed_batches(fit: FitInput, n_replay: int,
                   ) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
     """Batches of ``batch_size`` new cells plus ``n_replay`` replayed cells (as Avalanche's
@@ -222,7 +238,8 @@ def mixed_batches(fit: FitInput, n_replay: int,
     n_new = b if have_new else 0
     n_old = (n_replay if have_new else b) if have_old else 0
     new_s = Sampler(y_new, fit.config.class_balanced, fit.rng)
-    old_s = Sampler(fit.y_old, fit.config.class_balanced, fit.rng)
+    old_s = Sampler(fit.y_old, fit.config.class_balanced, fit.rng,
+                    replay_class_shares(fit) if have_new else None)
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
         parts = []

@@ -106,3 +106,27 @@ def test_ewc_lambda_is_the_literatures_lambda():
     terms = [(param, torch.full((2, 5), 2.0), torch.ones(2, 5))]
     assert torch.isclose(ewc_penalty(terms, 3.0), torch.tensor(7.5))
     assert float(ewc_penalty(terms, 0.0).detach()) == 0.0
+
+
+def test_remembered_cells_are_drawn_with_the_new_cells_class_mix():
+    from robot.learning.learner.training import FitInput, Sampler, replay_class_shares
+
+    rng = np.random.default_rng(0)
+    y_new = np.array([0] * 80 + [1] * 15 + [2] * 5)  # a lawn-heavy garden, no class 3 or 4
+    y_old = np.repeat(np.arange(5), 200)  # the buffer: balanced by class
+    z = np.zeros((len(y_old), DIM), np.float32)
+    fit = FitInput(LearnerState.initial(CLASSES, DIM, SHA), z[:100], y_new, y_new.astype(str),
+                   z, y_old, y_old.astype(str), TrainConfig(), rng, lambda f: None,
+                   lambda: False)
+    shares = replay_class_shares(fit)
+    assert np.allclose(shares, [0.8, 0.15, 0.05, 0.05, 0.05])  # floor 1/(4K): 3, 4 still drawn
+    drawn = np.bincount(y_old[Sampler(y_old, False, rng, shares).draw(20000)], minlength=5)
+    assert np.allclose(drawn / drawn.sum(), shares / shares.sum(), atol=0.01)
+    buffer_mix = replace_prior(fit, "buffer")
+    assert replay_class_shares(buffer_mix) is None  # drawn uniformly from the buffer
+
+
+def replace_prior(fit, prior: str):
+    from dataclasses import replace
+
+    return replace(fit, config=TrainConfig(replay_class_prior=prior))
