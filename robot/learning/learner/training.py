@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from robot.adapter.state import LearnerState
 from robot.common.errors import LearnerCancelled
 from robot.learning.config import TrainConfig
-from robot.learning.learner.model import CellAdapter, init_mlp_arrays, mlp_arrays
+from robot.learning.learner.model import MLP_PARAMS, CellAdapter, init_mlp_arrays, mlp_arrays
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,6 @@ def _signature(fit: FitInput, model: CellAdapter) -> dict[str, object]:
 
 
 def _named(model: CellAdapter) -> dict[str, torch.nn.Parameter]:
-    from robot.learning.learner.model import MLP_PARAMS
-
     return {name: model.p(name) for name in MLP_PARAMS}
 
 
@@ -195,7 +193,8 @@ def run_sgd(fit: FitInput, model: torch.nn.Module, step: Callable[[], None],
         opt.step()
         if average:
             with torch.no_grad():
-                torch._foreach_lerp_(average, [p.detach() for p in params], 1.0 - decay)
+                for a, p in zip(average, params, strict=True):
+                    a.lerp_(p, 1.0 - decay)
     if average:  # the averaged weights are the result (Polyak averaging: less step noise)
         with torch.no_grad():
             for p, a in zip(params, average, strict=True):
