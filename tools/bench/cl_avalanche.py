@@ -22,8 +22,9 @@ learner's recipe as far as Avalanche allows, so that only the strategies differ:
   no ONNX export on this side).
 
 Strategies: Naive, Replay (memory = the robot's buffer size, 256 new + 256 remembered per step),
-EWC (online, λ ``--ewc-lambda``), LwF (α 0.5, T 2 as the learner), AGEM, GEM, Cumulative
-(capped at ``--steps`` iterations like the rest) and StreamingLDA (closed form).
+EWC (online, decay 0.9, λ ``--ewc-lambda`` = 100: the learner's λ/2, docs/learner.md), LwF
+(α 0.5, T 2: the learner's α 0.125 times T²), AGEM, GEM, Cumulative (capped at ``--steps``
+iterations like the rest) and StreamingLDA (closed form).
 """
 
 from __future__ import annotations
@@ -238,7 +239,8 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--bottleneck", type=int, default=32)
-    p.add_argument("--ewc-lambda", type=float, default=1.0)
+    p.add_argument("--ewc-lambda", type=float, default=100.0,
+                   help="Avalanche's λ (no ½): 100 = the learner's default λ 200")
     p.add_argument("--threads", type=int, default=1, help="torch threads (the learner uses 1)")
     p.add_argument("--out", type=Path, default=None, help="write every run as JSON here")
     a = p.parse_args()
