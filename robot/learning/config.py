@@ -29,6 +29,7 @@ STRATEGY_NAMES: tuple[str, ...] = (
     "finetune", "replay", "ewc", "lwf", "agem", "bank", "slda", "ncm", "joint",
 )
 BUFFER_POLICIES: tuple[str, ...] = ("balanced", "reservoir")
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
 def _check(cond: bool, key: str, msg: str) -> None:
@@ -62,11 +63,15 @@ class TrainConfig:
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     bottleneck_dim: int = 32  # width of the residual bottleneck of each cell's adapter
-    replay_fraction: float = 0.5  # share of each batch drawn from the buffer (replay, bank)
-    class_balanced: bool = True  # draw batches with equal weight per class
-    ewc_lambda: float = 2000.0  # weight of the EWC penalty (Fisher scaled to mean 1)
+    replay_batch_size: int = 256  # remembered cells added to each batch of new cells (replay)
+    replay_class_prior: str = "new"  # class mix of remembered cells: "new" (as the new) or "buffer"
+    carry_optimizer: bool = True  # continue Adam's moments from the parent's state
+    lr_schedule: str = "constant"  # "constant" or "cosine" (to 0 over each retrain's steps)
+    weight_average: float = 0.0  # EMA decay of the weights kept as the result (0 = off)
+    class_balanced: bool = False  # draw batches with equal weight per class (else uniform)
+    ewc_lambda: float = 200.0  # EWC penalty λ/2·ΣF·Δθ², the literature's λ (docs/learner.md)
     ewc_decay: float = 0.9  # online EWC: old Fisher information is multiplied by this
-    lwf_alpha: float = 0.5  # weight of the distillation loss
+    lwf_alpha: float = 0.125  # weight of the distillation loss (times T²: 0.5·KL at T = 2)
     lwf_temperature: float = 2.0
     slda_shrinkage: float = 1e-2  # covariance shrinkage towards the identity
     prototypes_per_class: int = 4  # novelty prototypes (k-means centres) per class
@@ -81,7 +86,12 @@ class TrainConfig:
         _check(self.learning_rate > 0, "learning_rate", "must be > 0")
         _check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
         _check(self.bottleneck_dim >= 1, "bottleneck_dim", "must be >= 1")
-        _check(0.0 <= self.replay_fraction < 1.0, "replay_fraction", "must be in [0, 1)")
+        _check(self.replay_batch_size >= 0, "replay_batch_size", "must be >= 0")
+        _check(self.replay_class_prior in ("buffer", "new"), "replay_class_prior",
+               f"unknown {self.replay_class_prior!r}; one of buffer, new")
+        _check(self.lr_schedule in LR_SCHEDULES, "lr_schedule",
+               f"unknown {self.lr_schedule!r}; one of {', '.join(LR_SCHEDULES)}")
+        _check(0.0 <= self.weight_average < 1.0, "weight_average", "must be in [0, 1)")
         _check(self.ewc_lambda >= 0, "ewc_lambda", "must be >= 0")
         _check(0.0 <= self.ewc_decay <= 1.0, "ewc_decay", "must be in [0, 1]")
         _check(self.lwf_alpha >= 0, "lwf_alpha", "must be >= 0")

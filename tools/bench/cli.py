@@ -14,6 +14,8 @@ import sys
 # name -> (module exposing main(argv) -> int, one-line help)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "cl": ("tools.bench.cl", "seasonal continual-learning benchmark of every learner strategy"),
+    "cl-export": ("tools.bench.cl_export", "the cl benchmark's cached features per step as .npz "
+                  "(for tools/bench/cl_avalanche.py)"),
     "perf": ("tools.bench.perf", "latency, throughput and memory of the robot's parts"),
     "learner": ("tools.bench.learner", "retrain time, learner RSS, adapter inference, vs backbone"),
     "replay-policy": ("tools.bench.replay_policy", "balanced replay buffer vs plain reservoir"),

@@ -30,7 +30,7 @@ from robot.learning.learner.strategies import (
     STRATEGIES,
     STRATEGY_PREFIXES,
 )
-from robot.learning.learner.training import FitInput
+from robot.learning.learner.training import OPT_INFO, FitInput
 from robot.learning.replay_buffer import ReplayBuffer
 
 log = logging.getLogger(__name__)
@@ -65,15 +65,43 @@ def _replay_cells(state: LearnerState, buffer: LabelledCells | ReplayBuffer | No
     return state, buffer
 
 
-def _standardiser(state: LearnerState, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _standardiser(state: LearnerState, new: LabelledCells, replay: LabelledCells
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """The parent's normaliser, or one fitted to this data on the first retrain (then fixed:
     moving it would move every input under the trained weights)."""
     if "norm.mean" in state.arrays:
         return state.arrays["norm.mean"], state.arrays["norm.std"]
+    x = np.concatenate([new.features_f32(), replay.features_f32()])
     mean = x.mean(axis=0)
     std = x.std(axis=0)
     return mean.astype(np.float32), np.maximum(std, 1e-3 * max(float(std.max()), 1e-6)
                                                ).astype(np.float32)
+
+
+def _standardise(cells: LabelledCells, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(x - mean) / std in one float32 array, without temporaries (a season of the benchmark
+    is ~140,000 cells: the copies used to cost as much as a hundred training steps)."""
+    z = cells.features_f32()
+    if z is cells.features:
+        z = z.copy()
+    z -= mean
+    z *= (1.0 / std).astype(np.float32)
+    return z
+
+
+_PROTOTYPE_CELLS = 40_000  # novelty prototypes are fitted on at most this many cells
+
+
+def _prototype_sample(fit: FitInput, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The cells the novelty prototypes are fitted on: all that were trained on, or a random
+    sample of them (k-means samples 2,000 per class anyway)."""
+    n_new, n_old = len(fit.y_new), len(fit.y_old)
+    if n_new + n_old <= _PROTOTYPE_CELLS:
+        return np.concatenate([fit.z_new, fit.z_old]), np.concatenate([fit.y_new, fit.y_old])
+    idx = np.sort(rng.choice(n_new + n_old, _PROTOTYPE_CELLS, replace=False))
+    i_new, i_old = idx[idx < n_new], idx[idx >= n_new] - n_new
+    return (np.concatenate([fit.z_new[i_new], fit.z_old[i_old]]),
+            np.concatenate([fit.y_new[i_new], fit.y_old[i_old]]))
 
 
 def train(
@@ -116,12 +144,12 @@ def train(
     if len(new_samples) + len(replay) == 0 and not (strategy == "joint" and state.trained):
         raise LearnerError(
             "nothing to train on: no new samples and an empty replay buffer")
-    x_new, x_old = new_samples.features_f32(), replay.features_f32()
-    mean, std = _standardiser(state, np.concatenate([x_new, x_old]))
+    mean, std = _standardiser(state, new_samples, replay)
     rng = np.random.default_rng(seed)
     fit = FitInput(
-        state=state, z_new=(x_new - mean) / std, y_new=new_samples.label_codes(),
-        season_new=new_samples.season, z_old=(x_old - mean) / std,
+        state=state, z_new=_standardise(new_samples, mean, std),
+        y_new=new_samples.label_codes(),
+        season_new=new_samples.season, z_old=_standardise(replay, mean, std),
         y_old=replay.label_codes(), season_old=replay.season, config=config, rng=rng,
         report=lambda f: report(0.9 * f, "training"), should_stop=stop,
     )
@@ -129,8 +157,7 @@ def train(
     with _torch_threads(config.torch_threads):
         result = spec.fit(fit)
     report(0.9, "exporting")
-    z_seen = np.concatenate([fit.z_new, fit.z_old])
-    y_seen = np.concatenate([fit.y_new, fit.y_old])
+    z_seen, y_seen = _prototype_sample(fit, rng)
     kept = {k: v for k, v in state.arrays.items()
             if not k.startswith((*STRATEGY_PREFIXES, "proto.", "norm."))}
     protos = fit_prototypes(z_seen, y_seen, len(state.classes), config.prototypes_per_class,
@@ -138,7 +165,8 @@ def train(
         else {k: v for k, v in state.arrays.items() if k.startswith("proto.")}
     uids = new_samples.uid[new_samples.uid >= 0]
     info = {
-        **{k: v for k, v in state.info.items() if k != "bank_domains"},
+        # strategy-owned facts come from this retrain's result only (never a stale parent's)
+        **{k: v for k, v in state.info.items() if k not in ("bank_domains", OPT_INFO)},
         **result.info,
         "strategy": strategy,
         "seed": seed,

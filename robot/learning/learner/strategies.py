@@ -21,9 +21,11 @@ from robot.learning.learner.model import CellAdapter, init_mlp_arrays, mlp_array
 from robot.learning.learner.prototypes import spherical_kmeans, unit_rows
 from robot.learning.learner.training import (
     FitInput,
+    OptimizerState,
     Sampler,
     cross_entropy_step,
     mixed_batches,
+    replay_class_shares,
     run_sgd,
     start_mlp,
     tensors,
@@ -52,17 +54,22 @@ class Strategy:
 
 # --- finetune / replay -------------------------------------------------------------------
 
+def _mlp_result(model: CellAdapter, opt: OptimizerState, extra: Arrays | None = None
+                ) -> FitResult:
+    return FitResult("mlp", {**model.named_arrays(), **opt.arrays, **(extra or {})}, opt.info)
+
+
 def fit_finetune(fit: FitInput) -> FitResult:
     model = start_mlp(fit)
-    run_sgd(fit, model, cross_entropy_step(model, mixed_batches(fit, 0.0)))
-    return FitResult("mlp", model.named_arrays(), {})
+    opt = run_sgd(fit, model, cross_entropy_step(model, mixed_batches(fit, 0)), carry=True)
+    return _mlp_result(model, opt)
 
 
 def fit_replay(fit: FitInput) -> FitResult:
     model = start_mlp(fit)
-    run_sgd(fit, model, cross_entropy_step(
-        model, mixed_batches(fit, fit.config.replay_fraction)))
-    return FitResult("mlp", model.named_arrays(), {})
+    opt = run_sgd(fit, model, cross_entropy_step(
+        model, mixed_batches(fit, fit.config.replay_batch_size)), carry=True)
+    return _mlp_result(model, opt)
 
 
 # --- ewc ---------------------------------------------------------------------------------
@@ -85,39 +92,47 @@ def _fisher_diagonal(model: CellAdapter, z: np.ndarray, y: np.ndarray,
     }
 
 
+def ewc_penalty(terms: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                lam: float) -> torch.Tensor:
+    """λ/2 · Σ_i F_i (θ_i − θ*_i)² over every (parameter, Fisher, anchor) triple."""
+    total = torch.zeros(())
+    for param, fisher, anchor in terms:
+        total = total + (fisher * (param - anchor) ** 2).sum()
+    return 0.5 * lam * total
+
+
 def fit_ewc(fit: FitInput) -> FitResult:
     """Online EWC: stay close to the parent's weights where the Fisher information says the old
-    data cared, learn freely elsewhere. No replay."""
+    data cared, learn freely elsewhere. No replay.
+
+    The penalty is the literature's (Kirkpatrick et al. 2017, online form of Schwarz et al.
+    2018): λ/2 · Σ_i F_i (θ_i − θ*_i)², summed over every weight, F the empirical Fisher
+    diagonal (mean over cells of the squared per-cell log-likelihood gradient) accumulated as
+    F ← γ F + F_new. So ``ewc_lambda`` is the λ of those papers (docs/learner.md compares it
+    with Avalanche's and with this learner's earlier scaling)."""
     model = start_mlp(fit)
     cfg = fit.config
     penalties: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     if fit.state.kind == "mlp":
-        fishers = {name: fit.state.arrays.get("ewc.fisher.mlp." + name.removeprefix(
-            "params.").replace("_", ".")) for name, _ in model.named_parameters()}
-        # Scale-free: Fisher values of a confident model are tiny, so they are divided by their
-        # mean and ewc_lambda weighs "average importance" instead of a data-dependent scale.
-        known = [f for f in fishers.values() if f is not None]
-        mean_fisher = float(np.mean(np.concatenate([f.ravel() for f in known]))) if known else 1
         for name, param in model.named_parameters():
-            if fishers[name] is not None:
-                penalties.append((param, torch.tensor(fishers[name] / max(mean_fisher, 1e-30)),
+            fisher = fit.state.arrays.get("ewc.fisher.mlp." + name.removeprefix(
+                "params.").replace("_", "."))
+            if fisher is not None and fisher.shape == tuple(param.shape):
+                penalties.append((param, torch.tensor(np.asarray(fisher, np.float32)),
                                   param.detach().clone()))
-    batch = mixed_batches(fit, 0.0)
+    batch = mixed_batches(fit, 0)
 
     def step() -> None:
         z, y = batch()
-        loss = F.cross_entropy(model(z), y)
-        for param, fisher, anchor in penalties:
-            loss = loss + 0.5 * cfg.ewc_lambda * (fisher * (param - anchor) ** 2).mean()
-        loss.backward()
+        (F.cross_entropy(model(z), y) + ewc_penalty(penalties, cfg.ewc_lambda)).backward()
 
-    run_sgd(fit, model, step)
+    opt = run_sgd(fit, model, step, carry=True)
     fisher_new = _fisher_diagonal(model, fit.z_new, fit.y_new, fit.rng)
     for key, value in fisher_new.items():
         old = fit.state.arrays.get(key)
         if old is not None and old.shape == value.shape:
             fisher_new[key] = cfg.ewc_decay * old + value
-    return FitResult("mlp", {**model.named_arrays(), **fisher_new}, {})
+    return _mlp_result(model, opt, fisher_new)
 
 
 # --- lwf ---------------------------------------------------------------------------------
@@ -128,7 +143,7 @@ def fit_lwf(fit: FitInput) -> FitResult:
     model = start_mlp(fit)
     teacher = start_mlp(fit) if fit.state.kind == "mlp" else None
     cfg = fit.config
-    batch = mixed_batches(fit, 0.0)
+    batch = mixed_batches(fit, 0)
     old_k = int(fit.state.info.get("trained_classes", fit.num_classes))
 
     def step() -> None:
@@ -143,8 +158,8 @@ def fit_lwf(fit: FitInput) -> FitResult:
                 log_p, target, reduction="batchmean")
         loss.backward()
 
-    run_sgd(fit, model, step)
-    return FitResult("mlp", model.named_arrays(), {})
+    opt = run_sgd(fit, model, step, carry=True)
+    return _mlp_result(model, opt)
 
 
 # --- agem --------------------------------------------------------------------------------
@@ -156,7 +171,8 @@ def fit_agem(fit: FitInput) -> FitResult:
     params = list(model.parameters())
     b = fit.config.batch_size
     new_s = Sampler(fit.y_new, fit.config.class_balanced, fit.rng)
-    old_s = Sampler(fit.y_old, fit.config.class_balanced, fit.rng)
+    old_s = Sampler(fit.y_old, fit.config.class_balanced, fit.rng,
+                    replay_class_shares(fit) if len(fit.y_new) else None)
     have_old = len(fit.y_old) > 0
 
     def flat_grad(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -175,8 +191,8 @@ def fit_agem(fit: FitInput) -> FitResult:
             p.grad = g[offset: offset + p.numel()].reshape(p.shape).clone()
             offset += p.numel()
 
-    run_sgd(fit, model, step)
-    return FitResult("mlp", model.named_arrays(), {})
+    opt = run_sgd(fit, model, step, carry=True)
+    return _mlp_result(model, opt)
 
 
 # --- bank --------------------------------------------------------------------------------
@@ -230,7 +246,7 @@ def fit_bank(fit: FitInput) -> FitResult:
             state, z_d, y_d, np.full(len(y_d), domain), z_d[:0], y_d[:0], y_d[:0].astype(str),
             fit.config, fit.rng,
             lambda f, n=n_done: fit.report((n + f) / len(todo)), fit.should_stop)
-        run_sgd(member_fit, model, cross_entropy_step(model, mixed_batches(member_fit, 0.0)))
+        run_sgd(member_fit, model, cross_entropy_step(model, mixed_batches(member_fit, 0)))
         arrays.update(model.named_arrays())
         arrays[f"bank{i}.router"] = _router_centres(fit, z_d, y_d)
     return FitResult("bank", arrays, {"bank_domains": domains})
@@ -294,18 +310,21 @@ def fit_ncm(fit: FitInput) -> FitResult:
 
 def fit_joint(fit: FitInput) -> FitResult:
     """The upper bound: keep every new cell ever given (in the state, unbounded — not for the
-    robot) and train a fresh adapter on all of them."""
+    robot) and train on all of them, continuing from the parent's adapter and optimiser (as
+    Avalanche's Cumulative does): with a fixed number of steps per retrain, starting from
+    scratch each time spreads the same steps over ever more data and ends less trained."""
     a = fit.state.arrays
     z_all = np.concatenate([a.get("joint.z", fit.z_new[:0]), fit.z_new]).astype(np.float16)
     y_all = np.concatenate([a.get("joint.y", fit.y_new[:0]), fit.y_new])
     if len(y_all) == 0:
         raise LearnerError("strategy 'joint' has seen no data")
-    model = start_mlp(fit, fresh=True)
+    model = start_mlp(fit)
     all_fit = FitInput(fit.state, z_all.astype(np.float32), y_all, y_all.astype(str), z_all[:0],
                        y_all[:0], y_all[:0].astype(str), fit.config, fit.rng, fit.report,
                        fit.should_stop)
-    run_sgd(all_fit, model, cross_entropy_step(model, mixed_batches(all_fit, 0.0)))
-    return FitResult("mlp", {**model.named_arrays(), "joint.z": z_all, "joint.y": y_all}, {})
+    opt = run_sgd(all_fit, model, cross_entropy_step(model, mixed_batches(all_fit, 0)),
+                  carry=True)
+    return _mlp_result(model, opt, {"joint.z": z_all, "joint.y": y_all})
 
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
@@ -326,7 +345,7 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("ncm", fit_ncm, False, True,
              "nearest class mean: closed-form class means"),
     Strategy("joint", fit_joint, False, False,
-             "all data ever seen, retrained from scratch: the upper bound"),
+             "all data ever seen, trained on from the parent: the upper bound"),
 )}
 
 # Strategies that learn from set labels (the partial-label loss in cross_entropy_step); the
@@ -334,4 +353,4 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
 SET_LABEL_STRATEGIES = frozenset({"finetune", "replay", "bank", "joint"})
 
 # Arrays that belong to one strategy family; dropped when the state changes family.
-STRATEGY_PREFIXES = ("mlp.", "bank", "linear.", "slda.", "ncm.", "ewc.", "joint.")
+STRATEGY_PREFIXES = ("mlp.", "bank", "linear.", "slda.", "ncm.", "ewc.", "joint.", "opt.")
