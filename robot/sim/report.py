@@ -35,8 +35,10 @@ def format_summary(s: dict[str, Any]) -> str:
                     else f"{'':>16}"
             lines.append(row)
         if s["held_back"]:
-            lines.append(f"  held back (last frames of each recording, never learned from), "
-                         f"before → after: v{a0} → v{a1}")
+            where = ("fixed views of each season, never driven through or learned from"
+                     if s.get("closed_loop") else
+                     "last frames of each recording, never learned from")
+            lines.append(f"  held back ({where}), before → after: v{a0} → v{a1}")
             for season, row in s["held_back"].items():
                 before, after = row.get(f"v{a0}"), row.get(f"v{a1}")
                 change = "" if a0 == a1 or before is None or after is None else \
