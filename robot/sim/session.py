@@ -1,7 +1,9 @@
-"""One simulation session: the whole robot on recorded gardens, on this computer.
+"""One simulation session: the whole robot in a simulated garden or on recordings, on this computer.
 
-:func:`simulate` plays recordings (by default the bundled samples: one held-out garden in
-summer, then in autumn) through the robot's own loop — perception with the shipped adapter, the
+:func:`simulate` runs the robot's own loop either closed loop in a garden handed in as
+``SimulationOptions.garden`` (robot/sim/closed_loop.py: the robot's commands move it; by default
+`gardenbot simulate` gives it held-out garden g07, summer then autumn) or on recordings / a
+video played in place of the camera — perception with the shipped adapter, the
 policy, the MCU emulator in its own process on a real pseudo-terminal through the pyserial
 link, experience and annotation labels into the replay buffer, the learner in its own process —
 presses the (simulated) retrain button, and returns the summary (robot/sim/report.py prints
