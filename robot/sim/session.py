@@ -402,8 +402,10 @@ def _status(tick: Tick, fps: float, board: Any, link: Any, memory: Any, learner:
     acc = board.recent_accuracy
     version = tick.cells.adapter_version if tick.cells is not None else "-"
     c = link.counters
+    doing = tick.drive.reason.split("+")[0] if tick.drive is not None else "-"
     return (f"{fps:4.1f} fps | {season:<7} | acc {acc if acc is None else f'{acc:.2f}'} | "
-            f"cmds {c.drives_sent}/{c.drives_acked} acked | water {c.waters_acked} | "
+            f"{doing:<12} | cmds {c.drives_sent}/{c.drives_acked} acked | "
+            f"water {c.waters_acked} | "
             f"buffer {len(memory.buffer)} (+{memory.new_cells} new) | adapter {version} | "
             f"learner {learner.state}")
 
