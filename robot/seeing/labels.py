@@ -16,13 +16,23 @@ def cell_labels(
     the grid. Mixed cells (an edge between lawn and path) are left unlabelled rather than
     guessed, because a wrong label does more harm to a tiny adapter than a missing one.
     """
+    counts = cell_class_counts(label_map, grid_hw, num_classes)
+    best = counts.argmax(-1)
+    purity = counts.max(-1) / float(label_map.size // (grid_hw[0] * grid_hw[1]))
+    return np.where(purity >= min_purity, best, UNLABELLED).astype(np.uint8)
+
+
+def cell_class_counts(label_map: np.ndarray, grid_hw: tuple[int, int],
+                      num_classes: int) -> np.ndarray:
+    """(h, w, num_classes): how many pixels of each class every grid cell holds.
+
+    ``label_map`` is (H, W) class ids (255 = unlabelled, counted in no class); H and W must be
+    multiples of the grid.
+    """
     h, w = grid_hw
     H, W = label_map.shape
     if H % h or W % w:
         raise ValueError(f"label map {H}x{W} does not divide into a {h}x{w} grid")
     sy, sx = H // h, W // w
     blocks = label_map.reshape(h, sy, w, sx).transpose(0, 2, 1, 3).reshape(h, w, sy * sx)
-    counts = np.stack([(blocks == k).sum(-1) for k in range(num_classes)], axis=-1)
-    best = counts.argmax(-1)
-    purity = counts.max(-1) / float(sy * sx)
-    return np.where(purity >= min_purity, best, UNLABELLED).astype(np.uint8)
+    return np.stack([(blocks == k).sum(-1) for k in range(num_classes)], axis=-1)

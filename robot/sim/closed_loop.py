@@ -119,7 +119,7 @@ class GardenWorld:
     name = "world"
 
     def __init__(self, garden: SimulatedGarden, stages: Sequence[Stage], fps: float,
-                 outcomes: Outcomes, *, robot_radius_m: float,
+                 outcomes: Outcomes, *,
                  on_stage: Callable[[int, tuple[float, float, float]], None] | None = None,
                  extend: Callable[[], bool] | None = None, max_extra_s: float = 120.0) -> None:
         if not stages:
@@ -128,7 +128,6 @@ class GardenWorld:
             raise ValueError(f"fps must be > 0, got {fps!r}")
         self.garden, self.stages, self.dt = garden, list(stages), 1.0 / fps
         self.outcomes = outcomes
-        self.robot_radius_m = robot_radius_m
         self.on_stage = on_stage  # called with (stage index, start pose) when a stage starts
         self.extend = extend  # the last stage runs on while this says so (up to max_extra_s)
         self.max_extra_s = max_extra_s
@@ -194,7 +193,7 @@ class GardenWorld:
         image, labels = self.garden.view()
         t2 = time.perf_counter()
         stage = self.stages[self._stage]
-        self.segment = Segment(self._stage, f"{self.garden.name}", stage.season, self._k,
+        self.segment = Segment(self._stage, self.garden.name, stage.season, self._k,
                                self.stage_frames(self._stage))
         self._k += 1
         self._feed()
@@ -286,7 +285,7 @@ class GardenWorld:
             tally.waterings_wrong += pump != right
         self.outcomes.coverage_of(
             self.outcomes.key,
-            lambda: Coverage(self._lawn, self._res, self.robot_radius_m)).visit(x, y)
+            lambda: Coverage(self._lawn, self._res, self.garden.radius_m)).visit(x, y)
 
     def _zone_ahead(self, pose: tuple[float, float, float]) -> int | None:
         x, y, th = pose
@@ -317,7 +316,8 @@ def hold_back_views(garden: SimulatedGarden, seasons: Sequence[str], perception:
 
     first = garden.season
     for season in dict.fromkeys(seasons):
-        garden.set_season(season)
+        if garden.season != season:  # a new look costs most of a second
+            garden.set_season(season)
         for image, labels in garden.eval_views(n, seed):
             cells = perception.step(image)
             truth = cell_labels(labels, cells.grid_hw, len(cells.class_names))

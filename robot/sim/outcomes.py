@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from robot.acting.config import PolicyConfig
+from robot.acting.memory import ObstacleMemory, recall
+from robot.acting.policy import GroundGrid, drive_command, visible_ground
+from robot.common.body import RobotConfig
 from robot.common.classes import UNLABELLED
+from robot.common.geometry import CameraModel
+from robot.seeing.labels import cell_class_counts
 from robot.seeing.perception import CellMap
 
 OBSTACLE_SHARE = 0.2  # a cell with this much obstacle in it is an obstacle, whatever else
@@ -36,17 +42,12 @@ def truth_cells(label_map: np.ndarray, grid_hw: tuple[int, int],
     with an obstacle in ``OBSTACLE_SHARE`` of it is an obstacle, because a robot must not drive
     into a cell that is a fifth stone. A cell with no labelled pixel is ``UNLABELLED``.
     """
-    h, w = grid_hw
-    H, W = label_map.shape
-    if H % h or W % w:
-        raise ValueError(f"label map {H}x{W} does not divide into a {h}x{w} grid")
-    sy, sx = H // h, W // w
-    blocks = label_map.reshape(h, sy, w, sx).transpose(0, 2, 1, 3).reshape(h, w, sy * sx)
-    counts = np.stack([(blocks == k).sum(-1) for k in range(len(class_names))], axis=-1)
+    counts = cell_class_counts(label_map, grid_hw, len(class_names))
     out = np.where(counts.sum(-1) > 0, counts.argmax(-1), UNLABELLED)
     if "obstacle" in class_names:
         k = class_names.index("obstacle")
-        out = np.where(counts[..., k] >= OBSTACLE_SHARE * sy * sx, k, out)
+        cell_pixels = label_map.size // (grid_hw[0] * grid_hw[1])
+        out = np.where(counts[..., k] >= OBSTACLE_SHARE * cell_pixels, k, out)
     return out.astype(np.uint8)
 
 
@@ -243,11 +244,9 @@ class OracleStep:
 
     name = "oracle"
 
-    def __init__(self, ground: Any, policy: Any, robot: Any, outcomes: Outcomes,
-                 state: Any = None, camera: Any = None) -> None:
-        from robot.acting.memory import ObstacleMemory
-        from robot.acting.policy import visible_ground
-
+    def __init__(self, ground: GroundGrid, policy: PolicyConfig, robot: RobotConfig,
+                 outcomes: Outcomes, state: Any = None, camera: CameraModel | None = None,
+                 ) -> None:
         self.ground, self.policy, self.robot = ground, policy, robot
         self.outcomes = outcomes
         self.state, self.camera = state, camera  # the robot's pose, for the oracle's memory
@@ -255,8 +254,6 @@ class OracleStep:
         self._visible = visible_ground(ground, policy.lookahead_m)
 
     def run(self, tick: Any) -> None:
-        from robot.acting.policy import drive_command
-
         cells = tick.cells
         if cells is None:
             return
@@ -275,8 +272,6 @@ class OracleStep:
         truth = oracle_cells(truth_cells(labels, cells.grid_hw, cells.class_names), cells)
         remembered = None
         if self.state is not None and self.camera is not None:
-            from robot.acting.memory import recall
-
             remembered = recall(self.memory, truth, self.ground, self._visible, self.policy,
                                 self.state.pose, self.camera)
         oracle = drive_command(truth, self.ground, self.policy, self.robot, remembered)

@@ -188,7 +188,6 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
     try:
         if closed:
             world: Any = GardenWorld(garden, args.stages, fps, outcomes,
-                                     robot_radius_m=garden.radius_m,
                                      extend=lambda: _new_adapter_driving(
                                          learner, outcomes, start_version, args.drive_frames))
             source = world

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,6 +13,7 @@ from firmware_bridge import Link, LinkConfig, OdometryTracker
 from firmware_bridge.board import emulator_process, wait_until
 from firmware_bridge.constants import HEARTBEAT_TIMEOUT_MS, PUMP_CLOSED, TICKS_PER_M, Fault
 from firmware_bridge.emulator import FeedError, World
+from tests.driving_host import start_driving_host
 
 FAST = LinkConfig(handshake_timeout_ms=3000)
 
@@ -168,26 +167,11 @@ def test_process_mode_survives_garbage_on_its_control_channel():
         assert emu.alive()
 
 
-HOST_SCRIPT = """
-import sys, time
-from firmware_bridge import Link
-with Link.open(sys.argv[1]) as link:
-    link.release()
-    while True:
-        link.drive(0.3, 0.0, ttl_ms=1000)
-        print("driving", flush=True)
-        time.sleep(0.05)
-"""
-
-
 @pytest.mark.slow
 def test_killing_the_host_process_lets_the_failsafe_stop_the_robot():
     with emulator_process() as emu:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-        host = subprocess.Popen([sys.executable, "-c", HOST_SCRIPT, emu.port],
-                                stdout=subprocess.PIPE, text=True, env=env)
+        host = start_driving_host(emu.port, 0.3)
         try:
-            assert host.stdout is not None and host.stdout.readline().strip() == "driving"
             assert emu.request(cmd="state")["state"]["motor_left_mmps"] == 300
             os.kill(host.pid, signal.SIGKILL)
             killed_at = time.monotonic()

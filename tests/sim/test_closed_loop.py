@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
 from firmware_bridge import Link, LinkConfig
+from firmware_bridge.board import wait_until
 from robot.sim.closed_loop import GardenWorld, Stage, parse_stages
 from robot.sim.outcomes import Outcomes
+from tests.driving_host import start_driving_host
 from tools.garden.live import LiveGarden
 
 FAST = LinkConfig(handshake_timeout_ms=3000)
@@ -24,8 +24,7 @@ def world_at(pose, seconds: float = 3.0) -> tuple[GardenWorld, LiveGarden, Outco
     garden = LiveGarden("g00", "summer")
     outcomes = Outcomes()
     outcomes.key = ("summer", "test")
-    world = GardenWorld(garden, [Stage("summer", seconds)], FPS, outcomes,
-                        robot_radius_m=garden.radius_m)
+    world = GardenWorld(garden, [Stage("summer", seconds)], FPS, outcomes)
     world.read_frame()  # the first stage starts at the dock …
     garden.place(pose)  # … and the test carries the robot to where it wants it
     world.mcu.request(cmd="feed", pose=None)
@@ -80,33 +79,16 @@ def test_driving_into_the_fence_closes_the_bumper_and_the_robot_stays_put():
         world.shutdown()
 
 
-HOST = """
-import sys, time
-from firmware_bridge import Link
-with Link.open(sys.argv[1]) as link:
-    link.release()
-    while True:
-        link.drive(0.2, 0.0, ttl_ms=1000)
-        print("driving", flush=True)
-        time.sleep(0.05)
-"""
-
-
 @pytest.mark.slow
 def test_killing_the_host_stops_the_robot_through_the_mcu_failsafe():
     world, garden, _ = world_at(open_lawn(LiveGarden("g00", "summer")), seconds=30.0)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    host = subprocess.Popen([sys.executable, "-c", HOST, world.port], stdout=subprocess.PIPE,
-                            text=True, env=env)
+    host = start_driving_host(world.port, 0.2)
     try:
-        assert host.stdout is not None and host.stdout.readline().strip() == "driving"
         before = garden.pose
         world.read_frame()
         assert math.dist(before[:2], garden.pose[:2]) > 0.01, "the host drives it"
         os.kill(host.pid, signal.SIGKILL)
         host.wait()
-        from firmware_bridge.board import wait_until
-
         assert wait_until(lambda: world.mcu.state()["failsafe_count"] == 1, 3.0)
         stopped = garden.pose
         for _ in range(5):
@@ -132,7 +114,7 @@ def test_the_run_ends_after_its_stages_unless_asked_to_run_on():
     garden = LiveGarden("g00", "summer")
     extend = iter([True, True, False])
     world = GardenWorld(garden, [Stage("summer", 0.3), Stage("autumn", 0.2)], FPS, Outcomes(),
-                        robot_radius_m=garden.radius_m, extend=lambda: next(extend))
+                        extend=lambda: next(extend))
     try:
         seasons = []
         while (frame := world.read_frame()) is not None:
