@@ -84,6 +84,15 @@ class GroundGrid:
         return cls(cell_ground_centres(camera, grid_hw))
 
 
+def along_and_across(points: np.ndarray, headings_rad: np.ndarray,
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """For (k, 2) robot-frame points, their distance along each heading and across it (left
+    positive): two (n_headings, k) arrays."""
+    c, s = np.cos(headings_rad)[:, None], np.sin(headings_rad)[:, None]
+    x, y = points[None, :, 0], points[None, :, 1]
+    return x * c + y * s, -x * s + y * c
+
+
 def free_distances(
     blocked: np.ndarray, xy: np.ndarray, valid: np.ndarray, headings_rad: np.ndarray,
     half_width_m: float,
@@ -94,11 +103,8 @@ def free_distances(
     corridor's visible cells reach (nothing is promised about ground the camera does not see).
     A corridor with no visible cell at all has free distance 0.
     """
-    x, y = xy[..., 0][valid], xy[..., 1][valid]
     b = blocked[valid]
-    c, s = np.cos(headings_rad)[:, None], np.sin(headings_rad)[:, None]
-    along = x[None] * c + y[None] * s  # (n_headings, n_cells)
-    lateral = -x[None] * s + y[None] * c
+    along, lateral = along_and_across(xy[valid], headings_rad)  # (n_headings, n_cells)
     inside = (np.abs(lateral) <= half_width_m) & (along > 0)
     seen = np.where(inside, along, -np.inf).max(1)
     first_block = np.where(inside & b[None], along, np.inf).min(1)
@@ -140,6 +146,8 @@ def corridor_mask(xy: np.ndarray, valid: np.ndarray, heading_rad: float, half_wi
         along = xy[..., 0] * c + xy[..., 1] * s
         lateral = -xy[..., 0] * s + xy[..., 1] * c
         return valid & (np.abs(lateral) <= half_width_m) & (along > 0) & (along <= max_along_m)
+
+
 def has_neighbour(mask: np.ndarray) -> np.ndarray:
     """(h, w) bool: cells with at least one of their 8 neighbours also in ``mask``.
 
@@ -147,11 +155,7 @@ def has_neighbour(mask: np.ndarray) -> np.ndarray:
     obstacle near enough to matter covers more than one 16-pixel cell, and one far away is
     seen again, bigger, a few frames later.
     """
-    p = np.pad(mask, 1)
-    h, w = mask.shape
-    n = sum(p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w].astype(np.int8)
-            for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
-    return n > 0
+    return neighbour_share(mask) > 0
 
 
 def visible_ground(ground: GroundGrid, lookahead_m: float) -> np.ndarray:
@@ -192,9 +196,7 @@ def first_contact(points: np.ndarray, headings_rad: np.ndarray,
     the corridor of half_width_m; inf where none is."""
     if len(points) == 0:
         return np.full(len(headings_rad), np.inf)
-    c, s = np.cos(headings_rad)[:, None], np.sin(headings_rad)[:, None]
-    along = points[None, :, 0] * c + points[None, :, 1] * s
-    lateral = -points[None, :, 0] * s + points[None, :, 1] * c
+    along, lateral = along_and_across(points, headings_rad)
     inside = (np.abs(lateral) <= half_width_m) & (along > 0)
     return np.where(inside, along, np.inf).min(1)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 RUNS = ("shipped", "retrained", "oracle")
 STEP_BAR_MS = 25.0  # a closed-loop step, rendering excluded
+FPS = 10.0  # camera frames per simulated second, as `gardenbot simulate`'s default
 
 
 def run_one(garden_id: str, season: str, seconds: float, seed: int, data_dir: Path,
@@ -48,20 +50,17 @@ def run_one(garden_id: str, season: str, seconds: float, seed: int, data_dir: Pa
 
     garden = LiveGarden(garden_id, season, seed=seed)
     stages = (Stage(season, seconds),)
-    frames = round(seconds * 10.0)
+    frames = round(seconds * FPS)
     options = SimulationOptions(
-        speed=0.0, card=card, defaults=defaults, garden=garden, stages=stages, fps=10.0,
+        speed=0.0, card=card, defaults=defaults, garden=garden, stages=stages, fps=FPS,
         press_after=(frames - 1) if press else -1, annotate=annotate, drive_frames=0,
         oracle_eyes=oracle, eval_views=10, wait_learner=300.0)
     return simulate(options, cfg, data_dir)
 
 
-def row_of(summary: dict[str, Any], season: str, version: str | None) -> dict[str, Any] | None:
-    """The drive tally of ``version`` (None: the version that drove first) in ``season``."""
-    drive = summary["drive"]
-    if version is None:
-        version = f"v{summary['adapter']['start']}"
-    return drive.get(f"{season}|{version}")
+def row_of(summary: dict[str, Any], season: str, version: str) -> dict[str, Any] | None:
+    """The drive tally of adapter ``version`` ("v2", "oracle") in ``season``."""
+    return summary["drive"].get(f"{season}|{version}")
 
 
 def bench_garden_season(garden_id: str, season: str, seconds: float, seed: int, cfg: Any,
@@ -268,8 +267,6 @@ def main(argv: list[str]) -> int:
 
     def say(text: str) -> None:
         print(f"... {text}", flush=True)
-
-    import os
 
     t0 = time.monotonic()
     load_before = round(os.getloadavg()[0], 2)
