@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shutil
 import sys
 import tempfile
@@ -87,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     learn.add_argument("--holdout", type=float, default=0.3, metavar="FRACTION",
                        help="last share of each recording kept for evaluation, never learned "
                             "from (default 0.3)")
+    learn.add_argument("--places", choices=("on", "off"), default=None,
+                       help="closed loop: label a new season's frames from the memory of places "
+                            "(default: the config's [experience] places; docs/places.md)")
+    learn.add_argument("--pseudo", choices=("on", "off"), default=None,
+                       help="closed loop: pseudo-labels, confident predictions seen the same "
+                            "from several viewpoints (default: the config's [experience] pseudo)")
+    learn.add_argument("--place-drift", type=float, default=0.0, metavar="DEG_PER_M",
+                       help="add this odometry heading drift (degrees per metre) for the memory "
+                            "of places: measures how drift hurts its labels (default 0)")
+    learn.add_argument("--place-shadow-drifts", default="", metavar="D[,D...]",
+                       help="also measure place-label precision under these drifts (deg/m), "
+                            "on maps that label nothing")
     learn.add_argument("--wait-learner", type=float, default=180.0, metavar="S",
                        help="after the last frame, wait this long for a running retrain")
     out = p.add_argument_group("output")
@@ -127,6 +140,17 @@ def main(argv: list[str]) -> int:
     extra: dict[str, object] = {}
     if not replay:
         extra = _closed_loop(args)
+    for switch in ("places", "pseudo"):
+        if getattr(args, switch) is not None:
+            setattr(args, switch, getattr(args, switch) == "on")
+    try:
+        args.place_shadow_drifts = tuple(float(d) for d in args.place_shadow_drifts.split(",")
+                                         if d.strip())
+    except ValueError:
+        raise GardenbotError("--place-shadow-drifts takes numbers: D[,D...] degrees per "
+                             "metre") from None
+    if not all(math.isfinite(d) for d in (args.place_drift, *args.place_shadow_drifts)):
+        raise GardenbotError("--place-drift and --place-shadow-drifts must be finite")
     temp = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="gardenbot-sim-")) if temp else args.data_dir
     options = SimulationOptions(**{f.name: getattr(args, f.name) for f in fields(SimulationOptions)

@@ -226,6 +226,11 @@ class ExperienceConfig:
     """Self-supervised labels from telemetry (docs/experience.md)."""
 
     enabled: bool = setting(True, "turn telemetry into labels for the replay buffer")
+    places: bool = setting(False, "closed loop: a memory of places (what each patch of ground "
+                           "was in earlier seasons) labels a new season's frames "
+                           "(docs/places.md)")
+    pseudo: bool = setting(False, "closed loop: confident predictions seen the same from "
+                           "several viewpoints become labels, capped (docs/places.md)")
     set_labels: bool = setting(True, "buffer 'traversable' / 'not traversable' as set labels "
                                "(learnt with a partial-label loss, so they can correct the "
                                "adapter); false: keep one only where the adapter's own "

@@ -59,6 +59,11 @@ class SimulationOptions:
     drive_frames: int = 100  # closed loop: the new adapter drives at least this many frames
     eval_views: int = 20  # closed loop: held-back views per season, from fixed poses
     oracle_eyes: bool = False  # drive on the frames' true cells (the reference run)
+    # closed loop: the memory of places and pseudo-labels (docs/places.md); None = the config's
+    places: bool | None = None
+    pseudo: bool | None = None
+    place_drift: float = 0.0  # added odometry heading drift, degrees per metre (a measurement)
+    place_shadow_drifts: tuple[float, ...] = ()  # measure label precision under these drifts
 
 
 def sim_time(t: float) -> datetime:
@@ -206,6 +211,8 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
         if closed:
             world.before_physics = actuation.flush  # last tick's command is at the MCU
         telemetry = TelemetryStep(link, state, range(4))
+        own = _own_label_steps(args, cfg, memory, camera, backbone, classes, data_dir,
+                               garden.name.split()[0] if closed else None)
         experience = ExperienceStep(memory, camera, backbone.grid_hw, classes, robot_body,
                                     cfg.experience, cfg.watering.moisture_threshold,
                                     describe=_describe, keyframe_period_s=0.1)
@@ -243,6 +250,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
         steps += [PerceptionStep(perception), *([OracleEyes()] if args.oracle_eyes else []),
                   scoreboard, policy_step,
                   *([dash.owner] if dash else []), oracle, actuation, telemetry, experience,
+                  *own,
                   AnnotationStep(memory, args.annotate, _describe), owner,
                   *([dash.questions] if dash else []), learner]
         overlay = OverlayStep(args.out, args.show, fps,
@@ -310,11 +318,32 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                                               if experience.stats.resolved_checked else None),
                        "set_labelled": experience.stats.set_labelled,
                        "added": experience.stats.added},
+        **{step.name: step.summary() for step in own},
         "buffer": {"start": buffer_start, "end": len(memory.buffer),
                    "offered": dict(memory.offered), "accepted": dict(memory.accepted),
                    "seasons": memory.buffer.season_counts()},
         "video": str(args.out) if args.out else None,
     }
+
+
+def _own_label_steps(args: SimulationOptions, cfg: Config, memory: Any, camera: Any,
+                     backbone: Any, classes: Any, data_dir: Path, garden: str | None) -> list[Any]:
+    """The memory of places and the pseudo-labels, where switched on (closed loop only: they
+    need a garden's name for the map and odometry from its dock)."""
+    from robot.runtime.places import PlaceStep, PseudoStep
+
+    if garden is None:
+        return []
+    steps: list[Any] = []
+    if cfg.experience.places if args.places is None else args.places:
+        steps.append(PlaceStep(memory, camera, backbone.grid_hw, classes, _describe,
+                               garden=garden, backbone_sha256=backbone.backbone_id,
+                               path=data_dir / "places" / f"{garden}.npz",
+                               drift_deg_per_m=args.place_drift,
+                               shadow_drifts=args.place_shadow_drifts))
+    if cfg.experience.pseudo if args.pseudo is None else args.pseudo:
+        steps.append(PseudoStep(memory, camera, backbone.grid_hw, classes, _describe))
+    return steps
 
 
 def _new_adapter_driving(learner: Any, outcomes: Any, start_version: str,
