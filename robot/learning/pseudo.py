@@ -36,6 +36,7 @@ class PseudoConfig:
     extent_m: float = 20.0  # the tally covers ±extent_m around the dock
     min_confidence: float = 0.9
     max_novelty: float = 1.0  # … and no more novel than this (1: like 95 % of its training cells)
+    max_novel_share: float = 0.1  # a frame with more novel cells than this gives none
     max_range_m: float = 2.5
     min_views: int = 3  # distinct viewpoints that saw the patch …
     min_agree: float = 1.0  # … and the share of them that called it the same class, confidently
@@ -49,6 +50,9 @@ class PseudoConfig:
         if self.min_views < 2:
             raise ValueError(f"pseudo min_views must be >= 2 (one view is no consistency), "
                              f"got {self.min_views}")
+        if not 0.0 <= self.max_novel_share <= 1.0:
+            raise ValueError(f"pseudo max_novel_share must be in [0, 1], got "
+                             f"{self.max_novel_share}")
         if not 0.5 < self.min_agree <= 1.0 or not 0.0 < self.min_confidence <= 1.0:
             raise ValueError("pseudo min_agree must be in (0.5, 1], min_confidence in (0, 1]")
         if self.cap_share < 0:
@@ -60,6 +64,14 @@ def sure(predicted: np.ndarray, confidence: np.ndarray, novelty: np.ndarray,
     """(…) bool: predictions sure enough to count: confident, and of ground like the adapter's
     training data (a confident call on novel ground is where a season fools the adapter)."""
     return (confidence >= cfg.min_confidence) & (novelty <= cfg.max_novelty)
+
+
+def familiar_frame(novelty: np.ndarray, cfg: PseudoConfig) -> bool:
+    """Whether a frame looks like the adapter's training data overall. In a new season most of
+    a frame is novel, and the few cells that are not are no safer: measured on g07 autumn, its
+    pseudo-labels were right 39 % of the time (docs/places.md), so a frame with more than
+    ``max_novel_share`` novel cells gives none at all."""
+    return float((novelty > cfg.max_novelty).mean()) <= cfg.max_novel_share
 
 
 def consistent(predicted: np.ndarray, confidence: np.ndarray, novelty: np.ndarray,

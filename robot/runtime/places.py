@@ -32,7 +32,7 @@ from robot.learning.places import (
     PlaceMap,
     label_precision,
 )
-from robot.learning.pseudo import PseudoConfig, ViewTally
+from robot.learning.pseudo import PseudoConfig, ViewTally, familiar_frame
 from robot.runtime.learning import Describe, Memory
 from robot.runtime.loop import Tick
 from robot.seeing.cells import cell_ground_centres, cell_ground_samples
@@ -201,6 +201,7 @@ class PseudoStep:
         self.delay_views = delay_views  # a view is labelled after this many later viewpoints
         self.stats = SourceStats()
         self.capped = 0  # pseudo-labels left out by the cap
+        self.novel_frames = 0  # viewpoints that gave none: the frame looked novel
         self._segment: int | None = None
         self._tally = ViewTally(len(self.classes), self.cfg)
         self._queue: deque[tuple[Any, ...]] = deque()
@@ -232,6 +233,9 @@ class PseudoStep:
     def _label(self, pose: Any, predicted: np.ndarray, confidence: np.ndarray,
                novelty: np.ndarray, features: np.ndarray, truth: np.ndarray | None,
                origin: Any) -> None:
+        if not familiar_frame(novelty, self.cfg):
+            self.novel_frames += 1
+            return
         labels = self._tally.labels(pose, self.centres, predicted, confidence, novelty)
         allowed = np.zeros(labels.shape, np.uint16)
         n = _count(self.stats, labels, allowed, truth, self.classes, origin.season)
@@ -254,7 +258,7 @@ class PseudoStep:
         self.memory.add(batch, "pseudo")
 
     def summary(self) -> dict[str, Any]:
-        return {**self.stats.summary(), "capped": self.capped}
+        return {**self.stats.summary(), "capped": self.capped, "novel_frames": self.novel_frames}
 
     def shutdown(self) -> None:
         self._flush()

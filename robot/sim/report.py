@@ -93,6 +93,7 @@ def format_summary(s: dict[str, Any]) -> str:
     lines.append(f"  confirmed as a class {e['resolved']} (precision "
                  f"{_fmt(e['resolved_precision'])}), buffered as sets "
                  f"{e.get('set_labelled', 0)}, offered to the buffer {e['added']}")
+    lines += _own_labels(s)
     buf = s["buffer"]
     offered = ", ".join(f"{k} {n} offered / {buf['accepted'].get(k, 0)} kept"
                         for k, n in buf["offered"].items()) or "nothing"
@@ -130,3 +131,26 @@ def _drive_lines(s: dict[str, Any]) -> list[str]:
     lines.append("  false stop: stopped or turned on the spot where the oracle drove on; missed "
                  "obstacle: drove on where the oracle stopped")
     return lines
+
+
+def _own_labels(s: dict[str, Any]) -> list[str]:
+    """The memory of places and the pseudo-labels, when they ran (docs/places.md)."""
+    out = []
+    for key, what in (("places", "place labels (memory of places)"), ("pseudo", "pseudo-labels")):
+        p = s.get(key)
+        if not p:
+            continue
+        seasons = ", ".join(f"{k or '-'} {v['labels']} ({_fmt(v['precision'])})"
+                            for k, v in p.get("by_season", {}).items())
+        out.append(f"{what}: {p['labels']} (precision {_fmt(p['precision'])} of {p['checked']} "
+                   f"checked; {p['sets']} as sets), offered to the buffer {p['added']}"
+                   + (f"; by season: {seasons}" if seasons else "")
+                   + (f"; left out by the cap {p['capped']}" if "capped" in p else ""))
+        err = p.get("odometry_error_m")
+        if err:
+            out.append(f"  odometry vs the true pose: {err['mean']:.3f} m mean, {err['max']:.3f} "
+                       f"m max (added drift {p['drift_deg_per_m']:g}°/m)")
+        for d, v in p.get("by_drift", {}).items():
+            out.append(f"  under {d}°/m drift: {v['labels']} labels, precision "
+                       f"{_fmt(v['precision'])}")
+    return out

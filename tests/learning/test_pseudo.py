@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from robot.common.classes import UNLABELLED
-from robot.learning.pseudo import PseudoConfig, ViewTally, consistent
+from robot.learning.pseudo import PseudoConfig, ViewTally, consistent, familiar_frame
 
 LAWN, PATH, SOIL, PLANT, OBSTACLE = range(5)
 CFG = PseudoConfig(resolution_m=0.1, extent_m=5.0, min_views=3, min_agree=1.0)
@@ -86,3 +86,10 @@ def test_bad_settings_are_refused() -> None:
         PseudoConfig(min_views=1)
     with pytest.raises(ValueError, match="cap_share"):
         PseudoConfig(cap_share=-0.1)
+
+
+def test_a_frame_that_looks_novel_overall_gives_no_pseudo_labels() -> None:
+    novelty = np.full((15, 20), 0.3)
+    assert familiar_frame(novelty, CFG)
+    novelty[:5] = 2.0  # a third of the frame unlike anything the adapter learnt
+    assert not familiar_frame(novelty, CFG)
