@@ -55,7 +55,8 @@ class PlaceConfig:
 
     resolution_m: float = 0.2  # side of a map cell
     extent_m: float = 20.0  # the map covers ±extent_m around the dock
-    min_confidence: float = 0.9  # a prediction votes only this sure
+    min_confidence: float = 0.9  # a prediction votes only this sure …
+    max_novelty: float = 1.0  # … and of ground this familiar to the adapter
     max_range_m: float = 2.5  # cells seeing ground farther ahead neither vote nor get labels
     cap: float = 20.0  # votes a map cell holds at most (older ones scale down)
     min_votes: float = 3.0  # a map cell under a grid cell must hold this many votes …
@@ -114,13 +115,19 @@ class PlaceMap:
     # --- voting -----------------------------------------------------------------------------
 
     def vote(self, pose: Sequence[float], ground: np.ndarray, predicted: np.ndarray,
-             confidence: np.ndarray) -> int:
+             confidence: np.ndarray, novelty: np.ndarray | None = None) -> int:
         """Add one frame's confident predictions to the pending votes; the number of grid
-        cells that voted. ``ground`` (h, w, S, 2) robot-frame ground samples per cell."""
+        cells that voted. ``ground`` (h, w, S, 2) robot-frame ground samples per cell.
+
+        A cell votes only when the adapter is sure of it and it is not novel: on a new season's
+        ground the adapter is confidently wrong (autumn leaves on lawn called "plant"), and the
+        memory must not learn that the lawn moved."""
         if not np.isfinite(np.asarray(pose, float)).all():
             return 0
         i, j, inside = self._world(pose, ground)
         sure = (confidence >= self.cfg.min_confidence) & (predicted < len(self.classes))
+        if novelty is not None:
+            sure &= novelty <= self.cfg.max_novelty
         whole = inside.all(-1) & sure  # a cell votes only where all its ground is on the map
         if not whole.any():
             return 0

@@ -136,7 +136,8 @@ class PlaceStep:
             self._next_label_t = cells.t + self.label_period_s
         for shadow in self.shadows:
             pose = shadow.odometry.update(raw)
-            shadow.map.vote(pose, self.ground, cells.classes, cells.confidence)
+            shadow.map.vote(pose, self.ground, cells.classes, cells.confidence,
+                            cells.novelty)
             if label_now and tick.truth is not None and shadow.map.seasons:
                 labels, allowed = shadow.map.labels(pose, self.ground)
                 _count(shadow.stats, labels, allowed, tick.truth, self.classes,
@@ -146,7 +147,7 @@ class PlaceStep:
             self.pose_error_m.append(math.hypot(pose[0] - tick.truth_pose[0],
                                                 pose[1] - tick.truth_pose[1]))
         if not origin.held_back:
-            self.map.vote(pose, self.ground, cells.classes, cells.confidence)
+            self.map.vote(pose, self.ground, cells.classes, cells.confidence, cells.novelty)
         if not label_now or not self.map.seasons:
             return
         labels, allowed = self.map.labels(pose, self.ground)
@@ -160,14 +161,18 @@ class PlaceStep:
         self.stats.added += len(batch)
         self.memory.add(batch, "place")
 
+    def _end_day(self) -> None:
+        """The day's votes join the memory, which is saved (the next day starts from it)."""
+        self.map.commit(self._season)
+        for shadow in self.shadows:
+            shadow.map.commit(self._season)
+        if self.path is not None:
+            self.map.save(self.path)
+
     def _new_day(self, segment: int) -> None:
         """A new segment starts from the dock: the day before joins the memory."""
         if self._segment is not None:
-            self.map.commit(self._season)
-            for shadow in self.shadows:
-                shadow.map.commit(self._season)
-            if self.path is not None:
-                self.map.save(self.path)
+            self._end_day()
         self._segment = segment
         self.odometry.reset()
         for shadow in self.shadows:
@@ -183,7 +188,9 @@ class PlaceStep:
                 "by_drift": {f"{s.drift_deg_per_m:g}": s.stats.summary() for s in self.shadows}}
 
     def shutdown(self) -> None:
-        pass
+        if self._segment is not None and self.enabled:
+            self._end_day()
+            self._segment = None
 
 
 class PseudoStep:

@@ -89,6 +89,8 @@ def test_unsure_far_and_off_map_predictions_do_not_vote() -> None:
     assert m.vote((0.1, 0.1, 0.0), one_cell(CFG.max_range_m + 0.5, 0.0), *sure(LAWN)) == 0
     assert m.vote((4.9, 0.1, 0.0), one_cell(1.0, 0.0), *sure(LAWN)) == 0  # beyond the extent
     assert m.vote((np.nan, 0.0, 0.0), one_cell(1.0, 0.0), *sure(LAWN)) == 0
+    # sure, but of ground unlike the adapter's training data: a new season's look
+    assert m.vote((0.1, 0.1, 0.0), one_cell(1.0, 0.0), *sure(LAWN), np.full((1, 1), 1.5)) == 0
     assert m.pending.sum() == 0
 
 
