@@ -130,16 +130,6 @@ def main(argv: list[str]) -> int:
                              "they do not go with --recording or --video")
     if args.fps <= 0 or args.drive_frames < 0:
         raise GardenbotError("--fps must be > 0 and --drive-frames >= 0")
-    cfg = load_config(args.config) if args.config else Config()
-    if [str(r) for r in args.recording] == ["samples"]:
-        from models import SAMPLES_DIR
-
-        args.recording = find_samples(SAMPLES_DIR)
-        if not args.recording:
-            raise RecordingError(f"{SAMPLES_DIR}: no sample recordings there")
-    extra: dict[str, object] = {}
-    if not replay:
-        extra = _closed_loop(args)
     for switch in ("places", "pseudo"):
         if getattr(args, switch) is not None:
             setattr(args, switch, getattr(args, switch) == "on")
@@ -151,6 +141,16 @@ def main(argv: list[str]) -> int:
                              "metre") from None
     if not all(math.isfinite(d) for d in (args.place_drift, *args.place_shadow_drifts)):
         raise GardenbotError("--place-drift and --place-shadow-drifts must be finite")
+    cfg = load_config(args.config) if args.config else Config()
+    if [str(r) for r in args.recording] == ["samples"]:
+        from models import SAMPLES_DIR
+
+        args.recording = find_samples(SAMPLES_DIR)
+        if not args.recording:
+            raise RecordingError(f"{SAMPLES_DIR}: no sample recordings there")
+    extra: dict[str, object] = {}
+    if not replay:
+        extra = _closed_loop(args)
     temp = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="gardenbot-sim-")) if temp else args.data_dir
     options = SimulationOptions(**{f.name: getattr(args, f.name) for f in fields(SimulationOptions)

@@ -226,7 +226,7 @@ class ExperienceConfig:
     """Self-supervised labels from telemetry (docs/experience.md)."""
 
     enabled: bool = setting(True, "turn telemetry into labels for the replay buffer")
-    places: bool = setting(False, "closed loop: a memory of places (what each patch of ground "
+    places: bool = setting(True, "closed loop: a memory of places (what each patch of ground "
                            "was in earlier seasons) labels a new season's frames "
                            "(docs/places.md)")
     pseudo: bool = setting(False, "closed loop: confident predictions seen the same from "

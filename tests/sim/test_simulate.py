@@ -217,3 +217,12 @@ def test_closed_loop_runs_on_until_the_new_adapter_has_driven(tiny_backbone_card
     v2 = s["drive"]["autumn|v2"]
     assert sum(v2["reasons"].values()) >= 15, "the new adapter drove its frames"
     assert s["frames"] > 20 and s["closed_loop"]["extra_frames"] == s["frames"] - 20
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--place-shadow-drifts", "1,x"], "--place-shadow-drifts takes numbers"),
+    (["--place-drift", "nan"], "must be finite"),
+])
+def test_bad_place_drift_flags_are_a_clear_error(flags, message, capsys):
+    assert cli(["simulate", "--places", "on", *flags]) == 1
+    assert message in capsys.readouterr().err
