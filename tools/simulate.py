@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     learn.add_argument("--holdout", type=float, default=0.3, metavar="FRACTION",
                        help="last share of each recording kept for evaluation, never learned "
                             "from (default 0.3)")
+    learn.add_argument("--oracle-eyes", action="store_true",
+                       help="closed loop: drive on each frame's true cells (the oracle's "
+                            "reference run; what the memory of places then votes is the truth)")
     learn.add_argument("--places", choices=("on", "off"), default=None,
                        help="closed loop: label a new season's frames from the memory of places "
                             "(default: the config's [experience] places; docs/places.md)")
