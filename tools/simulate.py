@@ -166,9 +166,9 @@ def main(argv: list[str]) -> int:
             web.close()
         if temp:
             shutil.rmtree(data_dir, ignore_errors=True)
-    print(format_summary(summary))
-    if args.json:
+    if args.json:  # first: a run's numbers are kept even if printing them fails
         args.json.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(format_summary(summary))
     return 0
 
 

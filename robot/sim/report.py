@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 
+def _version_order(v: str) -> tuple[int, int, str]:
+    """v1, v2, … in number order; a name that is not a number ("oracle": `--oracle-eyes`) last."""
+    n = v.lstrip("v")
+    return (0, int(n), v) if n.isdigit() else (1, 0, v)
+
+
 def _fmt(x: float | None) -> str:
     return "  -  " if x is None else f"{x:.3f}"
 
@@ -20,8 +26,7 @@ def format_summary(s: dict[str, Any]) -> str:
     ]
     seasons = list(dict.fromkeys(k.split("|")[0] for k in s["live_accuracy"]))
     if seasons:
-        versions = sorted({k.split("|")[1] for k in s["live_accuracy"]},
-                          key=lambda v: int(v.lstrip("v")))
+        versions = sorted({k.split("|")[1] for k in s["live_accuracy"]}, key=_version_order)
         lines.append("")
         lines.append("accuracy per cell against the label maps")
         lines.append("  live, frames as played, by the adapter that classified them:")
