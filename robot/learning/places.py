@@ -92,7 +92,7 @@ class PlaceMap:
         self.size = n
         self.votes = np.zeros((n, n, len(self.classes)), np.float32)  # committed
         self.pending = np.zeros_like(self.votes)
-        self.seasons: list[str] = []  # seasons committed, in order
+        self.seasons: list[str] = []  # seasons committed, in order (empty: nothing to label from)
 
     # --- geometry ---------------------------------------------------------------------------
 
@@ -148,8 +148,9 @@ class PlaceMap:
         self.votes += self.pending
         _cap(self.votes, self.cfg.cap)
         self.pending[:] = 0
-        if season:
-            self.seasons.append(season)
+        season = season or "unknown"  # the list also says that the memory holds a day now
+        if not self.seasons or self.seasons[-1] != season:
+            self.seasons.append(season)  # seasons in the order they came; a day adds one once
 
     @property
     def known_cells(self) -> int:
