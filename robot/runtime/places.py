@@ -84,6 +84,13 @@ class _Shadow:
     map: PlaceMap
     odometry: DriftedOdometry
     stats: SourceStats = field(default_factory=SourceStats)
+    pose_error_m: list[float] = field(default_factory=list)
+
+
+def _error_summary(err: Sequence[float]) -> dict[str, float] | None:
+    a = np.asarray(err, float)
+    return {"mean": round(float(a.mean()), 3), "max": round(float(a.max()), 3)} if len(a) \
+        else None
 
 
 class PlaceStep:
@@ -136,6 +143,9 @@ class PlaceStep:
             self._next_label_t = cells.t + self.label_period_s
         for shadow in self.shadows:
             pose = shadow.odometry.update(raw)
+            if label_now and tick.truth_pose is not None:
+                shadow.pose_error_m.append(math.hypot(pose[0] - tick.truth_pose[0],
+                                                      pose[1] - tick.truth_pose[1]))
             shadow.map.vote(pose, self.ground, cells.classes, cells.confidence,
                             cells.novelty)
             if label_now and tick.truth is not None and shadow.map.seasons:
@@ -180,12 +190,12 @@ class PlaceStep:
         self._next_label_t = -math.inf
 
     def summary(self) -> dict[str, Any]:
-        err = np.asarray(self.pose_error_m)
         return {**self.stats.summary(), "drift_deg_per_m": self.drift_deg_per_m,
                 "known_map_cells": self.map.known_cells, "seasons": list(self.map.seasons),
-                "odometry_error_m": ({"mean": round(float(err.mean()), 3),
-                                      "max": round(float(err.max()), 3)} if len(err) else None),
-                "by_drift": {f"{s.drift_deg_per_m:g}": s.stats.summary() for s in self.shadows}}
+                "odometry_error_m": _error_summary(self.pose_error_m),
+                "by_drift": {f"{s.drift_deg_per_m:g}": {
+                    **s.stats.summary(), "odometry_error_m": _error_summary(s.pose_error_m)}
+                    for s in self.shadows}}
 
     def shutdown(self) -> None:
         if self._segment is not None and self.enabled:

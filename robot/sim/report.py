@@ -156,6 +156,9 @@ def _own_labels(s: dict[str, Any]) -> list[str]:
             out.append(f"  odometry vs the true pose: {err['mean']:.3f} m mean, {err['max']:.3f} "
                        f"m max (added drift {p['drift_deg_per_m']:g}°/m)")
         for d, v in p.get("by_drift", {}).items():
+            e = v.get("odometry_error_m")
             out.append(f"  under {d}°/m drift: {v['labels']} labels, precision "
-                       f"{_fmt(v['precision'])}")
+                       f"{_fmt(v['precision'])}"
+                       + (f"; odometry off by {e['mean']:.3f} m mean, {e['max']:.3f} m max"
+                          if e else ""))
     return out
