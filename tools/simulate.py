@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     learn.add_argument("--place-shadow-drifts", default="", metavar="D[,D...]",
                        help="also measure place-label precision under these drifts (deg/m), "
                             "on maps that label nothing")
+    learn.add_argument("--place-drift-alternates", action="store_true",
+                       help="the added drift changes sign every day (the worst case for a map "
+                            "made on one day and read on the next)")
     learn.add_argument("--wait-learner", type=float, default=180.0, metavar="S",
                        help="after the last frame, wait this long for a running retrain")
     out = p.add_argument_group("output")

@@ -270,13 +270,21 @@ class DriftedOdometry:
     wheel diameters do — to measure how drift hurts the memory of places (a simulation knob;
     0 leaves the poses as they come)."""
 
-    def __init__(self, heading_bias_deg_per_m: float = 0.0) -> None:
+    def __init__(self, heading_bias_deg_per_m: float = 0.0, alternate: bool = False) -> None:
         self.bias = math.radians(heading_bias_deg_per_m)
-        self.reset()
-
-    def reset(self) -> None:
+        # A bias that repeats along a repeated route bends the map and the new day's poses
+        # alike, and cancels; one that changes sign each day (tyre pressure, a wet lawn) is the
+        # worst case for a memory built on one day and read on the next.
+        self.alternate = alternate
         self._last: tuple[float, float, float] | None = None
         self._pose: tuple[float, float, float] | None = None
+
+    def reset(self) -> None:
+        """A new day from the dock: the pose starts over on the truth."""
+        if self.alternate and (self._last is not None):
+            self.bias = -self.bias
+        self._last = None
+        self._pose = None
 
     def update(self, pose: Sequence[float]) -> tuple[float, float, float]:
         x, y, th = (float(v) for v in pose)

@@ -102,7 +102,8 @@ class PlaceStep:
                  classes: Sequence[str], describe: Describe, *, garden: str,
                  backbone_sha256: str, path: Path | None = None, cfg: PlaceConfig | None = None,
                  enabled: bool = True, drift_deg_per_m: float = 0.0,
-                 shadow_drifts: Sequence[float] = (), label_period_s: float = 0.5) -> None:
+                 shadow_drifts: Sequence[float] = (), alternate_drift: bool = False,
+                 label_period_s: float = 0.5) -> None:
         self.memory, self.describe, self.enabled = memory, describe, enabled
         self.classes = tuple(classes)
         self.cfg = cfg or PlaceConfig()
@@ -115,11 +116,12 @@ class PlaceStep:
                      ", ".join(self.map.seasons) or "no season")
         else:
             self.map = PlaceMap(garden, backbone_sha256, self.classes, self.cfg)
-        self.odometry = DriftedOdometry(drift_deg_per_m)
+        self.odometry = DriftedOdometry(drift_deg_per_m, alternate_drift)
         self.drift_deg_per_m = drift_deg_per_m
         self.stats = SourceStats()
         self.shadows = [_Shadow(d, PlaceMap(garden, backbone_sha256, self.classes, self.cfg),
-                                DriftedOdometry(d)) for d in shadow_drifts]
+                                DriftedOdometry(d, alternate_drift)) for d in shadow_drifts]
+        self.alternate_drift = alternate_drift
         self.pose_error_m: list[float] = []  # odometry (drifted) vs the true pose, per keyframe
         self._segment: int | None = None
         self._season = ""
@@ -191,6 +193,7 @@ class PlaceStep:
 
     def summary(self) -> dict[str, Any]:
         return {**self.stats.summary(), "drift_deg_per_m": self.drift_deg_per_m,
+                "drift_alternates": self.alternate_drift,
                 "known_map_cells": self.map.known_cells, "seasons": list(self.map.seasons),
                 "odometry_error_m": _error_summary(self.pose_error_m),
                 "by_drift": {f"{s.drift_deg_per_m:g}": {

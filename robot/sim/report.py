@@ -154,7 +154,8 @@ def _own_labels(s: dict[str, Any]) -> list[str]:
         err = p.get("odometry_error_m")
         if err:
             out.append(f"  odometry vs the true pose: {err['mean']:.3f} m mean, {err['max']:.3f} "
-                       f"m max (added drift {p['drift_deg_per_m']:g}°/m)")
+                       f"m max (added drift {p['drift_deg_per_m']:g}°/m"
+                       + (", changing sign every day)" if p.get("drift_alternates") else ")"))
         for d, v in p.get("by_drift", {}).items():
             e = v.get("odometry_error_m")
             out.append(f"  under {d}°/m drift: {v['labels']} labels, precision "

@@ -64,6 +64,7 @@ class SimulationOptions:
     pseudo: bool | None = None
     place_drift: float = 0.0  # added odometry heading drift, degrees per metre (a measurement)
     place_shadow_drifts: tuple[float, ...] = ()  # measure label precision under these drifts
+    place_drift_alternates: bool = False  # the added drift changes sign every day
 
 
 def sim_time(t: float) -> datetime:
@@ -340,7 +341,8 @@ def _own_label_steps(args: SimulationOptions, cfg: Config, memory: Any, camera: 
                                garden=garden, backbone_sha256=backbone.backbone_id,
                                path=data_dir / "places" / f"{garden}.npz",
                                drift_deg_per_m=args.place_drift,
-                               shadow_drifts=args.place_shadow_drifts))
+                               shadow_drifts=args.place_shadow_drifts,
+                               alternate_drift=args.place_drift_alternates))
     if cfg.experience.pseudo if args.pseudo is None else args.pseudo:
         steps.append(PseudoStep(memory, camera, backbone.grid_hw, classes, _describe))
     return steps

@@ -193,3 +193,14 @@ def test_bad_settings_are_refused() -> None:
         PlaceConfig(min_share=0.5)
     with pytest.raises(ValueError, match="resolution_m"):
         PlaceConfig(resolution_m=0.0)
+
+
+def test_an_alternating_drift_turns_the_other_way_the_next_day() -> None:
+    drift = DriftedOdometry(10.0, alternate=True)
+    for x in np.linspace(0.0, 1.0, 11):
+        first = drift.update((float(x), 0.0, 0.0))
+    drift.reset()
+    for x in np.linspace(0.0, 1.0, 11):
+        second = drift.update((float(x), 0.0, 0.0))
+    assert first[2] == pytest.approx(math.radians(10.0))
+    assert second[2] == pytest.approx(-math.radians(10.0))
