@@ -33,10 +33,12 @@ from robot.sim.session import DEFAULT_PRESS_AT, SimulationOptions, find_samples,
 DEFAULT_GARDEN = "g07"
 DEFAULT_SEASONS = "summer,autumn"
 DEFAULT_SEASON_S = 45.0
-# What the closed loop's retrain learns from by default: what the robot gathered plus at most
-# this many answers of the simulated owner, no dense label maps (docs/simulate.md, measured).
-DEFAULT_OWNER_ANSWERS = 10
-DEFAULT_ANNOTATE_CLOSED = 0.0
+# What the closed loop's retrain learns from by default. The aim (issue 12) is what the robot
+# gathered plus at most 10 owner answers and no dense maps (10 and 0.0 here); measured on g07
+# that recovers most of the held-back accuracy but not the driving (docs/simulate.md, "The
+# owner's answers"), so the demo keeps the dense maps until the robot's own labels close that.
+DEFAULT_OWNER_ANSWERS = 0
+DEFAULT_ANNOTATE_CLOSED = 0.5
 DEFAULT_ANNOTATE_REPLAY = 0.5
 
 
@@ -88,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                             f"season (default: {100 * DEFAULT_PRESS_AT:.0f}%% of them); -1 = never")
     learn.add_argument("--annotate", type=float, default=None, metavar="FRACTION",
                        help="share of labelled frames whose dense label maps go to the buffer "
-                            "(default: closed loop "
-                            f"{DEFAULT_ANNOTATE_CLOSED:g}, replay {DEFAULT_ANNOTATE_REPLAY:g})")
+                            f"(default {DEFAULT_ANNOTATE_CLOSED:g} in the closed loop, "
+                            f"{DEFAULT_ANNOTATE_REPLAY:g} in a replay; 0 = none)")
     learn.add_argument("--owner-answers", type=int, default=None, metavar="K",
                        help="closed loop: the simulated owner answers at most K of the robot's "
                             "questions from the garden's truth before the retrain (default "

@@ -224,6 +224,7 @@ def test_closed_loop_owner_answers_from_the_gardens_truth(tiny_backbone_card, ti
                                                           tmp_path, capsys):
     code = cli(["simulate", "--garden", "g07", "--season", "autumn", "--season-seconds", "3",
                 "--press-after", "25", "--drive-frames", "5", "--owner-answers", "2",
+                "--annotate", "0",
                 "--card", str(tiny_backbone_card), "--defaults", str(tiny_defaults),
                 "--config", str(_fp32_config(tmp_path)), "--speed", "0",
                 "--json", str(tmp_path / "s.json")])
@@ -234,7 +235,7 @@ def test_closed_loop_owner_answers_from_the_gardens_truth(tiny_backbone_card, ti
     assert 1 <= owner["answered"] <= 2 and owner["asked"] >= owner["answered"]
     assert 0.0 < owner["precision"] <= 1.0 and owner["correct"] <= owner["cells"]
     assert s["buffer"]["offered"]["owner"] == owner["cells"]
-    assert "annotation" not in s["buffer"]["offered"], "closed loop: no dense maps by default"
+    assert "annotation" not in s["buffer"]["offered"], "no dense maps: owner answers only"
     assert f"the simulated owner answered {owner['answered']} of at most 2" in out.out
 
 
