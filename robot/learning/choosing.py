@@ -5,8 +5,9 @@ or saw ground unlike anything its adapter was trained on (novelty above ``novel_
 Its *candidate cells* are the unsure, the novel and — when it stopped — the blocked ones.
 :func:`frame_candidates` groups them by what they look like (k-means on the backbone features,
 cosine distance), not by where they are: one answer then labels every cell of a kind of
-ground in the frame, wherever it lies. Each group is a :class:`Candidate` with its usefulness
-(the summed doubt of its cells: a big, unsure, novel group first) and its mean feature.
+ground in the frame, wherever it lies — but for the fifth least like the group's look. Each
+group is a :class:`Candidate` with its usefulness (the summed doubt of its cells: a big,
+unsure, novel group first) and its mean feature.
 
 :func:`choose_questions` picks the K most useful *diverse* candidates: greedy farthest-point
 on the groups' mean features, weighted by usefulness, never two of the same kind of ground
@@ -26,6 +27,8 @@ STOP_REASONS = frozenset({"stop_blocked", "stop_low_confidence"})
 CREEP_REASON = "creep"  # driving slowly over ground perception is unsure of
 SAME_KIND = 0.1  # cosine distance between group means below which two groups are one kind
 SPLIT_ABOVE = 0.2  # a frame's cells are split into another group only when this far apart
+MAX_GROUPS = 8  # groups a frame's candidate cells are split into at most
+KEEP = 0.8  # share of a group's cells, the most like its look, that its question is about
 STOPPED_DOUBT = 0.25  # a confident blocked cell where the robot stopped: maybe wrongly
 
 
@@ -100,10 +103,12 @@ def group_alike(features: np.ndarray, weights: np.ndarray, max_groups: int,
 
 
 def frame_candidates(features: np.ndarray, doubt: np.ndarray, kind: np.ndarray,
-                     max_groups: int = 4, min_cells: int = 3,
-                     split_above: float = SPLIT_ABOVE) -> list[Candidate]:
-    """The frame's candidate cells (``kind`` > 0) in groups that look alike, most useful first;
-    a group smaller than ``min_cells`` is not worth the owner's tap. ``features`` (h, w, C)."""
+                     max_groups: int = MAX_GROUPS, min_cells: int = 3,
+                     split_above: float = SPLIT_ABOVE, keep: float = KEEP) -> list[Candidate]:
+    """The frame's candidate cells (``kind`` > 0) in groups that look alike, most useful first.
+    Each group's question is about the ``keep`` share of its cells nearest its mean look (the
+    rest are the likeliest to be another class, and one answer would label them wrongly); a
+    group smaller than ``min_cells`` is not worth the owner's tap. ``features`` (h, w, C)."""
     mask = kind > 0
     if mask.sum() < min_cells:
         return []
@@ -111,8 +116,15 @@ def frame_candidates(features: np.ndarray, doubt: np.ndarray, kind: np.ndarray,
     labels = group_alike(feats, doubt[mask], max_groups, min_cells, split_above)
     rows, cols = np.nonzero(mask)
     out = []
+    x = unit_rows(feats)
     for j in np.unique(labels):
         member = labels == j
+        if keep < 1.0 and member.sum() >= min_cells:
+            # the cells least like their group's look are left out of its question
+            centre = unit_rows(x[member].mean(0))
+            dist = np.where(member, 1.0 - x @ centre, np.inf)
+            cut = np.quantile(dist[member], keep)
+            member = member & (dist <= cut)
         if member.sum() < min_cells:
             continue
         region = np.zeros(mask.shape, bool)

@@ -37,7 +37,13 @@ from robot.common.classes import UNLABELLED
 from robot.common.errors import GardenbotError
 from robot.common.geometry import CameraModel
 from robot.common.samples import MAX_SET_CLASSES, cells_from_grid, make_cells, set_mask
-from robot.learning.choosing import cell_doubt, choose_questions, frame_candidates
+from robot.learning.choosing import (
+    KEEP,
+    MAX_GROUPS,
+    cell_doubt,
+    choose_questions,
+    frame_candidates,
+)
 from robot.learning.config import ExperienceConfig, LearnerSettings
 from robot.learning.experience import (
     PoseTrack,
@@ -541,8 +547,8 @@ class QuestionStep:
 
     def __init__(self, board: QuestionBoard, memory: Memory, describe: Describe,
                  min_confidence: float, ask_every_s: float = 20.0, jpeg_quality: int = 80,
-                 novel_above: float = 1.0, groups_per_frame: int = 4, min_cells: int = 3,
-                 ) -> None:
+                 novel_above: float = 1.0, groups_per_frame: int = MAX_GROUPS,
+                 min_cells: int = 3, keep: float = KEEP) -> None:
         self.board = board
         self.memory = memory
         self.describe = describe
@@ -552,6 +558,7 @@ class QuestionStep:
         self.novel_above = novel_above
         self.groups_per_frame = groups_per_frame
         self.min_cells = min_cells
+        self.keep = keep
         self.owner_cells = 0  # offered to the buffer
         self._next_ask_t = -np.inf
 
@@ -579,7 +586,7 @@ class QuestionStep:
         if not kind.any():
             return
         candidates = frame_candidates(cells.features, doubt, kind, self.groups_per_frame,
-                                      self.min_cells)
+                                      self.min_cells, keep=self.keep)
         if not candidates:
             return
         origin = self.describe(tick)

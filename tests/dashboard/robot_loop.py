@@ -73,7 +73,7 @@ class PaintedCamera:
         classes[8:11, 5:9] = 3
         rng = np.random.default_rng(self.n)
         features = rng.normal(size=(*GRID, FEATURE_DIM)).astype(np.float32)
-        features[8:11, 5:9] = 3.0 + 0.1 * features[8:11, 5:9]  # the patch: cells that look alike
+        features[8:11, 5:9] = 3.0  # the patch: cells that look alike
         tick.cells = CellMap(classes, confidence, np.full(GRID, 0.5, np.float32),
                              DEFAULT_CLASSES, tick.frame.t, "v1", features=features)
 

@@ -51,7 +51,7 @@ def test_cells_that_look_alike_form_one_group_wherever_they_lie():
     features = _frame(looks, kinds)
     doubt = np.ones((6, 8), np.float32)
     kind = np.full((6, 8), 2, np.uint8)
-    groups = frame_candidates(features, doubt, kind, max_groups=4, min_cells=3)
+    groups = frame_candidates(features, doubt, kind, max_groups=4, min_cells=3, keep=1.0)
     regions = sorted((g.region for g in groups), key=lambda r: -r.sum())
     assert len(groups) == 2, "two looks, two groups: not one per strip, not four"
     np.testing.assert_array_equal(regions[0], kinds == 0)
@@ -68,8 +68,20 @@ def test_too_few_candidate_cells_or_a_tiny_group_is_not_asked_about():
     kind[0, :2] = 2
     assert frame_candidates(_frame(looks, kinds), np.ones((3, 4)), kind) == []
     kind[:] = 2
-    groups = frame_candidates(_frame(looks, kinds), np.ones((3, 4)), kind, min_cells=3)
+    groups = frame_candidates(_frame(looks, kinds), np.ones((3, 4)), kind, min_cells=3,
+                              keep=1.0)
     assert [g.region.sum() for g in groups] == [11], "the lone odd cell is no question"
+
+
+def test_a_question_leaves_out_the_cells_least_like_its_group():
+    looks = _looks(2)
+    features = np.repeat(looks[:1], 10, axis=0).reshape(2, 5, 16).copy()
+    features[1, 3:] = unit_rows(looks[0] + 0.6 * looks[1])  # two cells half-way to another look
+    kind = np.full((2, 5), 2, np.uint8)
+    [whole] = frame_candidates(features, np.ones((2, 5)), kind, max_groups=1, keep=1.0)
+    [kept] = frame_candidates(features, np.ones((2, 5)), kind, max_groups=1, keep=0.8)
+    assert whole.region.sum() == 10 and kept.region.sum() == 8
+    assert not kept.region[1, 3:].any(), "the odd cells are not labelled by the answer"
 
 
 def test_the_k_chosen_are_the_most_useful_of_different_kinds_of_ground():
