@@ -599,12 +599,12 @@ class QuestionStep:
         known = self.board.known_kinds()
         keep = set(choose_questions(usefulness, means, self.board.capacity,
                                     known if len(known) else None))
+        for i, q in enumerate(open_qs):
+            if i not in keep:  # outranked by a new one, or like a kind answered meanwhile
+                self.board.withdraw(q.id)
         new = [candidates[i - len(open_qs)] for i in sorted(keep) if i >= len(open_qs)]
         if not new:
             return
-        for i, q in enumerate(open_qs):
-            if i not in keep:
-                self.board.withdraw(q.id)
         import cv2
 
         ok, jpeg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
