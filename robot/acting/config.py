@@ -36,6 +36,11 @@ class PolicyConfig:
     min_confidence: float = setting(0.8, "a cell below this confidence is unsure; a mean "
                                     "confidence of the ground ahead below it creeps (or stops, "
                                     "with unsure = \"stop\")", "0..1", in_range(0, 1))
+    sure_of: str = setting("traversability", "what the confidence is about: "
+                           "\"traversability\" (the probability that a cell can be driven on, "
+                           "whichever traversable class — a cell torn between lawn and path is "
+                           "sure ground) or \"class\" (the top class's probability)", "",
+                           one_of("traversability", "class"))
     max_novelty: float = setting(0.0, "a cell whose novelty is above this is unsure too; 0 = "
                                  "novelty is not used", "", non_negative)
     unsure: str = setting("creep", "what unsure ground does: \"creep\" (unsure cells block only "
@@ -51,6 +56,12 @@ class PolicyConfig:
     creep_distance_m: float = setting(1.0, "unsure cells in the chosen corridor closer than "
                                       "this to the bumper make the robot creep", "m",
                                       non_negative)
+    creep_min_cells: int = setting(4, "creep only when at least this many unsure cells lie in "
+                                   "the chosen corridor within creep_distance_m", "cells",
+                                   in_range(1, 1000))
+    block_square: int = setting(2, "a blocked cell blocks only as part of a square of this "
+                                "many by this many blocked cells (1 = alone too)", "cells",
+                                in_range(1, 4))
     ignore_lone_cells: bool = setting(True, "a blocked cell with no blocked neighbour does not "
                                       "block (one misclassified cell must not stop the robot)")
     command_ttl_ms: int = setting(300, "a drive command expires after this unless renewed",

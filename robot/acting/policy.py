@@ -8,7 +8,8 @@ turn makes equally open headings go to the straightest), slows as the ground str
 runs out, turns on the spot when straight ahead is blocked but another heading is open, and
 stops when no heading is open — a deliberate stop that says why.
 
-Unsure ground (confidence below ``min_confidence``, or novelty above ``max_novelty``) is not
+Unsure ground (confidence below ``min_confidence`` — by default the confidence that a cell can
+or cannot be driven on, not which class it is — or novelty above ``max_novelty``) is not
 an obstacle by itself: with ``unsure = "creep"`` (the default, chosen from the study in
 docs/policy.md) an unsure cell blocks only when enough of its neighbours are confidently not
 traversable (the unsure rim of a bed or a stone), and unsure ground in the chosen corridor —
@@ -112,11 +113,26 @@ def free_distances(
     return np.where(np.isfinite(free) & (free > 0), free, 0.0)
 
 
+def drive_view(cells: CellMap, policy: PolicyConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(traversable, confidence), both (h, w): whether each cell can be driven on and how sure
+    perception is of *that* (NaN counts as no confidence).
+
+    With ``sure_of = "traversability"`` and a classifier that gives the traversable mass, the
+    confidence is the probability of the more likely side: a cell between lawn and path (the
+    edge of every path) is sure ground, one between plant and soil a sure stop. Otherwise it is
+    the top class's probability.
+    """
+    p = cells.traversable_p
+    if policy.sure_of == "traversability" and p is not None:
+        p = np.nan_to_num(p, nan=0.5)
+        return p >= 0.5, np.maximum(p, 1.0 - p)
+    return cells.traversable, np.nan_to_num(cells.confidence, nan=0.0)
+
+
 def unsure_cells(cells: CellMap, policy: PolicyConfig) -> np.ndarray:
-    """(h, w) bool: cells perception cannot vouch for — low confidence (NaN counts as none),
+    """(h, w) bool: cells perception cannot vouch for — low confidence (:func:`drive_view`),
     or, with ``max_novelty`` > 0, unlike the adapter's training data."""
-    conf = np.nan_to_num(cells.confidence, nan=0.0)
-    unsure = conf < policy.min_confidence
+    unsure = drive_view(cells, policy)[1] < policy.min_confidence
     if policy.max_novelty > 0:
         novelty = np.broadcast_to(np.nan_to_num(cells.novelty, nan=np.inf), cells.grid_hw)
         unsure = unsure | (novelty > policy.max_novelty)
@@ -179,7 +195,7 @@ def blocked_cells(cells: CellMap, policy: PolicyConfig,
     """
     if unsure is None:
         unsure = unsure_cells(cells, policy)
-    hard = ~cells.traversable & ~unsure
+    hard = ~drive_view(cells, policy)[0] & ~unsure
     if policy.unsure == "stop":
         blocked = hard | unsure
     else:
@@ -187,7 +203,25 @@ def blocked_cells(cells: CellMap, policy: PolicyConfig,
         blocked = hard | (unsure & (share > 0) & (share >= policy.unsure_block_share))
     if policy.ignore_lone_cells:
         blocked &= has_neighbour(blocked)
+    if policy.block_square > 1:
+        blocked = in_square(blocked, policy.block_square)
     return blocked
+
+
+def in_square(mask: np.ndarray, k: int) -> np.ndarray:
+    """(h, w) bool: cells of ``mask`` that belong to some k×k square of ``mask`` cells (a
+    morphological opening): a one-cell-wide line of errors along an edge disappears, anything
+    at least k cells thick stays whole."""
+    h, w = mask.shape
+    full = np.ones((h - k + 1, w - k + 1), bool)
+    for dy in range(k):
+        for dx in range(k):
+            full &= mask[dy:dy + h - k + 1, dx:dx + w - k + 1]
+    out = np.zeros_like(mask)
+    for dy in range(k):
+        for dx in range(k):
+            out[dy:dy + h - k + 1, dx:dx + w - k + 1] |= full
+    return out
 
 
 def first_contact(points: np.ndarray, headings_rad: np.ndarray,
@@ -218,8 +252,7 @@ def drive_command(
     if not valid.any():
         return stop(STOP_NO_GROUND, ttl, f"no ground within {policy.lookahead_m} m in view")
 
-    conf = np.nan_to_num(cells.confidence, nan=0.0)
-    mean_conf = float(conf[valid].mean())
+    mean_conf = float(drive_view(cells, policy)[1][valid].mean())
     low_mean = mean_conf < policy.min_confidence
     if low_mean and policy.unsure == "stop":
         return stop(STOP_LOW_CONFIDENCE, ttl,
@@ -265,8 +298,12 @@ def drive_command(
         # unsure ground the robot is about to cross: slow enough to stop on the next frame's
         # better look, not so slow that a hesitant adapter freezes the robot (docs/policy.md)
         reach = robot.front_m + min(policy.creep_distance_m, free_best)
-        near = int((unsure & corridor_mask(xy, valid, heading, half_width, reach)).sum())
-        why = ([f"{near} unsure cells within {policy.creep_distance_m:.1f} m"] if near else []) + (
+        ahead = unsure & corridor_mask(xy, valid, heading, half_width, reach)
+        if policy.ignore_lone_cells:
+            ahead &= has_neighbour(unsure)
+        near = int(ahead.sum())
+        why = ([f"{near} unsure cells within {policy.creep_distance_m:.1f} m"]
+               if near >= policy.creep_min_cells else []) + (
             [f"mean confidence {mean_conf:.2f} < {policy.min_confidence:.2f}"] if low_mean else [])
         if why:
             return DriveCommand(policy.creep_speed_mps, omega, ttl, CREEP,

@@ -10,11 +10,13 @@ same from outside. The metadata inside the graph names the backbone it belongs t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from robot.common.classes import TRAVERSABLE
 from robot.common.errors import ModelError
 from robot.common.metrics import classification_scores
 
@@ -31,14 +33,20 @@ class CellPredictions:
     classes: np.ndarray  # uint8 class ids
     confidence: np.ndarray  # float32 softmax probability of the chosen class
     novelty: np.ndarray  # float32, > 1 = unlike the training data
+    # float32 probability mass on the traversable classes: what driving needs to know, as
+    # sure for a cell torn between lawn and path as for one clearly lawn; None = not computed
+    traversable: np.ndarray | None = None
 
 
-def softmax_outputs(logits_khw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(classes, confidence) from logits with the class axis first."""
+def softmax_outputs(logits_khw: np.ndarray, traversable_ids: Sequence[int] = (),
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(classes, confidence, traversable mass) from logits with the class axis first."""
     z = logits_khw - logits_khw.max(axis=0, keepdims=True)
     e = np.exp(z)
     p = e / e.sum(axis=0, keepdims=True)
-    return p.argmax(axis=0).astype(np.uint8), p.max(axis=0).astype(np.float32)
+    mass = p[list(traversable_ids)].sum(axis=0)
+    return (p.argmax(axis=0).astype(np.uint8), p.max(axis=0).astype(np.float32),
+            mass.astype(np.float32))
 
 
 def make_session(onnx_bytes: bytes) -> Any:
@@ -88,6 +96,10 @@ class ExportedAdapter:
         adapter._session.append(session)
         return adapter
 
+    @property
+    def traversable_ids(self) -> tuple[int, ...]:
+        return tuple(i for i, name in enumerate(self.classes) if name in TRAVERSABLE)
+
     def check_backbone(self, backbone_sha256: str | None, feature_dim: int | None,
                        name: str = "adapter") -> None:
         """Refuse an adapter made for another backbone."""
@@ -115,8 +127,9 @@ class ExportedAdapter:
     def predict_grid(self, grid_hwc: np.ndarray) -> CellPredictions:
         """Classes, confidences and novelty of one (h, w, C) feature grid."""
         logits, novelty = self.run(np.asarray(grid_hwc, np.float32).transpose(2, 0, 1)[None])
-        classes, confidence = softmax_outputs(logits[0])
-        return CellPredictions(classes, confidence, novelty[0, 0].astype(np.float32))
+        classes, confidence, traversable = softmax_outputs(logits[0], self.traversable_ids)
+        return CellPredictions(classes, confidence, novelty[0, 0].astype(np.float32),
+                               traversable)
 
     def predict_cells(
         self, features: np.ndarray, frame_ids: np.ndarray | None = None,
@@ -138,7 +151,7 @@ class ExportedAdapter:
             np.flatnonzero(frame_ids == f) for f in np.unique(frame_ids)]
         for idx in groups:
             logits, nov = self.run(features[idx].T[None, :, :, None])
-            c, p = softmax_outputs(logits[0, :, :, 0])
+            c, p, _ = softmax_outputs(logits[0, :, :, 0])
             classes[idx], confidence[idx], novelty[idx] = c, p, nov[0, 0, :, 0]
         return CellPredictions(classes, confidence, novelty)
 

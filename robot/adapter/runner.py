@@ -27,7 +27,7 @@ from robot.common.errors import GardenbotError, ModelError
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GridPrediction(CellPredictions):
     adapter_version: int
 
@@ -83,4 +83,5 @@ class AdapterRunner:
             raise ModelError(f"feature grid must be (h, w, {self.feature_dim}); "
                              f"got {grid.shape}")
         p = self.adapter.predict_grid(grid)
-        return GridPrediction(p.classes, p.confidence, p.novelty, self.version)
+        return GridPrediction(p.classes, p.confidence, p.novelty, p.traversable,
+                              adapter_version=self.version)

@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "run the whole robot on recorded gardens, on this computer"),
     "run": ("robot.commands.run",
             "run the robot: camera, perception, policy, serial link, learner"),
+    "label": ("robot.commands.label",
+              "answer the robot's questions at a terminal, through its dashboard"),
     "record": ("robot.commands.record",
                "record camera frames and telemetry for replay on a desktop"),
     "defaults": ("tools.defaults", "make the shipped default adapter and replay buffer"),

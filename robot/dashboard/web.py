@@ -287,7 +287,8 @@ class Dashboard:
         return web.json_response({
             "classes": list(board.classes), "asked": board.asked, "answered": board.answered,
             "questions": [{"id": q.id, "why": q.why, "cells": q.cells, "season": q.season,
-                           "created": q.created_s} for q in reversed(board.open_questions())]})
+                           "created": q.created_s, "usefulness": round(q.usefulness, 3)}
+                          for q in board.ranked()]})  # most useful first
 
     async def _question_image(self, request: web.Request) -> web.StreamResponse:
         if self.ctx.board is None:

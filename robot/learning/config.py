@@ -237,8 +237,11 @@ class ExperienceConfig:
                                "prediction is in the set (confirm-only)")
     min_speed_mps: float = setting(0.05, "slower than this is not 'driving smoothly'", "m/s",
                                    non_negative)
-    slip_threshold: float = setting(0.3, "wheel slip above this marks ground not traversable",
-                                    "0..1", in_range(0, 1))
+    slip_threshold: float = setting(0.3, "wheel slip above this is slipping: never 'driving "
+                                    "smoothly'", "0..1", in_range(0, 1))
+    slip_labels: bool = setting(False, "slipping marks the ground under the wheels not "
+                                "traversable (off: wheels slip on wet lawn too — measured "
+                                "precision 0.00 in the synthetic gardens, docs/experience.md)")
     quiet_window_s: float = setting(0.5, "smooth driving needs no bump, slip or stall this "
                                     "close in time", "s", non_negative)
     sample_spacing_m: float = setting(0.10, "one 'traversable' footprint per this much travel",

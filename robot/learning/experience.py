@@ -214,8 +214,9 @@ def events_from_telemetry(
             rect(i, front0, front1, OBSTACLE, ahead_w)
     for i in _rising_edges(stall):
         rect(i, front0, front1, NOT_TRAVERSABLE, ahead_w)
-    for i in _within_runs(slip, dist, cfg.sample_spacing_m, wheel, stuck=True):
-        rect(i, -wheel, wheel, NOT_TRAVERSABLE)
+    if cfg.slip_labels:
+        for i in _within_runs(slip, dist, cfg.sample_spacing_m, wheel, stuck=True):
+            rect(i, -wheel, wheel, NOT_TRAVERSABLE)
 
     bad_t = times[bump | stall | slip]
     speed = np.interp(times, track.t, track.speed())

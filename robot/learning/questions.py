@@ -8,10 +8,9 @@ safe to use from several threads (the loop asks, the dashboard lists and answers
 the loop's question step (robot/runtime/learning.py) offers them to the replay buffer, the
 same path every other label takes.
 
-Which frames are worth a question is :func:`choose_region`'s job: for now a frame where the
-robot stopped or was unsure, and the largest connected group of unsure (or, when it stopped
-on confident ground, blocked) cells in it. The learning issue will replace this chooser; the
-board and the answers stay.
+Which regions are worth a question is robot/learning/choosing.py's job (groups of cells that
+look alike, the most useful and diverse kept on the board; the loop's question step does the
+keeping).
 """
 
 from __future__ import annotations
@@ -25,9 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot.common.classes import TRAVERSABLE
 from robot.common.errors import GardenbotError
 from robot.common.samples import LabelledCells, make_cells
+
+MAX_KNOWN = 1000  # answered looks remembered (not asked about again)
 
 WHY = ("stopped", "unsure", "novel")
 
@@ -49,6 +49,7 @@ class Question:
     created_s: float  # unix seconds
     season: str = ""
     recording: str = ""
+    usefulness: float = 0.0  # robot/learning/choosing.py: the summed doubt of its cells
 
     def __post_init__(self) -> None:
         if self.why not in WHY:
@@ -61,6 +62,12 @@ class Question:
     @property
     def cells(self) -> int:
         return int(self.region.sum())
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The region's look: its cells' mean feature, unit length (float32)."""
+        m = self.features.astype(np.float32).mean(0)
+        return m / max(float(np.linalg.norm(m)), 1e-12)
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,13 @@ class QuestionBoard:
         self.capacity = capacity
         self._open: OrderedDict[str, Question] = OrderedDict()
         self._answers: list[Answer] = []
+        self._known: list[np.ndarray] = []  # the looks of answered regions
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.asked = 0
         self.answered = 0
         self.dropped = 0
+        self.withdrawn = 0
 
     def new_id(self) -> str:
         return f"q{next(self._ids)}"
@@ -100,6 +109,25 @@ class QuestionBoard:
             while len(self._open) > self.capacity:
                 self._open.popitem(last=False)
                 self.dropped += 1
+
+    def withdraw(self, question_id: str) -> bool:
+        """Take an open question off the board (a more useful one about the same kind of ground
+        replaced it); False when it is not open (answered meanwhile)."""
+        with self._lock:
+            gone = self._open.pop(question_id, None) is not None
+            self.withdrawn += gone
+        return gone
+
+    def known_kinds(self) -> np.ndarray:
+        """(m, C) unit rows: the looks of the regions answered so far (not to be asked again)."""
+        with self._lock:
+            known = list(self._known)
+        return np.stack(known) if known else np.zeros((0, 0), np.float32)
+
+    def ranked(self) -> list[Question]:
+        """Open questions, most useful first (newest first among equals)."""
+        qs = self.open_questions()[::-1]
+        return sorted(qs, key=lambda q: -q.usefulness)
 
     def __len__(self) -> int:
         return len(self._open)  # no lock: the loop reads this every tick
@@ -131,6 +159,8 @@ class QuestionBoard:
                                season=q.season, time_s=time.time(), recording=q.recording)
             answer = Answer(q, class_name, cells)
             self._answers.append(answer)
+            self._known.append(q.mean)
+            del self._known[:-MAX_KNOWN]
             self.answered += 1
         return answer
 
@@ -139,62 +169,3 @@ class QuestionBoard:
         with self._lock:
             out, self._answers = self._answers, []
         return out
-
-
-def largest_region(mask: np.ndarray) -> np.ndarray:
-    """The largest 4-connected group of True cells in ``mask`` (all False if none)."""
-    h, w = mask.shape
-    labels = np.zeros((h, w), np.int32)
-    best, best_size, current = 0, 0, 0
-    for r0, c0 in zip(*np.nonzero(mask), strict=True):
-        if labels[r0, c0]:
-            continue
-        current += 1
-        labels[r0, c0] = current
-        stack, size = [(r0, c0)], 0
-        while stack:
-            r, c = stack.pop()
-            size += 1
-            for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-                if 0 <= rr < h and 0 <= cc < w and mask[rr, cc] and not labels[rr, cc]:
-                    labels[rr, cc] = current
-                    stack.append((rr, cc))
-        if size > best_size:
-            best, best_size = current, size
-    return labels == best if best else np.zeros_like(mask, bool)
-
-
-STOP_REASONS = frozenset({"stop_blocked", "stop_low_confidence"})
-CREEP_REASON = "creep"  # driving slowly over ground perception is unsure of: worth a question
-
-
-def choose_region(classes: np.ndarray, confidence: np.ndarray, class_names: Sequence[str],
-                  drive_reason: str | None, min_confidence: float,
-                  min_cells: int = 3) -> tuple[np.ndarray, str] | None:
-    """The region worth asking about in this frame, and why, or None.
-
-    Asked when the policy stopped (``stop_blocked``, ``stop_low_confidence``): the largest
-    connected group of cells perception is unsure of ("unsure"); when every cell is confident,
-    the largest group of cells it would not drive on ("stopped" — perhaps wrongly). When it
-    creeps (``creep``: slowed by unsure ground, docs/policy.md) only the unsure group is asked
-    about — the owner's answer is what lets it drive at full speed there next time. A group
-    holds cells of one predicted class only, so that one answer fits all of them. A region
-    smaller than ``min_cells`` is not worth the owner's tap.
-    """
-    reason = (drive_reason or "").split("+")[0]
-    if reason not in STOP_REASONS and reason != CREEP_REASON:
-        return None
-    names = np.array(class_names)
-    blocked = ~np.isin(names[classes], list(TRAVERSABLE))
-    asks = [("unsure", confidence < min_confidence)]
-    if reason in STOP_REASONS:
-        asks.append(("stopped", blocked))
-    for why, mask in asks:
-        best = np.zeros(classes.shape, bool)
-        for k in np.unique(classes[mask]):
-            region = largest_region(mask & (classes == k))
-            if region.sum() > best.sum():
-                best = region
-        if best.sum() >= min_cells:
-            return best, why
-    return None

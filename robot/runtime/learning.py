@@ -12,8 +12,9 @@
   background. Starting never blocks the loop: the buffer is snapshotted, then written and the
   process spawned on a helper thread. The published adapter reaches perception through the
   adapter store (AdapterRunner hot-swaps).
-- :class:`QuestionStep` — frames where the robot stopped or was unsure → questions to the
-  owner (robot/learning/questions.py); the answers → buffer cells with ``source="owner"``.
+- :class:`QuestionStep` — frames where the robot stopped, was unsure or saw something novel →
+  the most useful, diverse questions to the owner (robot/learning/choosing.py, questions.py);
+  the answers → buffer cells with ``source="owner"``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ from robot.common.classes import UNLABELLED
 from robot.common.errors import GardenbotError
 from robot.common.geometry import CameraModel
 from robot.common.samples import MAX_SET_CLASSES, cells_from_grid, make_cells, set_mask
+from robot.learning.choosing import (
+    KEEP,
+    MAX_GROUPS,
+    cell_doubt,
+    choose_questions,
+    frame_candidates,
+)
 from robot.learning.config import ExperienceConfig, LearnerSettings
 from robot.learning.experience import (
     PoseTrack,
@@ -45,7 +53,7 @@ from robot.learning.experience import (
 )
 from robot.learning.paths import LearnerPaths
 from robot.learning.process import LearnerProcess, LearnerStatus
-from robot.learning.questions import Question, QuestionBoard, choose_region
+from robot.learning.questions import Question, QuestionBoard
 from robot.learning.replay_buffer import ReplayBuffer
 from robot.learning.retrain import RetrainJob
 from robot.learning.triggers import DriftMonitor, RetrainButton, ScheduleTrigger
@@ -525,53 +533,87 @@ class LearnerStep:
 
 
 class QuestionStep:
-    """The robot's questions to its owner (robot/learning/questions.py): asks about a frame
-    where it stopped or was unsure, at most once per ``ask_every_s`` of loop time, and offers
-    the owner's answers to the buffer (``source="owner"``). Held-back frames are never asked
-    about (their labels would leak into training)."""
+    """The robot's questions to its owner (robot/learning/questions.py).
+
+    At most once per ``ask_every_s`` of loop time, a frame where it stopped, was unsure or saw
+    something novel gives candidate regions — groups of cells that look alike
+    (robot/learning/choosing.py); the board keeps the most useful, diverse ones (at most its
+    capacity, none like a kind of ground the owner answered already): a new candidate asked,
+    an open question it outranks withdrawn. The owner's answers go to the buffer
+    (``source="owner"``). Held-back frames are never asked about (their labels would leak into
+    training)."""
 
     name = "questions"
 
     def __init__(self, board: QuestionBoard, memory: Memory, describe: Describe,
                  min_confidence: float, ask_every_s: float = 20.0, jpeg_quality: int = 80,
-                 ) -> None:
+                 novel_above: float = 1.0, groups_per_frame: int = MAX_GROUPS,
+                 min_cells: int = 3, keep: float = KEEP) -> None:
         self.board = board
         self.memory = memory
         self.describe = describe
         self.min_confidence = min_confidence
         self.ask_every_s = ask_every_s
         self.jpeg_quality = jpeg_quality
+        self.novel_above = novel_above
+        self.groups_per_frame = groups_per_frame
+        self.min_cells = min_cells
+        self.keep = keep
         self.owner_cells = 0  # offered to the buffer
         self._next_ask_t = -np.inf
 
-    def run(self, tick: Tick) -> None:
+    def collect(self) -> int:
+        """Offer the answers given since the last call to the buffer; cells offered."""
+        offered = 0
         for answer in self.board.take_answers():
-            self.owner_cells += len(answer.cells)
+            offered += len(answer.cells)
             taken = self.memory.add(answer.cells, "owner")
             log.info("owner answered %s: %d cells of %s (%d kept by the buffer)",
                      answer.question.id, len(answer.cells), answer.class_name, taken)
+        self.owner_cells += offered
+        return offered
+
+    def run(self, tick: Tick) -> None:
+        self.collect()
         cells, frame = tick.cells, tick.frame
         if cells is None or frame is None or cells.features is None or tick.drive is None:
             return
         if cells.t < self._next_ask_t:
             return
-        chosen = choose_region(cells.classes, cells.confidence, cells.class_names,
-                               tick.drive.reason, self.min_confidence)
-        if chosen is None:
+        doubt, kind = cell_doubt(cells.classes, cells.confidence, cells.novelty,
+                                 cells.class_names, tick.drive.reason, self.min_confidence,
+                                 self.novel_above)
+        if not kind.any():
+            return
+        candidates = frame_candidates(cells.features, doubt, kind, self.groups_per_frame,
+                                      self.min_cells, keep=self.keep)
+        if not candidates:
             return
         origin = self.describe(tick)
         if origin.held_back:
+            return
+        self._next_ask_t = cells.t + self.ask_every_s
+        open_qs = self.board.open_questions()
+        means = np.stack([q.mean for q in open_qs] + [c.mean for c in candidates])
+        usefulness = [q.usefulness for q in open_qs] + [c.usefulness for c in candidates]
+        known = self.board.known_kinds()
+        keep = set(choose_questions(usefulness, means, self.board.capacity,
+                                    known if len(known) else None))
+        for i, q in enumerate(open_qs):
+            if i not in keep:  # outranked by a new one, or like a kind answered meanwhile
+                self.board.withdraw(q.id)
+        new = [candidates[i - len(open_qs)] for i in sorted(keep) if i >= len(open_qs)]
+        if not new:
             return
         import cv2
 
         ok, jpeg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         if not ok:
             return
-        region, why = chosen
-        self._next_ask_t = cells.t + self.ask_every_s
-        self.board.ask(Question(self.board.new_id(), jpeg.tobytes(), region, why,
-                                cells.features[region].astype(np.float16), time.time(),
-                                origin.season, origin.recording))
+        for c in new:
+            self.board.ask(Question(self.board.new_id(), jpeg.tobytes(), c.region, c.why,
+                                    cells.features[c.region].astype(np.float16), time.time(),
+                                    origin.season, origin.recording, c.usefulness))
 
     def shutdown(self) -> None:
         pass

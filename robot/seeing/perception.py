@@ -49,7 +49,9 @@ class CellClassifier(Protocol):
     ``classify(features)`` takes (h, w, C) float32 and returns ``classes`` (h, w) uint8 ids into
     ``classes``, ``confidence`` (h, w) float32 in [0, 1] (probability of the chosen class) and
     ``novelty`` — (h, w) float32 or one float, how unlike anything known a cell is (the
-    learner's adapters: below 1 for cells like their training data, above 1 for unlike ones).
+    learner's adapters: below 1 for cells like their training data, above 1 for unlike ones);
+    optionally a fourth item, ``traversable`` (h, w) float32: the probability mass on the
+    traversable classes, which is what the policy's confidence is about (robot/acting/policy.py).
     """
 
     version: str
@@ -58,7 +60,7 @@ class CellClassifier(Protocol):
 
     def classify(
         self, features: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | float]: ...
+    ) -> tuple[np.ndarray, ...] | tuple[np.ndarray, np.ndarray, float]: ...
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,9 @@ class CellMap:
     features: np.ndarray | None = None  # (h, w, C) float32, for experience labels and replay
     backbone_ms: float = math.nan
     adapter_ms: float = math.nan
+    # (h, w) float32 probability mass on the traversable classes; None = the classifier gives
+    # only its top class (the policy then judges by that class and its confidence)
+    traversable_p: np.ndarray | None = None
 
     @property
     def grid_hw(self) -> tuple[int, int]:
@@ -126,12 +131,15 @@ class Perception:
         t0 = time.perf_counter()
         feats = self.backbone.features(bgr)
         t1 = time.perf_counter()
-        classes, confidence, novelty = clf.classify(feats)
+        out = clf.classify(feats)
+        classes, confidence, novelty = out[:3]
+        traversable = out[3] if len(out) > 3 else None
         t2 = time.perf_counter()
         hw = feats.shape[:2]
         if np.ndim(novelty) == 0:
             novelty = np.full(hw, float(novelty), np.float32)
-        if classes.shape != hw or confidence.shape != hw or np.shape(novelty) != hw:
+        if classes.shape != hw or confidence.shape != hw or np.shape(novelty) != hw or (
+                traversable is not None and np.shape(traversable) != hw):
             raise ModelError(f"adapter {clf.version} returned grids of the wrong shape "
                              f"(classes {classes.shape}, confidence {confidence.shape}, "
                              f"novelty {np.shape(novelty)}; want {hw})")
@@ -139,6 +147,7 @@ class Perception:
             classes.astype(np.uint8, copy=False), confidence.astype(np.float32, copy=False),
             np.asarray(novelty, np.float32), tuple(clf.classes), t, clf.version, feats,
             (t1 - t0) * 1e3, (t2 - t1) * 1e3,
+            None if traversable is None else np.asarray(traversable, np.float32),
         )
 
 
@@ -174,7 +183,9 @@ class StoreClassifier:
     def version(self) -> str:
         return f"v{self._version}"
 
-    def classify(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def classify(self, features: np.ndarray) -> tuple[np.ndarray, ...]:
         pred = self.runner.predict(np.asarray(features, np.float32))
         self._version = pred.adapter_version
-        return pred.classes, pred.confidence, pred.novelty
+        if pred.traversable is None:
+            return pred.classes, pred.confidence, pred.novelty
+        return pred.classes, pred.confidence, pred.novelty, pred.traversable

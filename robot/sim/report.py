@@ -99,6 +99,14 @@ def format_summary(s: dict[str, Any]) -> str:
                  f"{_fmt(e['resolved_precision'])}), buffered as sets "
                  f"{e.get('set_labelled', 0)}, offered to the buffer {e['added']}")
     lines += _own_labels(s)
+    o = s.get("owner")
+    if o:
+        line = (f"owner questions: {o['asked']} asked, {o['withdrawn']} withdrawn for more "
+                f"useful ones, {o['open']} open")
+        if "answered" in o:
+            line += (f"; the simulated owner answered {o['answered']} of at most {o['wanted']} "
+                     f"({o['cells']} cells, precision {_fmt(o['precision'])})")
+        lines.append(line)
     buf = s["buffer"]
     offered = ", ".join(f"{k} {n} offered / {buf['accepted'].get(k, 0)} kept"
                         for k, n in buf["offered"].items()) or "nothing"

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUTTON_PIN = 17
 DEFAULT_PRESS_AT = 0.25  # share of the last recording played before the button is pressed
+OWNER_ASK_EVERY_S = 1.0  # simulated owner: a frame may give questions once per loop second
 SIM_START = datetime.now().replace(hour=12, minute=0, second=0, microsecond=0)
 
 
@@ -48,6 +49,7 @@ class SimulationOptions:
     defaults: Path | None = None  # starting adapter store and buffer; None = the config's
     press_after: int | None = None  # frames of the last recording; None = a share; -1 = never
     annotate: float = 0.5  # share of labelled frames whose labels enter the buffer
+    owner_answers: int = 0  # closed loop: questions the simulated owner answers before a retrain
     holdout: float = 0.3  # last share of each recording, never learned from
     wait_learner: float = 180.0  # seconds to wait after the last frame for a running retrain
     out: Path | None = None  # annotated video
@@ -239,6 +241,8 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
         last = len(truths) - 1
         owner = ButtonPresser(factory, pin, last, _press_at(args, source, last))
         dash = None
+        questions: Any = None
+        sim_owner: Any = None
         if dashboard is not None:  # --web: owner commands, questions, snapshots (robot/dashboard)
             from robot.dashboard.steps import RobotHandles
 
@@ -247,13 +251,26 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                 perception.classifier.runner.store, sim_time,
                 lambda tick: _describe(tick).season, describe=_describe,
                 min_confidence=cfg.policy.min_confidence), ask_every_s=5.0)
+            questions = dash.questions
+        if closed and args.owner_answers > 0:  # the owner answers from the garden's truth
+            from robot.learning.questions import QuestionBoard
+            from robot.runtime.learning import QuestionStep
+            from robot.sim.owner import SimulatedOwner
+
+            if questions is None:
+                questions = QuestionStep(QuestionBoard(classes), memory, _describe,
+                                         cfg.policy.min_confidence,
+                                         ask_every_s=OWNER_ASK_EVERY_S)
+            sim_owner = SimulatedOwner(questions.board, args.owner_answers, owner.due,
+                                       questions.collect)
         oracle = OracleStep(ground, cfg.policy, robot_body, outcomes, state, camera)
         steps += [PerceptionStep(perception), *([OracleEyes()] if args.oracle_eyes else []),
                   scoreboard, policy_step,
                   *([dash.owner] if dash else []), oracle, actuation, telemetry, experience,
                   *own,
-                  AnnotationStep(memory, args.annotate, _describe), owner,
-                  *([dash.questions] if dash else []), learner]
+                  AnnotationStep(memory, args.annotate, _describe),
+                  *([questions] if questions else []), *([sim_owner] if sim_owner else []),
+                  owner, learner]
         overlay = OverlayStep(args.out, args.show, fps,
                               lambda tick: _caption(tick, scoreboard))
         status = StatusLine(lambda tick, f: _status(tick, f, scoreboard, link, memory, learner))
@@ -320,6 +337,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                        "set_labelled": experience.stats.set_labelled,
                        "added": experience.stats.added},
         **{step.name: step.summary() for step in own},
+        "owner": _owner_summary(questions, sim_owner),
         "buffer": {"start": buffer_start, "end": len(memory.buffer),
                    "offered": dict(memory.offered), "accepted": dict(memory.accepted),
                    "seasons": memory.buffer.season_counts()},
@@ -390,12 +408,20 @@ class ButtonPresser:
         self.factory, self.pin, self.segment, self.after = factory, pin, segment, after
         self.pressed_at: int | None = None
 
-    def run(self, tick: Tick) -> None:
-        if self.after is None or self.pressed_at is not None or tick.frame is None:
-            return
+    def due(self, tick: Tick) -> bool:
+        """Whether this tick is when the button gets (or got) pressed."""
+        if self.after is None or tick.frame is None:
+            return False
         seg = tick.segment
         index, frame = (seg.index, seg.frame) if seg is not None else (0, tick.index)
-        if index == self.segment and frame >= self.after:
+        return index == self.segment and frame >= self.after
+
+    def run(self, tick: Tick) -> None:
+        if self.pressed_at is not None:
+            return
+        if self.due(tick):
+            seg = tick.segment
+            frame = seg.frame if seg is not None else tick.index
             pin = self.factory.pin(self.pin)
             pin.drive_low()  # pressed: the button pulls the pin to ground
             pin.drive_high()
@@ -438,6 +464,18 @@ def _status(tick: Tick, fps: float, board: Any, link: Any, memory: Any, learner:
             f"water {c.waters_acked} | "
             f"buffer {len(memory.buffer)} (+{memory.new_cells} new) | adapter {version} | "
             f"learner {learner.state}")
+
+
+def _owner_summary(questions: Any, sim_owner: Any) -> dict[str, Any] | None:
+    """The questions asked and what the (simulated) owner answered; None without questions."""
+    if questions is None:
+        return None
+    board = questions.board
+    out = {"asked": board.asked, "withdrawn": board.withdrawn, "dropped": board.dropped,
+           "open": len(board), "cells_offered": questions.owner_cells}
+    if sim_owner is not None:
+        out.update(sim_owner.stats.summary(), wanted=sim_owner.answers)
+    return out
 
 
 def _mcu_summary(state: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ from robot.acting.policy import (
     clamp_water,
     drive_command,
     in_quiet_hours,
+    in_square,
     water_command,
     why_not_water,
     zone_in_view,
@@ -344,8 +345,67 @@ def test_one_misclassified_cell_right_ahead_does_not_stop_the_robot():
     near_row, mid_col = GRID[0] - 1, GRID[1] // 2
     classes[near_row, mid_col] = OBSTACLE  # alone: a leaf, a glint
     assert drive(scene(classes)).reason == CRUISE
-    classes[near_row, mid_col - 1] = OBSTACLE  # two side by side: something is there
+    classes[near_row, mid_col - 1] = OBSTACLE  # a pair along the row: still no thickness
+    assert drive(scene(classes)).reason == CRUISE
+    classes[near_row - 1, mid_col - 1: mid_col + 1] = OBSTACLE  # a 2×2 square: something is there
     assert drive(scene(classes)).v_mps == 0.0
-    strict = PolicyConfig(ignore_lone_cells=False)
-    classes[near_row, mid_col - 1] = LAWN
+    strict = PolicyConfig(ignore_lone_cells=False, block_square=1)
+    classes[:] = LAWN
+    classes[near_row, mid_col] = OBSTACLE
     assert drive(scene(classes), strict).v_mps == 0.0, "the old rule stops for one cell"
+
+
+def torn(classes: np.ndarray, confidence: np.ndarray, traversable_p: np.ndarray) -> CellMap:
+    """A cell map from a classifier that also gives the traversable mass."""
+    return CellMap(classes.astype(np.uint8), confidence.astype(np.float32),
+                   np.zeros(GRID, np.float32), DEFAULT_CLASSES, 0.0, "test",
+                   traversable_p=traversable_p.astype(np.float32))
+
+
+def test_a_cell_torn_between_lawn_and_path_is_sure_ground():
+    edge = (np.abs(Y - 0.1) < 0.1) & (X < 1.5)  # the edge of a path, straight ahead
+    cells = torn(np.where(edge, PATH, LAWN), np.where(edge, 0.5, 0.95),
+                 np.where(edge, 0.97, 0.97))
+    assert drive(cells).reason == CRUISE, "lawn or path, it can be driven on"
+    by_class = drive(cells, PolicyConfig(sure_of="class"))
+    assert by_class.reason == CREEP, "judged by the top class it is unsure"
+
+
+def test_a_cell_torn_between_plant_and_soil_is_a_sure_stop():
+    bed = X > 0.45
+    cells = torn(np.where(bed, PLANT, LAWN), np.where(bed, 0.5, 0.95),
+                 np.where(bed, 0.03, 0.97))
+    assert drive(cells).reason == STOP_BLOCKED, "plant or soil, it cannot be driven on"
+    assert drive(cells, PolicyConfig(sure_of="class")).reason == CREEP
+
+
+def test_a_square_of_blocked_cells_stays_whole_a_thin_line_goes():
+    r, c = np.indices((6, 6))
+    square = (r >= 1) & (r <= 3) & (c >= 2) & (c <= 4)
+    line = (r == 5)
+    assert (in_square(square | line, 2) == square).all()
+    assert (in_square(square, 1) == square).all()
+    assert not in_square(line, 2).any()
+
+
+def test_with_block_square_a_thin_line_of_errors_along_an_edge_does_not_stop_the_robot():
+    line = np.zeros(GRID, bool)
+    line[:, GRID[1] // 2] = True  # one cell wide, straight ahead
+    assert drive(lawn_with(line, SOIL)).reason == CRUISE
+    one = PolicyConfig(block_square=1)
+    assert drive(lawn_with(line, SOIL), one).v_mps == 0.0, "every blocked cell blocks with 1"
+    post = (np.abs(Y) < 0.15) & (X > 0.45) & (X < 0.8)
+    assert drive(lawn_with(post)).v_mps == 0.0, "a real obstacle is thicker than a line"
+
+
+def test_a_lone_unsure_cell_ahead_does_not_creep_a_group_does():
+    classes = np.full(GRID, LAWN)
+    conf = np.full(GRID, 0.95)
+    row, col = GRID[0] - 3, GRID[1] // 2
+    conf[row, col] = 0.4
+    assert drive(scene(classes, conf), PolicyConfig(creep_min_cells=1)).reason == CRUISE
+    conf[row, col + 1] = 0.4
+    assert drive(scene(classes, conf), PolicyConfig(creep_min_cells=1)).reason == CREEP
+    assert drive(scene(classes, conf)).reason == CRUISE, "two of the default four"
+    conf[row - 1, col: col + 2] = 0.4
+    assert drive(scene(classes, conf)).reason == CREEP

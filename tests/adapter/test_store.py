@@ -141,6 +141,7 @@ def test_runner_predicts_like_the_adapter_and_hot_swaps_on_publish(tmp_path, ada
     expected = adapters["first"][0].predict_grid(summer)
     assert p1.adapter_version == 1 and np.array_equal(p1.classes, expected.classes)
     assert p1.classes.shape == p1.confidence.shape == p1.novelty.shape == (6, 10)
+    assert np.array_equal(p1.traversable, expected.traversable)
     store.publish(*adapters["good"], VAL, margin=0.01)
     p2 = runner.predict(summer)
     assert p2.adapter_version == 2
@@ -244,3 +245,14 @@ def test_clean_temporary_waits_for_a_writer_in_progress(tmp_path, adapters):
         assert cleaner.is_alive() and half.exists()
     cleaner.join(10)
     assert not cleaner.is_alive() and not half.exists()
+
+
+def test_the_traversable_mass_is_the_probability_of_lawn_or_path():
+    from robot.adapter.exported import softmax_outputs
+
+    # class axis first: lawn, path, soil; one cell torn between lawn and path, one soil
+    logits = np.log(np.array([[0.45, 0.05], [0.45, 0.05], [0.10, 0.90]]))[:, :, None]
+    classes, confidence, traversable = softmax_outputs(logits, traversable_ids=(0, 1))
+    assert list(classes[:, 0]) == [0, 2]
+    assert confidence[:, 0] == pytest.approx([0.45, 0.90])
+    assert traversable[:, 0] == pytest.approx([0.90, 0.10])

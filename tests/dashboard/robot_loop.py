@@ -54,7 +54,7 @@ def free_port() -> int:
 
 class PaintedCamera:
     """A frame and a cell map per tick; every frame differs (a moving stripe), the robot is
-    unsure of a patch of cells (a question to ask) and sees lawn elsewhere."""
+    unsure of a patch of cells that look alike (a question to ask) and sees lawn elsewhere."""
 
     name = "camera"
 
@@ -72,9 +72,10 @@ class PaintedCamera:
         confidence[8:11, 5:9] = 0.3  # unsure here
         classes[8:11, 5:9] = 3
         rng = np.random.default_rng(self.n)
+        features = rng.normal(size=(*GRID, FEATURE_DIM)).astype(np.float32)
+        features[8:11, 5:9] = 3.0  # the patch: cells that look alike
         tick.cells = CellMap(classes, confidence, np.full(GRID, 0.5, np.float32),
-                             DEFAULT_CLASSES, tick.frame.t, "v1",
-                             features=rng.normal(size=(*GRID, FEATURE_DIM)).astype(np.float32))
+                             DEFAULT_CLASSES, tick.frame.t, "v1", features=features)
 
     def shutdown(self) -> None:
         pass

@@ -143,8 +143,19 @@ def test_no_smooth_label_near_the_bump_in_time():
     assert all(abs(t - t_hit) > CFG.quiet_window_s for t in trav_t)
 
 
-def test_slip_labels_the_muddy_patch_not_traversable():
-    track, times, _, labels = run(straight_drive(slip_patch=True))
+SLIP_LABELS = replace(CFG, slip_labels=True)
+
+
+def test_slip_labels_nothing_by_default_but_is_never_smooth_driving():
+    track, times, events, labels = run(straight_drive(slip_patch=True))
+    assert not [e for e in events if e.kind == NOT_TRAVERSABLE], "wet lawn slips too"
+    middle = (PATCH[0] + 0.1, PATCH[1] - 0.1, -0.1, 0.1)
+    assert not any(in_box(cell_world(lb, track, times), middle)
+                   for lb in labels if lb.kind == TRAVERSABLE_KIND)
+
+
+def test_with_slip_labels_on_slip_labels_the_muddy_patch_not_traversable():
+    track, times, _, labels = run(straight_drive(slip_patch=True), cfg=SLIP_LABELS)
     slips = [lb for lb in labels if lb.kind == NOT_TRAVERSABLE]
     assert slips and all(lb.allowed == (SOIL, PLANT, OBSTACLE_ID) for lb in slips)
     patch = (PATCH[0], PATCH[1], -ROBOT.width_m / 2, ROBOT.width_m / 2)
@@ -170,7 +181,7 @@ def test_the_generators_wheel_slip_field_is_read_as_slip():
     records = straight_drive(slip_patch=True)
     for r in records:
         r["wheel_slip"] = r.pop("slip")
-    _, _, events, _ = run(records)
+    _, _, events, _ = run(records, cfg=SLIP_LABELS)
     assert any(e.kind == NOT_TRAVERSABLE for e in events)
 
 
@@ -283,7 +294,7 @@ def write_drive_recording(path: Path, fps: float = 10.0) -> None:
 
 def test_measure_precision_on_a_recording_with_known_truth(tmp_path: Path):
     write_drive_recording(tmp_path / "drive")
-    report = measure_precision(tmp_path / "drive")
+    report = measure_precision(tmp_path / "drive", cfg=SLIP_LABELS)
     assert report["frames_labelled"] > report["frames"] // 2
     kinds = report["per_kind"]
     for kind in (OBSTACLE, NOT_TRAVERSABLE, TRAVERSABLE_KIND):

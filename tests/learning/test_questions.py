@@ -1,4 +1,5 @@
-"""The robot's questions: the board, the answers as owner labels, the region chooser."""
+"""The robot's questions: the board and the answers as owner labels (the chooser:
+test_choosing.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from robot.common.classes import DEFAULT_CLASSES
-from robot.learning.questions import Question, QuestionBoard, QuestionError, choose_region
+from robot.learning.questions import Question, QuestionBoard, QuestionError
 
 
 def _question(board: QuestionBoard, cells: int = 4, why: str = "unsure") -> Question:
@@ -62,45 +63,24 @@ def test_a_question_needs_a_region_with_its_features_and_a_known_reason():
         Question("q1", b"", region, "bored", np.zeros((1, 3), np.float16), 0.0)
 
 
-def _grid() -> tuple[np.ndarray, np.ndarray]:
-    classes = np.zeros((6, 8), np.uint8)  # lawn
-    confidence = np.full((6, 8), 0.9, np.float32)
-    return classes, confidence
+def test_a_withdrawn_question_cannot_be_answered_and_answered_looks_are_remembered():
+    board = QuestionBoard(DEFAULT_CLASSES)
+    a, b = _question(board), _question(board, cells=6)
+    board.ask(a)
+    board.ask(b)
+    assert board.withdraw(a.id) and not board.withdraw(a.id)
+    with pytest.raises(QuestionError, match=f"no open question '{a.id}'"):
+        board.answer(a.id, "lawn")
+    assert board.known_kinds().shape == (0, 0)
+    board.answer(b.id, "soil")
+    known = board.known_kinds()
+    assert known.shape == (1, 3) and np.allclose(known[0], b.mean)
+    assert board.withdrawn == 1
 
 
-def test_asks_about_the_largest_unsure_group_of_one_class_when_the_robot_stopped():
-    classes, confidence = _grid()
-    confidence[0:2, 0:2] = 0.2  # a small unsure patch
-    confidence[3:6, 4:8] = 0.3  # a larger one, two classes inside
-    classes[3:6, 4:6] = 3
-    classes[3:6, 6:8] = 2
-    classes[3:6, 7] = 3
-    region, why = choose_region(classes, confidence, DEFAULT_CLASSES, "stop_low_confidence",
-                                0.6)
-    assert why == "unsure"
-    expected = np.zeros((6, 8), bool)
-    expected[3:6, 4:6] = True  # plant, connected: 6 cells (the other plant column is apart)
-    np.testing.assert_array_equal(region, expected)
-
-
-def test_creeping_over_unsure_ground_asks_about_it_but_not_about_confident_ground():
-    classes, confidence = _grid()
-    confidence[3:6, 4:8] = 0.3
-    classes[3:6, 4:8] = 3
-    region, why = choose_region(classes, confidence, DEFAULT_CLASSES, "creep", 0.6)
-    assert why == "unsure" and region.sum() == 12
-    sure = np.full((6, 8), 0.9, np.float32)
-    assert choose_region(classes, sure, DEFAULT_CLASSES, "creep", 0.6) is None, \
-        "it drives: nothing confident to doubt"
-
-
-def test_confident_but_blocked_ground_is_asked_about_as_stopped_and_driving_asks_nothing():
-    classes, confidence = _grid()
-    classes[2:5, 1:7] = 3  # confident plant across the way
-    region, why = choose_region(classes, confidence, DEFAULT_CLASSES, "stop_blocked+clamped",
-                                0.6)
-    assert why == "stopped" and region.sum() == 18
-    assert choose_region(classes, confidence, DEFAULT_CLASSES, "cruise", 0.6) is None
-    lone = np.zeros((6, 8), np.uint8)
-    lone[0, 0] = 4
-    assert choose_region(lone, confidence, DEFAULT_CLASSES, "stop_blocked", 0.6) is None
+def test_the_most_useful_open_question_ranks_first():
+    board = QuestionBoard(DEFAULT_CLASSES)
+    low, high = _question(board), _question(board)
+    board.ask(Question(**{**low.__dict__, "usefulness": 2.0}))
+    board.ask(Question(**{**high.__dict__, "usefulness": 9.0}))
+    assert [q.id for q in board.ranked()] == [high.id, low.id]

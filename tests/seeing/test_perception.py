@@ -50,6 +50,9 @@ def test_perception_classifies_an_unseen_scene(backbone, adapter):
     assert cells.confidence.dtype == np.float32 and (cells.confidence > 0.5).mean() > 0.8
     assert cells.features.shape == (*GRID_HW, FEATURE_DIM)
     np.testing.assert_array_equal(cells.traversable, np.isin(cells.classes, [0, 1]))  # lawn, path
+    p = cells.traversable_p  # the probability of lawn or path: on the side of the top class
+    assert p is not None and p.shape == GRID_HW and ((p >= 0.5) == cells.traversable).mean() > 0.95
+    assert (p >= cells.confidence - 1e-6)[cells.traversable].all(), "lawn or path ≥ either one"
     assert cells.backbone_ms > 0 and cells.adapter_ms > 0
 
 

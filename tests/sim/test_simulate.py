@@ -219,6 +219,31 @@ def test_closed_loop_runs_on_until_the_new_adapter_has_driven(tiny_backbone_card
     assert s["frames"] > 20 and s["closed_loop"]["extra_frames"] == s["frames"] - 20
 
 
+@pytest.mark.slow
+def test_closed_loop_owner_answers_from_the_gardens_truth(tiny_backbone_card, tiny_defaults,
+                                                          tmp_path, capsys):
+    code = cli(["simulate", "--garden", "g07", "--season", "autumn", "--season-seconds", "3",
+                "--press-after", "25", "--drive-frames", "5", "--owner-answers", "2",
+                "--annotate", "0",
+                "--card", str(tiny_backbone_card), "--defaults", str(tiny_defaults),
+                "--config", str(_fp32_config(tmp_path)), "--speed", "0",
+                "--json", str(tmp_path / "s.json")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    s = json.loads((tmp_path / "s.json").read_text())
+    owner = s["owner"]
+    assert 1 <= owner["answered"] <= 2 and owner["asked"] >= owner["answered"]
+    assert 0.0 < owner["precision"] <= 1.0 and owner["correct"] <= owner["cells"]
+    assert s["buffer"]["offered"]["owner"] == owner["cells"]
+    assert "annotation" not in s["buffer"]["offered"], "no dense maps: owner answers only"
+    assert f"the simulated owner answered {owner['answered']} of at most 2" in out.out
+
+
+def test_owner_answers_are_for_the_closed_loop_only(capsys):
+    assert cli(["simulate", "--recording", "x", "--owner-answers", "3"]) == 1
+    assert "--owner-answers must be >= 0, and is for the closed loop" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--place-shadow-drifts", "1,x"], "--place-shadow-drifts takes numbers"),
     (["--place-drift", "nan"], "must be finite"),
