@@ -280,10 +280,12 @@ class PolicyStep:
                        and max(bumped.current_left_ma, bumped.current_right_ma) >= OVERCURRENT_MA)
         probing = self.prober.command(t, tick.cells, self.ground, self.camera, cmd, self.policy,
                                       self.robot, self.state.pose, self.zones, hit, stalled)
+        # A probe moves the robot: it is not boxed in, so the search starts afresh after it.
+        search = self.unstick.command(t, probing if probing is not None else cmd)
         reflex = self.reflex.command(t, bool(bumped and bumped.bumper_left),
                                      bool(bumped and bumped.bumper_right),
                                      self.policy.command_ttl_ms) \
-            or probing or self.unstick.command(t, cmd)
+            or probing or search
         if reflex is not None:
             cmd = reflex  # the bumper outranks the camera; boxed in, look around
         self.reasons[cmd.reason] += 1
