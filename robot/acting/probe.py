@@ -69,7 +69,7 @@ class ProbeRecord:
     start_t: float
     start_pose: tuple[float, float, float]
     reason: str  # why it probed: what blocked and how sure the adapter was
-    cells: int  # blocking cells in the probed corridor (all unsure or novel)
+    cells: int  # blocking cells in the probed corridor (>= min_share of them unsure or novel)
     classes: dict[str, int]  # the adapter's classes of those cells
     end_t: float | None = None
     outcome: str | None = None  # SMOOTH, BUMP, STALL, STUCK
@@ -170,8 +170,9 @@ class Prober:
         return why, n, dict(counts)
 
     def novel_cells(self, cells: CellMap) -> np.ndarray:
-        """(h, w) bool: novelty above ``min_novelty`` (no novelty at all counts as novel)."""
-        novelty = np.broadcast_to(np.nan_to_num(cells.novelty, nan=np.inf), cells.grid_hw)
+        """(h, w) bool: novelty above ``min_novelty``. A NaN novelty (none computed) is not
+        novel: without the evidence a probe does not start."""
+        novelty = np.broadcast_to(np.nan_to_num(cells.novelty, nan=0.0), cells.grid_hw)
         return novelty > self.cfg.min_novelty
 
     def familiar_obstacles(self, cells: CellMap, policy: PolicyConfig) -> np.ndarray:

@@ -154,3 +154,32 @@ def test_bad_probe_settings_are_a_clear_error():
 
     with pytest.raises(ConfigError, match="speed_mps"):
         parse_config("[probe]\nspeed_mps = -0.1\n")
+
+
+def test_no_novelty_computed_is_no_evidence_for_a_probe():
+    leafy = scene(SOIL, 1.0)
+    leafy.novelty[:] = np.nan
+    assert step(Prober(CFG), 0.0, leafy) is None
+
+
+def test_the_policy_step_probes_where_the_policy_stops_and_only_with_probing_configured():
+    from datetime import datetime
+
+    from robot.acting.config import WateringConfig
+    from robot.runtime.control import PolicyStep, RobotState
+    from robot.runtime.loop import Tick
+
+    def policy_step(probe: ProbeConfig | None) -> PolicyStep:
+        return PolicyStep(GROUND, CAM, POLICY, ROBOT, WateringConfig(), [],
+                          RobotState(pose=HOME), lambda t: datetime(2026, 10, 1, 12), probe)
+
+    leafy = scene(SOIL, 1.0, novelty=0.95)
+    probing, plain = policy_step(CFG), policy_step(None)
+    for step_ in (probing, plain):
+        tick = Tick(0, 0.0, cells=leafy)
+        step_.run(tick)
+        assert tick.decision.reason == STOP_BLOCKED, "the policy's own decision is kept"
+    assert tick.drive.reason == STOP_BLOCKED and plain.prober.log == []
+    tick = Tick(1, 0.1, cells=leafy)
+    probing.run(tick)
+    assert tick.drive.reason == PROBE and probing.reasons[PROBE] == 2
