@@ -95,8 +95,8 @@ class ProbeConfig:
                             "it is all that blocks the way (false: the robot stops there)")
     speed_mps: float = setting(0.08, "forward speed of a probe (above [experience] "
                                "min_speed_mps, or the drive labels nothing)", "m/s", positive)
-    distance_m: float = setting(0.3, "how far one probe drives", "m", positive)
-    interval_s: float = setting(3.0, "least loop time from the end of one probe to the start "
+    distance_m: float = setting(0.5, "how far one probe drives", "m", positive)
+    interval_s: float = setting(1.0, "least loop time from the end of one probe to the start "
                                 "of the next", "s", non_negative)
     min_novelty: float = setting(0.85, "a cell whose novelty is above this counts as novel "
                                  "(the adapter's novelty: below 1 looks like its training "

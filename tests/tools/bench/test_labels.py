@@ -34,7 +34,7 @@ def test_bench_labels_quick_retrains_once_per_configuration_and_judges_the_recov
     assert all("annotation" not in x["labels"]["offered"] for x in r["rows"][:2])
     assert r["rows"][0]["probe"]["probes"] == 0, "probing is off unless the row says so"
     assert {b["name"] for b in r["acceptance"]} == {"no_human", "false_stops", "owner",
-                                                     "collisions"}
+                                                     "collisions", "probe_bumps"}
     assert (out / "labels.png").stat().st_size > 5_000
     assert "| g07 | autumn | probing |" in (out / "labels.md").read_text()
 
@@ -67,7 +67,7 @@ def test_the_no_human_bars_judge_the_last_row_without_a_human_on_every_transitio
     good = [row("corrective", 0.3, 0.35, 1.0, 0.9), row("probing", 0.3, 0.64, 1.0, 0.18),
             row("dense", 0.3, 0.7, 1.0, 0.1)]
     assert judged(good, names) == {"no_human": True, "false_stops": True, "owner": None,
-                                   "collisions": True}
+                                   "collisions": True, "probe_bumps": None}
     short = [row("probing", 0.3, 0.5, 1.0, 0.18), row("dense", 0.3, 0.7, 1.0, 0.1)]
     assert judged(short, ["probing", "dense"])["no_human"] is False  # 50 % of the dense gain
     freezing = [row("probing", 0.3, 0.7, 1.0, 0.25), row("dense", 0.3, 0.7, 1.0, 0.1)]
@@ -80,6 +80,18 @@ def test_the_no_human_bars_judge_the_last_row_without_a_human_on_every_transitio
 def test_a_retrain_that_bumps_more_than_the_dense_one_fails_the_collision_bar():
     rows = [row("probing", 0.3, 0.7, 1.0, 0.1, bumps=2), row("dense", 0.3, 0.7, 1.0, 0.1)]
     assert judged(rows, ["probing", "dense"])["collisions"] is False
+
+
+def test_probe_bumps_are_reported_per_100_m_against_the_runs_without_probing():
+    rows = [row("corrective", 0.3, 0.3, 1.0, 1.0), row("probing", 0.3, 0.7, 1.0, 0.1),
+            row("dense", 0.3, 0.7, 1.0, 0.1)]
+    rows[1]["shipped"].update(bumps=1, distance_m=2.5)
+    recovery(rows)
+    bars = {b.name: b for b in acceptance({"rows": rows,
+                                           "configs": ["corrective", "probing", "dense"]})}
+    assert bars["probe_bumps"].passed is None
+    assert "1 in 2.5 m (40/100 m) with probing, 0 in 2.0 m (0/100 m) without" in \
+        bars["probe_bumps"].text
 
 
 def test_a_new_source_is_one_row_whose_switches_reach_the_robots_config():
