@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 PROBE = "probe"  # DriveCommand.reason while a probe drives
 SMOOTH, BUMP, STALL, STUCK = "smooth", "bump", "stall", "stuck"  # how a probe ended
+INTERRUPTED = "interrupted"  # the odometry was reset under it (a new segment: see reset)
 TIMEOUT_FACTOR = 2.0  # a probe not done in this many times its nominal time is "stuck"
 TIMEOUT_EXTRA_S = 1.0  # ... plus this (the wheels take a moment to start)
 LABEL_GRACE_S = 0.3  # a bump or stall this soon after a probe ended is still its outcome
@@ -210,6 +211,16 @@ class Prober:
         self._next_t = t + self.cfg.interval_s
         log.info("probe %d ended at t=%.1f s: %s after %.2f m", len(self.log), t, outcome,
                  probe.distance_m)
+
+    def reset(self) -> None:
+        """The odometry starts afresh (a new segment of a simulation, the dock): a probe under
+        way ends as interrupted, remembered obstacles are forgotten."""
+        probe = self.active
+        if probe is not None:
+            probe.outcome = INTERRUPTED
+            probe.end_t = probe.start_t
+        self.memory.clear()
+        self._next_t = -math.inf
 
     def source_at(self, t_event: float) -> str:
         """``"probe"`` when a telemetry event at loop time ``t_event`` happened during a probe

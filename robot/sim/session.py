@@ -216,6 +216,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
             telemetry.reset(pose)
             experience.reset()
             policy_step.zones = tuple(z.zone for z in zone_sets[i])
+            policy_step.prober.reset()
             state.pose = None
 
         if closed:

@@ -138,6 +138,14 @@ def test_wheels_that_do_not_get_the_robot_there_end_it_as_stuck():
     assert probe.outcome == STUCK and probe.distance_m < CFG.distance_m
 
 
+def test_a_reset_odometry_interrupts_a_probe_under_way():
+    prober = Prober(CFG)
+    assert step(prober, 0.0, scene(SOIL, 1.0, novelty=0.95)) is not None
+    prober.reset()
+    assert prober.active is None and prober.log[0].outcome == "interrupted"
+    assert step(prober, 0.1, scene(SOIL, 1.0, novelty=0.95)) is not None, "no interval to wait"
+
+
 def test_events_during_a_probe_or_just_after_it_are_the_probes_labels():
     prober = Prober(CFG)
     probe = drive_probe(prober, scene(SOIL, 1.0, novelty=0.95), 10.0, CFG.speed_mps)
