@@ -240,7 +240,7 @@ def acceptance(results: dict[str, Any]) -> list[Bar]:
                if c in names and not names[c].probe]
         if on:
             probe_lines.append(f"{g} {s}: {_rate(on)} with probing, {_rate(off)} without")
-    judged = any(r["retrained"] for r in rows)
+    judged = any(r["retrained"] for r in rows) and any(s.dense for s in configs)
     bars.append(Bar("collisions", QUALITY, not raised if judged else None,
                     "collisions not raised by what was learned: no retrained run bumps more "
                     "than the dense retrain's"
