@@ -6,5 +6,7 @@ return what is actually sent. The runtime sends the commands over the serial lin
 
     policy.py  drive_command, DriveCommand, GroundGrid, stop; water_command, WaterCommand,
                zones_from_meta; clamp_drive, clamp_water
-    config.py  PolicyConfig, WateringConfig, Zone: the [policy] and [watering] sections
+    probe.py   Prober, ProbeRecord: creep onto ground the adapter cannot vouch for (issue 12)
+    config.py  PolicyConfig, WateringConfig, Zone, ProbeConfig: the [policy], [watering] and
+               [probe] sections
 """

@@ -95,3 +95,26 @@ class WateringConfig:
     reach_m: float = setting(1.5, "water a zone only when its centre is this close", "m",
                              positive)
     zones: tuple[Zone, ...] = setting((), "watering zones, one [[watering.zones]] table each")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Probing (robot/acting/probe.py, docs/policy.md): when only unsure or novel cells block
+    the way, creep a short way with the bumper as the safety and let the outcome label them."""
+
+    enabled: bool = setting(True, "probe ground the adapter is unsure of or finds novel when "
+                            "it is all that blocks the way (false: the robot stops there)")
+    speed_mps: float = setting(0.08, "forward speed of a probe (above [experience] "
+                               "min_speed_mps, or the drive labels nothing)", "m/s", positive)
+    distance_m: float = setting(0.5, "how far one probe drives", "m", positive)
+    interval_s: float = setting(1.0, "least loop time from the end of one probe to the start "
+                                "of the next", "s", non_negative)
+    min_novelty: float = setting(0.85, "a cell whose novelty is above this counts as novel "
+                                 "(the adapter's novelty: below 1 looks like its training "
+                                 "data; docs/policy.md has the measured spread)", "",
+                                 non_negative)
+    min_share: float = setting(0.75, "probe only when at least this share of the cells that "
+                               "block the way ahead is unsure or novel", "0..1",
+                               in_range(0, 1))
+    zone_margin_m: float = setting(0.15, "a probe's swept ground keeps this far from every "
+                                   "watering zone (a bed)", "m", non_negative)

@@ -206,7 +206,11 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
         learner = LearnerStep(memory, paths, settings, backbone_sha256=backbone.backbone_id,
                               feature_dim=backbone.feature_dim, classes=classes)
         policy = PolicyStep(GroundGrid.from_camera(camera, backbone.grid_hw), camera, cfg.policy,
-                            cfg.robot, cfg.watering, zones, state, local_time)
+                            cfg.robot, cfg.watering, zones, state, local_time, probe=cfg.probe)
+        experience = ExperienceStep(memory, camera, backbone.grid_hw, classes, cfg.robot,
+                                    cfg.experience, cfg.watering.moisture_threshold, describe,
+                                    keyframe_period_s=0.25)
+        experience.source_of = policy.prober.source_at  # probes' labels: source "probe"
         actuation = ActuationStep(link, state, local_time)
         dash = None
         if web is not None:
@@ -223,9 +227,7 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
             *([dash.owner] if dash else []),
             actuation,
             TelemetryStep(link, state, [z.id for z in zones]),
-            ExperienceStep(memory, camera, backbone.grid_hw, classes, cfg.robot,
-                           cfg.experience, cfg.watering.moisture_threshold, describe,
-                           keyframe_period_s=0.25),
+            experience,
             AnnotationStep(memory, args.annotate, describe),
             *([dash.questions] if dash else []),
             learner,

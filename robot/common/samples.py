@@ -15,7 +15,8 @@ from robot.common.classes import UNLABELLED
 from robot.common.errors import SampleError
 
 # Where a label came from. The order is the on-disk code of each source: append, never reorder.
-LABEL_SOURCES: tuple[str, ...] = ("annotation", "experience", "owner", "pseudo", "place")
+LABEL_SOURCES: tuple[str, ...] = ("annotation", "experience", "owner", "pseudo", "probe",
+                                 "place")
 
 # The largest magnitude float16 holds; features beyond it would turn into inf in the buffer.
 FP16_MAX = 65504.0

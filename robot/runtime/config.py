@@ -25,7 +25,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from robot.acting.config import PolicyConfig, WateringConfig, Zone
+from robot.acting.config import PolicyConfig, ProbeConfig, WateringConfig, Zone
 from robot.common.atomic import atomic_write_bytes
 from robot.common.body import RobotConfig
 from robot.common.errors import ConfigError
@@ -149,6 +149,7 @@ class Config:
     robot: RobotConfig = field(default_factory=RobotConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     watering: WateringConfig = field(default_factory=WateringConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
     serial: SerialConfig = field(default_factory=SerialConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     triggers: TriggersConfig = field(default_factory=TriggersConfig)

@@ -28,8 +28,8 @@ from firmware_bridge import (
     NakError,
     Telemetry,
 )
-from firmware_bridge.constants import MAX_WHEEL_SPEED_MMPS, TRACK_WIDTH_MM
-from robot.acting.config import PolicyConfig, WateringConfig, Zone
+from firmware_bridge.constants import MAX_WHEEL_SPEED_MMPS, OVERCURRENT_MA, TRACK_WIDTH_MM
+from robot.acting.config import PolicyConfig, ProbeConfig, WateringConfig, Zone
 from robot.acting.memory import ObstacleMemory, recall
 from robot.acting.policy import (
     STOP_NO_FRAME,
@@ -43,6 +43,7 @@ from robot.acting.policy import (
     visible_ground,
     water_command,
 )
+from robot.acting.probe import Prober
 from robot.acting.reflex import BumpReflex, Unstick
 from robot.common.body import RobotConfig
 from robot.common.geometry import CameraModel
@@ -234,6 +235,8 @@ class PolicyStep:
     After a bump (the latest telemetry's bumper) the bump reflex drives for a moment instead
     of the camera policy: back off, turn away; boxed in, the robot turns on the spot to look
     for a way out (robot/acting/reflex.py). ``tick.decision`` keeps the policy's own decision.
+    Stopped with only unsure or novel ground in the way, the robot may probe it first
+    (robot/acting/probe.py, ``probe``; None = never): the bumper still outranks a probe.
 
     No frame this tick (a camera outage) → a stop command. Watering is checked every
     second of loop time against the zones, the pose and the soil moisture in ``state``, with
@@ -245,7 +248,7 @@ class PolicyStep:
     def __init__(
         self, ground: GroundGrid, camera: CameraModel, policy: PolicyConfig, robot: RobotConfig,
         watering: WateringConfig, zones: Sequence[Zone], state: RobotState,
-        now: Callable[[float], datetime],
+        now: Callable[[float], datetime], probe: ProbeConfig | None = None,
     ) -> None:
         self.ground, self.camera = ground, camera
         self.policy, self.robot, self.watering = policy, robot, watering
@@ -256,6 +259,7 @@ class PolicyStep:
         self.reflex = BumpReflex()
         self.unstick = Unstick()
         self.memory = ObstacleMemory()
+        self.prober = Prober(probe if probe is not None else ProbeConfig(enabled=False))
         self._visible = visible_ground(ground, policy.lookahead_m)
         self._next_water_t = -math.inf
 
@@ -271,10 +275,17 @@ class PolicyStep:
         cmd = drive_command(tick.cells, self.ground, self.policy, self.robot, remembered)
         tick.decision = cmd
         bumped = self.state.telemetry
+        hit = bool(bumped and (bumped.bumper_left or bumped.bumper_right))
+        stalled = bool(bumped and bumped.motors_on
+                       and max(bumped.current_left_ma, bumped.current_right_ma) >= OVERCURRENT_MA)
+        probing = self.prober.command(t, tick.cells, self.ground, self.camera, cmd, self.policy,
+                                      self.robot, self.state.pose, self.zones, hit, stalled)
+        # A probe moves the robot: it is not boxed in, so the search starts afresh after it.
+        search = self.unstick.command(t, probing if probing is not None else cmd)
         reflex = self.reflex.command(t, bool(bumped and bumped.bumper_left),
                                      bool(bumped and bumped.bumper_right),
                                      self.policy.command_ttl_ms) \
-            or self.unstick.command(t, cmd)
+            or probing or search
         if reflex is not None:
             cmd = reflex  # the bumper outranks the camera; boxed in, look around
         self.reasons[cmd.reason] += 1

@@ -139,6 +139,14 @@ class ExperienceStats:
     resolved_checked: int = 0
     resolved_correct: int = 0
     added: int = 0  # cells offered to the buffer
+    # by source ("experience", or "probe" for events during a probe: robot/acting/probe.py)
+    by_source: Counter[str] = field(default_factory=Counter)  # cells offered to the buffer
+    checked_by_source: Counter[str] = field(default_factory=Counter)
+    correct_by_source: Counter[str] = field(default_factory=Counter)
+
+    def source_precision(self, source: str) -> float | None:
+        checked = self.checked_by_source[source]
+        return self.correct_by_source[source] / checked if checked else None
 
     def precision(self, kind: str | None = None) -> float | None:
         checked = sum(self.checked.values()) if kind is None else self.checked[kind]
@@ -158,6 +166,9 @@ class ExperienceStep:
     ``cfg.set_labels`` is on, whatever the adapter predicted there: that is how driving over
     leaf-covered lawn corrects an adapter that calls it "plant". With it off, only set labels
     whose set holds the adapter's prediction get in, as that class (confirm-only).
+
+    ``source_of`` (set by the caller; None = all "experience") names the source of an event at
+    a loop time: the policy's prober says "probe" for the events of its probes.
     """
 
     name = "experience"
@@ -174,6 +185,7 @@ class ExperienceStep:
         self.keyframe_period_s = keyframe_period_s
         self.label_period_s = label_period_s
         self.stats = ExperienceStats()
+        self.source_of: Callable[[float], str] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -227,14 +239,17 @@ class ExperienceStep:
             return
         labels = experience_labels([k.t for k in kfs], track, fresh, self.camera, self.grid_hw,
                                    self.cfg)
-        rows: dict[int, list[tuple[int, int, int]]] = {}
+        rows: dict[tuple[int, str], list[tuple[int, int, int, int]]] = {}
         for lb in labels:
             self.stats.labels[lb.kind] += 1
             kf = kfs[lb.frame]
+            source = self.source_of(lb.t_event) if self.source_of is not None else "experience"
             truth = kf.truth[lb.row, lb.col] if kf.truth is not None else UNLABELLED
             if lb.allowed and truth != UNLABELLED:
                 self.stats.checked[lb.kind] += 1
                 self.stats.correct[lb.kind] += int(truth in lb.allowed)
+                self.stats.checked_by_source[source] += 1
+                self.stats.correct_by_source[source] += int(truth in lb.allowed)
             cls = resolve_label(lb, int(kf.predicted[lb.row, lb.col])) if lb.allowed \
                 else UNLABELLED
             as_set = (self.cfg.set_labels and lb.label == UNLABELLED and len(lb.allowed) > 1
@@ -251,16 +266,17 @@ class ExperienceStep:
             mask = set_mask(lb.allowed) if as_set else 0
             self.stats.set_labelled += int(as_set)
             if not kf.origin.held_back:
-                rows.setdefault(lb.frame, []).append(
+                rows.setdefault((lb.frame, source), []).append(
                     (lb.row, lb.col, UNLABELLED if as_set else cls, mask))
-        for f, cells in rows.items():
+        for (f, source), cells in rows.items():
             kf = kfs[f]
             r, c, y, m = (np.array(v) for v in zip(*cells, strict=True))
-            batch = make_cells(kf.features[r, c], y, source="experience",
+            batch = make_cells(kf.features[r, c], y, source=source,
                                season=kf.origin.season, time_s=kf.origin.time_s,
                                recording=kf.origin.recording, allowed=m)
             self.stats.added += len(batch)
-            self.memory.add(batch, "experience")
+            self.stats.by_source[source] += len(batch)
+            self.memory.add(batch, source)
 
     def shutdown(self) -> None:
         pass

@@ -98,6 +98,13 @@ def format_summary(s: dict[str, Any]) -> str:
     lines.append(f"  confirmed as a class {e['resolved']} (precision "
                  f"{_fmt(e['resolved_precision'])}), buffered as sets "
                  f"{e.get('set_labelled', 0)}, offered to the buffer {e['added']}")
+    probe = s.get("probe")
+    if probe and probe.get("probes"):
+        ends = ", ".join(f"{k} {n}" for k, n in sorted(probe["outcomes"].items()))
+        prec = (e.get("source_precision") or {}).get("probe")
+        lines.append(f"  probes: {probe['probes']} ({ends}), {probe['distance_m']:.1f} m; their "
+                     f"labels (source probe) {e.get('by_source', {}).get('probe', 0)}, "
+                     f"precision {_fmt(prec)}")
     lines += _own_labels(s)
     o = s.get("owner")
     if o:

@@ -184,7 +184,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
     state = RobotState()
     ground = GroundGrid.from_camera(camera, backbone.grid_hw)
     policy_step = PolicyStep(ground, camera, cfg.policy, robot_body, cfg.watering,
-                             [z.zone for z in zone_sets[0]], state, sim_time)
+                             [z.zone for z in zone_sets[0]], state, sim_time, probe=cfg.probe)
     buffer_start = len(memory.buffer)
 
     scoreboard = Scoreboard()
@@ -219,12 +219,14 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
         experience = ExperienceStep(memory, camera, backbone.grid_hw, classes, robot_body,
                                     cfg.experience, cfg.watering.moisture_threshold,
                                     describe=_describe, keyframe_period_s=0.1)
+        experience.source_of = policy_step.prober.source_at  # probes' labels: source "probe"
 
         def on_segment(i: int, rec: dict[str, Any] | None) -> None:
             pose = Pose(rec["x_m"], rec["y_m"], rec["theta_rad"]) if rec else Pose()
             telemetry.reset(pose)
             experience.reset()
             policy_step.zones = tuple(z.zone for z in zone_sets[i])
+            policy_step.prober.reset()
             state.pose = None
 
         if closed:
@@ -335,7 +337,11 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                                               / experience.stats.resolved_checked
                                               if experience.stats.resolved_checked else None),
                        "set_labelled": experience.stats.set_labelled,
-                       "added": experience.stats.added},
+                       "added": experience.stats.added,
+                       "by_source": dict(experience.stats.by_source),
+                       "source_precision": {k: experience.stats.source_precision(k)
+                                            for k in experience.stats.checked_by_source}},
+        "probe": policy_step.prober.summary(),
         **{step.name: step.summary() for step in own},
         "owner": _owner_summary(questions, sim_owner),
         "buffer": {"start": buffer_start, "end": len(memory.buffer),

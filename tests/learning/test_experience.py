@@ -305,7 +305,7 @@ def test_measure_precision_on_a_recording_with_known_truth(tmp_path: Path):
     assert report["checked"] <= report["labels"]
 
 
-def _step_after_a_drive(set_labels: bool):
+def _step_after_a_drive(set_labels: bool, source_of=None):
     """ExperienceStep fed a straight drive into the box while the adapter calls everything
     "plant" (leaf-covered lawn in autumn); returns the buffer it filled."""
     from robot.learning.replay_buffer import ReplayBuffer
@@ -316,6 +316,7 @@ def _step_after_a_drive(set_labels: bool):
     step = ExperienceStep(memory, CAM, GRID, DEFAULT_CLASSES, ROBOT,
                           replace(CFG, set_labels=set_labels), dry_below=0.2,
                           describe=lambda tick: CellOrigin("autumn", "drive", 0.0))
+    step.source_of = source_of
     records = straight_drive()
     rng = np.random.default_rng(0)
     step._records.extend(records)
@@ -338,6 +339,17 @@ def test_experience_step_buffers_smooth_driving_as_a_set_label_the_adapter_disag
     cells = buf.cells()
     assert set(cells.source) == {"experience"}
     assert np.all(cells.labels[cells.is_set] == UNLABELLED)
+
+
+def test_labels_of_events_during_a_probe_are_buffered_as_the_probes():
+    records = straight_drive()
+    half = records[-1]["t"] / 2
+    step, buf = _step_after_a_drive(True, lambda t: "probe" if t >= half else "experience")
+    by_source = step.stats.by_source
+    assert by_source["probe"] > 0 and by_source["experience"] > 0
+    assert sum(by_source.values()) == step.stats.added == len(buf)
+    assert {str(s) for s in buf.cells().source} == {"probe", "experience"}
+    assert step.stats.source_precision("probe") is None  # no label map: nothing to check
 
 
 def test_confirm_only_experience_drops_what_the_adapter_disagrees_with():

@@ -26,6 +26,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
                "missed obstacles over its unsure rules"),
     "drive": ("tools.bench.drive", "closed loop: how the robot drives each season, before and "
               "after its retrain, against the oracle"),
+    "labels": ("tools.bench.labels", "label budget: what one retrain recovers of a new season "
+               "from each set of label sources, against dense label maps"),
     "synth": ("tools.bench.synth", "garden-world generation speed (frames/s)"),
     "season-probe": ("tools.bench.season_probe",
                      "cross-season accuracy of a colour/texture cell probe"),

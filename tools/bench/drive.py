@@ -42,8 +42,9 @@ FPS = 10.0  # camera frames per simulated second, as `gardenbot simulate`'s defa
 
 def run_one(garden_id: str, season: str, seconds: float, seed: int, data_dir: Path,
             cfg: Any, *, press: bool, oracle: bool, annotate: float, card: Path | None,
-            defaults: Path | None) -> dict[str, Any]:
-    """One closed-loop run through `gardenbot simulate`'s session; its summary."""
+            defaults: Path | None, **extra: Any) -> dict[str, Any]:
+    """One closed-loop run through `gardenbot simulate`'s session; its summary. ``extra``:
+    further SimulationOptions fields (the label sources of `gardenbot bench labels`)."""
     from robot.sim.closed_loop import Stage
     from robot.sim.session import SimulationOptions, simulate
     from tools.garden.live import LiveGarden
@@ -54,7 +55,7 @@ def run_one(garden_id: str, season: str, seconds: float, seed: int, data_dir: Pa
     options = SimulationOptions(
         speed=0.0, card=card, defaults=defaults, garden=garden, stages=stages, fps=FPS,
         press_after=(frames - 1) if press else -1, annotate=annotate, drive_frames=0,
-        oracle_eyes=oracle, eval_views=10, wait_learner=300.0)
+        oracle_eyes=oracle, eval_views=10, wait_learner=300.0, **extra)
     return simulate(options, cfg, data_dir)
 
 
