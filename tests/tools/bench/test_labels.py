@@ -95,8 +95,9 @@ def test_probe_bumps_are_reported_per_100_m_against_the_runs_without_probing():
 
 
 def test_a_new_source_is_one_row_whose_switches_reach_the_robots_config():
-    assert [s.name for s in CONFIGURATIONS] == ["confirm-only", "corrective", "probing",
-                                                "dense"]
+    assert [s.name for s in CONFIGURATIONS] == [
+        "confirm-only", "corrective", "probing", "pseudo", "places", "owner-5", "owner-10",
+        "owner-20", "owner-50", "dense"]
     more = Sources("strict-experience", "+ a stricter slip threshold", probe=True,
                    config=lambda c: replace(c, experience=replace(c.experience,
                                                                   slip_threshold=0.9)))
@@ -105,6 +106,10 @@ def test_a_new_source_is_one_row_whose_switches_reach_the_robots_config():
     assert cfg.experience.slip_threshold == 0.9
     off = by_name()["confirm-only"].robot_config(Config())
     assert not off.experience.set_labels and not off.probe.enabled
+    assert not off.experience.places, "a source the robot has on by default is off unless asked"
+    owner = by_name()["owner-10"]
+    assert owner.human_answers == 10 and owner.options == {"owner_answers": 10}
+    assert owner.robot_config(Config()).experience.places
 
 
 def test_an_unknown_configuration_is_refused(capsys):
