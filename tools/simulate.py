@@ -34,12 +34,11 @@ from robot.sim.session import DEFAULT_PRESS_AT, SimulationOptions, find_samples,
 DEFAULT_GARDEN = "g07"
 DEFAULT_SEASONS = "summer,autumn"
 DEFAULT_SEASON_S = 45.0
-# What the closed loop's retrain learns from by default. The aim (issue 12) is what the robot
-# gathered plus at most 10 owner answers and no dense maps (10 and 0.0 here); measured on g07
-# that recovers most of the held-back accuracy but not the driving (docs/simulate.md, "The
-# owner's answers"), so the demo keeps the dense maps until the robot's own labels close that.
-DEFAULT_OWNER_ANSWERS = 0
-DEFAULT_ANNOTATE_CLOSED = 0.5
+# What the closed loop's retrain learns from by default (issue 12): what the robot gathered
+# (experience, probes, the memory of places) plus at most 10 owner answers, no dense maps;
+# `--annotate F` brings the maps back (docs/simulate.md, "The owner's answers").
+DEFAULT_OWNER_ANSWERS = 10
+DEFAULT_ANNOTATE_CLOSED = 0.0
 DEFAULT_ANNOTATE_REPLAY = 0.5
 
 
