@@ -1,8 +1,10 @@
 """``python -m firmware_bridge.emulator [--link PATH] [-v]``: the emulated MCU as its own process.
 
-Creates a pty, prints its path as one line on stdout, and runs until SIGTERM or SIGINT (killing
-the *host* process leaves it running, so its failsafe can be watched). The end of stdin does not
-stop it. Control channel: one JSON object per line on stdin, one JSON reply per line on stdout::
+Creates a pty, prints its path as one line on stdout, and runs until SIGTERM or SIGINT, or
+until ``--orphan-exit-s`` (60) after the process that started it died: killing the *host*
+process leaves it running long enough that its failsafe can be watched, but a host killed
+without cleaning up does not leave it running for ever. The end of stdin does not stop it.
+Control channel: one JSON object per line on stdin, one JSON reply per line on stdout::
 
     {"cmd": "feed", "bumper_left": true, "moisture_permille": [300, null, null, 800]}
     {"cmd": "pose", "x_m": 1.0, "y_m": 0.5, "theta_rad": 0.1}
@@ -20,9 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -71,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
                                      description="The gardenbot MCU emulator on a pty.")
     parser.add_argument("--link", help="also make this path a symlink to the pty")
     parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+    parser.add_argument("--orphan-exit-s", type=float, default=60.0, metavar="S",
+                        help="exit this long after the starting process died (default 60; "
+                             "0 = never)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         stream=sys.stderr, format="%(asctime)s emulator: %(message)s")
@@ -84,8 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     with Emulator(link_path=args.link) as emu:
         print(emu.pty_path, flush=True)
         threading.Thread(target=_serve, args=(emu,), daemon=True, name="control").start()
+        parent, orphaned_at = os.getppid(), None
         while not stopped.wait(0.5):
-            pass
+            if args.orphan_exit_s <= 0 or os.getppid() == parent:
+                continue
+            now = time.monotonic()
+            orphaned_at = orphaned_at or now
+            if now - orphaned_at >= args.orphan_exit_s:
+                log.warning("the process that started the emulator is gone: exiting")
+                break
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -187,3 +189,27 @@ def test_killing_the_host_process_lets_the_failsafe_stop_the_robot():
         # the MCU measured it: it fired at 300 ms of silence (the Drive's TTL was 1000 ms)
         assert HEARTBEAT_TIMEOUT_MS <= state["failsafe_age_ms"] <= HEARTBEAT_TIMEOUT_MS + 100
         assert stopped_after_s < 1.0
+
+
+def test_an_emulator_whose_host_died_exits_after_a_while():
+    # the "host" starts the emulator and dies without cleaning up, as a killed host does
+    host = subprocess.run(
+        [sys.executable, "-c",
+         "import subprocess, sys\n"
+         "p = subprocess.Popen([sys.executable, '-m', 'firmware_bridge.emulator',"
+         " '--orphan-exit-s', '2'], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)\n"
+         "print(p.stdout.readline().strip(), p.pid)\n"],
+        capture_output=True, text=True, timeout=30, check=True)
+    port, pid_text = host.stdout.split()
+    pid = int(pid_text)
+    assert port.startswith("/dev/"), "the emulator was running when its host died"
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    assert not gone(), "it outlives its host for a while (its failsafe can be watched)"
+    assert wait_until(gone, 10), "the orphaned emulator is still running"
