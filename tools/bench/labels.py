@@ -7,9 +7,10 @@ so the default transitions are summer → autumn and summer → winter. For each
 each **source configuration** (the table ``CONFIGURATIONS``), through the whole robot
 (tools/bench/drive.py's ``run_one``: `gardenbot simulate`'s session, the learner process):
 
-    shipped    the shipped adapter drives the new season with the configuration's label sources
-               (and, for "+ probing", its probes); at the end the owner presses the retrain
-               button, and the run waits for the learner;
+    shipped    the shipped adapter drives a day of the season before (``SEASON_BEFORE``), then
+               a day of the new season, with the configuration's label sources (and, for
+               "+ probing", its probes); at the end of the new season's day the owner presses
+               the retrain button, and the run waits for the learner;
     retrained  the published adapter drives the same season again — probing off, no labels
                needed, so every configuration's retrained run is judged alike.
 
@@ -47,6 +48,9 @@ from tools.bench.verdict import QUALITY, Bar, exit_status
 log = logging.getLogger(__name__)
 
 DEFAULT_TRANSITIONS = ("autumn", "winter")  # the shipped adapter knows spring and summer
+# A transition is a day of the season before, then a day of the new one (the memory of places
+# needs the earlier day); the retrain button is pressed at the end of the new season's day.
+SEASON_BEFORE = {"spring": "winter", "summer": "spring", "autumn": "summer", "winter": "autumn"}
 DENSE_ANNOTATE = 0.5
 NO_HUMAN_SHARE = 0.80  # issue 12: >= 80 % of the dense gain with no human answer
 FEW_ANSWERS, FEW_ANSWERS_SHARE = 10, 0.95  # ... and >= 95 % with <= 10 owner answers
@@ -119,7 +123,7 @@ def bench_transition(garden_id: str, season: str, src: Sources, seconds: float, 
         say(f"{garden_id} {season} {src.name}: shipped adapter, then the retrain button")
         a = run_one(garden_id, season, seconds, seed, work / "robot", src.robot_config(cfg),
                     press=True, oracle=False, annotate=src.annotate, card=card,
-                    defaults=defaults, **src.options)
+                    defaults=defaults, day_before=SEASON_BEFORE[season], **src.options)
         start, end = a["adapter"]["start"], a["adapter"]["end"]
         held = a["held_back"].get(season) or {}
         exp = a["experience"]
