@@ -213,6 +213,8 @@ def in_square(mask: np.ndarray, k: int) -> np.ndarray:
     morphological opening): a one-cell-wide line of errors along an edge disappears, anything
     at least k cells thick stays whole."""
     h, w = mask.shape
+    if h < k or w < k:
+        return np.zeros_like(mask)
     full = np.ones((h - k + 1, w - k + 1), bool)
     for dy in range(k):
         for dx in range(k):

@@ -386,6 +386,7 @@ def test_a_square_of_blocked_cells_stays_whole_a_thin_line_goes():
     assert (in_square(square | line, 2) == square).all()
     assert (in_square(square, 1) == square).all()
     assert not in_square(line, 2).any()
+    assert not in_square(np.ones((1, 6), bool), 2).any(), "a grid thinner than the square"
 
 
 def test_with_block_square_a_thin_line_of_errors_along_an_edge_does_not_stop_the_robot():
