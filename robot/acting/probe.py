@@ -61,6 +61,7 @@ INTERRUPTED = "interrupted"  # the odometry was reset under it (a new segment: s
 TIMEOUT_FACTOR = 2.0  # a probe not done in this many times its nominal time is "stuck"
 TIMEOUT_EXTRA_S = 1.0  # ... plus this (the wheels take a moment to start)
 LABEL_GRACE_S = 0.3  # a bump or stall this soon after a probe ended is still its outcome
+BUMPED_MARGIN_M = 0.2  # no probe whose sweep ends this close to where a probe bumped
 
 
 @dataclass
@@ -85,6 +86,10 @@ class Prober:
     log: list[ProbeRecord] = field(default_factory=list)
     declined: Counter[str] = field(default_factory=Counter)  # blocked, and why no probe
     memory: ObstacleMemory = field(default_factory=lambda: ObstacleMemory(min_votes=5))
+    # where probes bumped (odometry frame): whatever the adapter thinks of that ground later,
+    # the bumper has spoken — a probe never heads there again (found: probing a fence over
+    # and over, each time the adapter found it novel)
+    bumped: list[tuple[float, float]] = field(default_factory=list)
     _next_t: float = -math.inf
 
     @property
@@ -111,7 +116,7 @@ class Prober:
             remembered = self.memory.blocked_out_of_view(t, pose, camera)
         probe = self.active
         if probe is not None:
-            return self._continue(probe, t, policy, pose, bumper, stall)
+            return self._continue(probe, t, policy, robot, pose, bumper, stall)
         if not self.cfg.enabled or decision.reason != STOP_BLOCKED:
             return None
         if t < self._next_t:
@@ -141,6 +146,9 @@ class Prober:
         if remembered is not None and len(remembered) and \
                 first_contact(np.asarray(remembered, float), np.zeros(1), half_width)[0] <= reach:
             return "remembered obstacle"
+        if self.bumped and first_contact(world_to_robot(np.asarray(self.bumped, float), pose),
+                                         np.zeros(1), half_width)[0] <= reach + BUMPED_MARGIN_M:
+            return "a probe bumped there"
         if any(_rect_meets_circle(pose, reach, half_width, z, self.cfg.zone_margin_m)
                for z in zones):
             return "watering zone"
@@ -182,7 +190,7 @@ class Prober:
         return (cells.mask({"obstacle"}) & ~unsure_cells(cells, policy)
                 & ~self.novel_cells(cells))
 
-    def _continue(self, probe: ProbeRecord, t: float, policy: PolicyConfig,
+    def _continue(self, probe: ProbeRecord, t: float, policy: PolicyConfig, robot: RobotConfig,
                   pose: tuple[float, float, float] | None, bumper: bool,
                   stall: bool) -> DriveCommand | None:
         if pose is not None:
@@ -190,6 +198,10 @@ class Prober:
                                           pose[1] - probe.start_pose[1])
         timeout = (TIMEOUT_FACTOR * self.cfg.distance_m / self.cfg.speed_mps + TIMEOUT_EXTRA_S)
         if bumper:
+            if pose is not None:
+                x, y, th = pose
+                self.bumped.append((x + robot.front_m * math.cos(th),
+                                    y + robot.front_m * math.sin(th)))
             self._end(probe, t, BUMP)
         elif stall:
             self._end(probe, t, STALL)
@@ -220,6 +232,7 @@ class Prober:
             probe.outcome = INTERRUPTED
             probe.end_t = probe.start_t
         self.memory.clear()
+        self.bumped.clear()
         self._next_t = -math.inf
 
     def source_at(self, t_event: float) -> str:

@@ -191,3 +191,18 @@ def test_the_policy_step_probes_where_the_policy_stops_and_only_with_probing_con
     tick = Tick(1, 0.1, cells=leafy)
     probing.run(tick)
     assert tick.drive.reason == PROBE and probing.reasons[PROBE] == 2
+
+
+def test_where_a_probe_bumped_no_probe_heads_again_until_the_odometry_restarts():
+    novel_fence = scene(OBSTACLE, 1.0, novelty=1.2)  # the adapter finds the fence novel
+    prober = Prober(CFG)
+    probe = drive_probe(prober, novel_fence, 10.0, CFG.speed_mps, bumper=lambda t: t > 1.0)
+    assert probe.outcome == BUMP
+    later = probe.end_t + CFG.interval_s + 0.1
+    x = CFG.speed_mps * (probe.end_t + 0.1)
+    assert step(prober, later, novel_fence, pose=(x - 0.2, 0.0, 0.0)) is None, "backed off a bit"
+    assert prober.declined["a probe bumped there"] == 1
+    turned = (x - 0.2, 0.0, math.pi / 2)  # facing elsewhere: that way is not where it bumped
+    assert step(prober, later + 0.1, novel_fence, pose=turned) is not None
+    prober.reset()
+    assert step(prober, later + 0.2, novel_fence) is not None, "a new odometry frame forgets"
