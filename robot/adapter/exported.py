@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from robot.common.classes import TRAVERSABLE
+from robot.common.classes import traversable_ids
 from robot.common.errors import ModelError
 from robot.common.metrics import classification_scores
 
@@ -96,10 +96,6 @@ class ExportedAdapter:
         adapter._session.append(session)
         return adapter
 
-    @property
-    def traversable_ids(self) -> tuple[int, ...]:
-        return tuple(i for i, name in enumerate(self.classes) if name in TRAVERSABLE)
-
     def check_backbone(self, backbone_sha256: str | None, feature_dim: int | None,
                        name: str = "adapter") -> None:
         """Refuse an adapter made for another backbone."""
@@ -127,7 +123,8 @@ class ExportedAdapter:
     def predict_grid(self, grid_hwc: np.ndarray) -> CellPredictions:
         """Classes, confidences and novelty of one (h, w, C) feature grid."""
         logits, novelty = self.run(np.asarray(grid_hwc, np.float32).transpose(2, 0, 1)[None])
-        classes, confidence, traversable = softmax_outputs(logits[0], self.traversable_ids)
+        classes, confidence, traversable = softmax_outputs(logits[0],
+                                                            traversable_ids(self.classes))
         return CellPredictions(classes, confidence, novelty[0, 0].astype(np.float32),
                                traversable)
 

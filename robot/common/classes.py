@@ -6,6 +6,12 @@ DEFAULT_CLASSES: tuple[str, ...] = ("lawn", "path", "soil", "plant", "obstacle")
 UNLABELLED = 255
 
 TRAVERSABLE = frozenset({"lawn", "path"})
+
+
+def traversable_ids(classes: tuple[str, ...] | list[str]) -> tuple[int, ...]:
+    """The ids of the traversable classes under a class list, ascending."""
+    return tuple(i for i, name in enumerate(classes) if name in TRAVERSABLE)
+
 WATERING_TARGETS = frozenset({"plant", "soil"})
 
 SEASONS: tuple[str, ...] = ("spring", "summer", "autumn", "winter")

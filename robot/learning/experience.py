@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from robot.common.body import RobotConfig
-from robot.common.classes import TRAVERSABLE, UNLABELLED
+from robot.common.classes import UNLABELLED, traversable_ids
 from robot.common.geometry import CameraModel
 from robot.learning.config import ExperienceConfig
 from robot.seeing.cells import cell_ground_samples
@@ -147,8 +147,8 @@ def resolve_label(lbl: ExperienceLabel, predicted: int) -> int:
 
 def class_sets(classes: Sequence[str]) -> dict[str, tuple[int, ...]]:
     """Allowed class ids for each experience kind, under a recording's or adapter's class map."""
-    trav = tuple(i for i, c in enumerate(classes) if c in TRAVERSABLE)
-    other = tuple(i for i, c in enumerate(classes) if c not in TRAVERSABLE)
+    trav = traversable_ids(tuple(classes))
+    other = tuple(i for i in range(len(classes)) if i not in trav)
     obstacle = tuple(i for i, c in enumerate(classes) if c == "obstacle")
     return {OBSTACLE: obstacle or other, NOT_TRAVERSABLE: other, TRAVERSABLE_KIND: trav,
             DRY: (), WET: ()}

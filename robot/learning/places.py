@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from robot.common.atomic import atomic_write_bytes
-from robot.common.classes import TRAVERSABLE, UNLABELLED
+from robot.common.classes import UNLABELLED, traversable_ids
 from robot.common.errors import GardenbotError
 from robot.common.geometry import robot_to_world
 from robot.common.samples import MAX_SET_CLASSES, set_mask
@@ -76,7 +76,7 @@ class PlaceConfig:
 def traversable_set(classes: Sequence[str]) -> tuple[int, ...]:
     """The class ids of the traversable set ({lawn, path}) under a class map; () when a set
     label could not hold them."""
-    ids = tuple(i for i, c in enumerate(classes) if c in TRAVERSABLE)
+    ids = traversable_ids(tuple(classes))
     return ids if len(ids) > 1 and max(ids) < MAX_SET_CLASSES else ()
 
 

@@ -59,8 +59,7 @@ class PseudoConfig:
             raise ValueError(f"pseudo cap_share must be >= 0, got {self.cap_share}")
 
 
-def sure(predicted: np.ndarray, confidence: np.ndarray, novelty: np.ndarray,
-         cfg: PseudoConfig) -> np.ndarray:
+def sure(confidence: np.ndarray, novelty: np.ndarray, cfg: PseudoConfig) -> np.ndarray:
     """(…) bool: predictions sure enough to count: confident, and of ground like the adapter's
     training data (a confident call on novel ground is where a season fools the adapter)."""
     return (confidence >= cfg.min_confidence) & (novelty <= cfg.max_novelty)
@@ -82,7 +81,7 @@ def consistent(predicted: np.ndarray, confidence: np.ndarray, novelty: np.ndarra
     k = votes.shape[-1]
     cls = np.clip(predicted.astype(np.int64), 0, k - 1)
     agree = np.take_along_axis(votes, cls[..., None], -1)[..., 0]
-    return ((predicted < k) & sure(predicted, confidence, novelty, cfg)
+    return ((predicted < k) & sure(confidence, novelty, cfg)
             & (views >= cfg.min_views) & (agree >= cfg.min_agree * views))
 
 
@@ -126,7 +125,7 @@ class ViewTally:
         # one view per patch per frame, however many of the frame's cells land in it
         flat = np.unique(i[inside] * self.size + j[inside])
         self.views.flat[flat] += 1
-        ok = inside & sure(predicted, confidence, novelty, self.cfg) \
+        ok = inside & sure(confidence, novelty, self.cfg) \
             & (predicted < self.votes.shape[-1])
         keys = np.unique(np.stack([i[ok], j[ok], predicted[ok].astype(np.int64)], -1), axis=0)
         if len(keys):

@@ -276,10 +276,9 @@ class PolicyStep:
         tick.decision = cmd
         bumped = self.state.telemetry
         hit = bool(bumped and (bumped.bumper_left or bumped.bumper_right))
-        stalled = bool(bumped and bumped.motors_on
-                       and max(bumped.current_left_ma, bumped.current_right_ma) >= OVERCURRENT_MA)
         probing = self.prober.command(t, tick.cells, self.ground, self.camera, cmd, self.policy,
-                                      self.robot, self.state.pose, self.zones, hit, stalled)
+                                      self.robot, self.state.pose, self.zones, hit,
+                                      bool(bumped and stalled(bumped)))
         # A probe moves the robot: it is not boxed in, so the search starts afresh after it.
         search = self.unstick.command(t, probing if probing is not None else cmd)
         reflex = self.reflex.command(t, bool(bumped and bumped.bumper_left),
@@ -406,6 +405,12 @@ class ActuationStep:
             self._thread.join(timeout=2)
             self._thread = None
         self.link.close()
+
+
+def stalled(msg: Telemetry) -> bool:
+    """Whether the motors are on and one draws overcurrent: the wheels are stalled."""
+    return bool(msg.motors_on and max(msg.current_left_ma, msg.current_right_ma)
+                >= OVERCURRENT_MA)
 
 
 def moisture_by_zone(msg: Telemetry, zone_ids: Iterable[int]) -> dict[int, float]:

@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from firmware_bridge import OdometryTracker, Pose, Telemetry
-from firmware_bridge.constants import OVERCURRENT_MA, PUMP_CLOSED, TICKS_PER_M, TRACK_WIDTH_MM
-from robot.runtime.control import RobotLink, RobotState, moisture_by_zone
+from firmware_bridge.constants import PUMP_CLOSED, TICKS_PER_M, TRACK_WIDTH_MM
+from robot.runtime.control import RobotLink, RobotState, moisture_by_zone, stalled
 from robot.runtime.loop import Tick
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,7 @@ def telemetry_record(t_s: float, msg: Telemetry, pose: Pose,
         "theta_rad": round(pose.theta_rad, 6),
         "ticks_left": msg.left_ticks, "ticks_right": msg.right_ticks,
         "bumper": msg.bumper_bits != 0,
-        "stall": msg.motors_on and max(msg.current_left_ma, msg.current_right_ma)
-        >= OVERCURRENT_MA,
+        "stall": stalled(msg),
         "motor_current_left_a": msg.current_left_ma / 1000,
         "motor_current_right_a": msg.current_right_ma / 1000,
         "battery_v": msg.battery_mv / 1000,

@@ -158,12 +158,68 @@ def loop_ms_without_render(step_ms: dict[str, float], world_ms: dict[str, float]
     return round(sum(step_ms.values()) - world_ms.get("render", 0.0), 2)
 
 
-def _pct(x: float | None) -> str:
+def pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.0f} %"
 
 
-def _n(x: float | None, fmt: str = ".1f") -> str:
+def num(x: float | None, fmt: str = ".1f") -> str:
     return "-" if x is None else format(x, fmt)
+
+
+# --- what the closed-loop benchmarks (drive, labels) share on the command line ---------------
+
+def add_run_arguments(p: argparse.ArgumentParser, out: str) -> None:
+    """The options every closed-loop benchmark takes: gardens, run length, seed, robot, out."""
+    p.add_argument("--gardens", default="g06,g07", help="held-out gardens (default g06,g07)")
+    p.add_argument("--seconds", type=float, default=60.0,
+                   help="simulated seconds per run (default 60)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", type=Path, help="a gardenbot.toml (default: the defaults)")
+    p.add_argument("--card", type=Path, help="backbone model card (default: the shipped)")
+    p.add_argument("--defaults", type=Path, metavar="DIR",
+                   help="starting adapter and buffer (default: the shipped models/default)")
+    p.add_argument("--out", type=Path, default=Path(out),
+                   help="report folder (default: %(default)s)")
+
+
+def split_list(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def open_run(p: argparse.ArgumentParser, args: argparse.Namespace,
+             gardens: list[str]) -> tuple[list[str], Any]:
+    """The garden ids checked (a bad one is ``p.error``) and the robot's config; the robot's
+    own logging quietened to warnings (a benchmark prints its own progress)."""
+    from robot.runtime.config import Config, load_config
+    from tools.garden.layout import parse_garden_id
+
+    try:
+        gardens = [parse_garden_id(g) for g in gardens]
+    except ValueError as e:
+        p.error(str(e))
+    cfg = load_config(args.config) if args.config else Config()
+    logging.getLogger("robot").setLevel(logging.WARNING)
+    return gardens, cfg
+
+
+def say(text: str) -> None:
+    print(f"... {text}", flush=True)
+
+
+def finish(results: dict[str, Any], bars: list[Bar], out: Path, stem: str,
+           write_markdown: Any, plot: Any) -> int:
+    """Write ``stem``.json, .md and .png to ``out``, print the report and the bars; the exit
+    status of the bars."""
+    results["acceptance"] = [asdict(b) for b in bars]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    md = write_markdown(results, out / f"{stem}.md")
+    png = plot(results, out / f"{stem}.png")
+    print(md.read_text())
+    for bar in bars:
+        print(bar.line())
+    print(f"\nwritten: {md}, {png}, {out / f'{stem}.json'}")
+    return exit_status(bars)
 
 
 def write_markdown(results: dict[str, Any], out: Path) -> Path:
@@ -183,10 +239,10 @@ def write_markdown(results: dict[str, Any], out: Path) -> Path:
                 lines.append(f"| {r['garden']} | {r['season']} | {run} | (none) ||||||| |")
                 continue
             lines.append(
-                f"| {r['garden']} | {r['season']} | {run} | {_pct(d['false_stop_rate'])} | "
-                f"{_pct(d['missed_obstacle_rate'])} | {d['distance_m']:.1f} | "
-                f"{_n(d['bumps_per_100m'])} | {_pct(d['stuck_share'])} | "
-                f"{_pct(d['in_bed_share'])} | {_n(d.get('lawn_covered_m2'))} |")
+                f"| {r['garden']} | {r['season']} | {run} | {pct(d['false_stop_rate'])} | "
+                f"{pct(d['missed_obstacle_rate'])} | {d['distance_m']:.1f} | "
+                f"{num(d['bumps_per_100m'])} | {pct(d['stuck_share'])} | "
+                f"{pct(d['in_bed_share'])} | {num(d.get('lawn_covered_m2'))} |")
     lines += ["", "Retrains (button at the end of the shipped run):", ""]
     for r in results["rows"]:
         t = r.get("retrain") or {}
@@ -234,44 +290,22 @@ def plot(results: dict[str, Any], out: Path) -> Path:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="gardenbot bench drive", description=__doc__.split("\n\n")[0])
-    p.add_argument("--gardens", default="g06,g07", help="held-out gardens (default g06,g07)")
+    add_run_arguments(p, "out/bench/drive")
     p.add_argument("--seasons", default=",".join(SEASONS), help="default: all four")
-    p.add_argument("--seconds", type=float, default=60.0,
-                   help="simulated seconds per run (default 60)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--annotate", type=float, default=0.1, metavar="FRACTION",
                    help="share of the shipped run's frames the simulated owner labels "
                         "(default 0.1)")
     p.add_argument("--quick", action="store_true",
                    help="CI size: g07, summer and autumn, 12 s per run")
-    p.add_argument("--config", type=Path, help="a gardenbot.toml (default: the defaults)")
-    p.add_argument("--card", type=Path, help="backbone model card (default: the shipped)")
-    p.add_argument("--defaults", type=Path, metavar="DIR",
-                   help="starting adapter and buffer (default: the shipped models/default)")
-    p.add_argument("--out", type=Path, default=Path("out/bench/drive"),
-                   help="report folder (default: %(default)s)")
     args = p.parse_args(argv)
     if args.quick:
         args.gardens, args.seasons, args.seconds = "g07", "summer,autumn", 12.0
-    gardens = [g.strip() for g in args.gardens.split(",") if g.strip()]
-    seasons = [s.strip() for s in args.seasons.split(",") if s.strip()]
+    gardens, seasons = split_list(args.gardens), split_list(args.seasons)
     bad = [s for s in seasons if s not in SEASONS]
     if bad or not seasons or not gardens or args.seconds <= 0 or not 0 <= args.annotate <= 1:
         p.error(f"seasons are {', '.join(SEASONS)}; --seconds > 0; --annotate in [0, 1]"
                 + (f" (got {bad[0]!r})" if bad else ""))
-    from robot.runtime.config import Config, load_config
-    from tools.garden.layout import parse_garden_id
-
-    try:
-        gardens = [parse_garden_id(g) for g in gardens]
-    except ValueError as e:
-        p.error(str(e))
-    cfg = load_config(args.config) if args.config else Config()
-    logging.getLogger("robot").setLevel(logging.WARNING)
-
-    def say(text: str) -> None:
-        print(f"... {text}", flush=True)
-
+    gardens, cfg = open_run(p, args, gardens)
     t0 = time.monotonic()
     load_before = round(os.getloadavg()[0], 2)
     rows = []
@@ -288,14 +322,4 @@ def main(argv: list[str]) -> int:
         "gardens": gardens, "seasons": seasons, "rows": rows,
         "wall_s": round(time.monotonic() - t0, 1),
     }
-    bars = acceptance(results)
-    results["acceptance"] = [asdict(b) for b in bars]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "drive.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    md = write_markdown(results, args.out / "drive.md")
-    png = plot(results, args.out / "drive.png")
-    print(md.read_text())
-    for bar in bars:
-        print(bar.line())
-    print(f"\nwritten: {md}, {png}, {args.out / 'drive.json'}")
-    return exit_status(bars)
+    return finish(results, acceptance(results), args.out, "drive", write_markdown, plot)

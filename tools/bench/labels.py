@@ -29,21 +29,30 @@ simulated owner answers), and ``human_answers`` for the owner bars.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from robot.common.classes import SEASONS
-from tools.bench.drive import row_of, run_one
+from tools.bench.drive import (
+    add_run_arguments,
+    finish,
+    num,
+    open_run,
+    pct,
+    row_of,
+    run_one,
+    say,
+    split_list,
+)
 from tools.bench.measure import machine
-from tools.bench.verdict import QUALITY, Bar, exit_status
+from tools.bench.verdict import QUALITY, Bar
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +204,7 @@ def acceptance(results: dict[str, Any]) -> list[Bar]:
             where = f"{key[0]} {key[1]}"
             if r is None or r["gain_share"] is None:
                 misses.append(f"{where}: no share (dense gain "
-                              f"{_n(r and r['dense_gain'], '+.3f')})")
+                              f"{num(r and r['dense_gain'], '+.3f')})")
                 continue
             shares.append(f"{where} {100 * r['gain_share']:.0f} %")
             if r["gain_share"] < NO_HUMAN_SHARE:
@@ -204,7 +213,7 @@ def acceptance(results: dict[str, Any]) -> list[Bar]:
             if f is None or ref is None:
                 fsr_misses.append(f"{where}: no retrained run")
             elif f > max(FALSE_STOP_FACTOR * ref, ref + FALSE_STOP_FLOOR):
-                fsr_misses.append(f"{where}: {_pct(f)} vs dense {_pct(ref)}")
+                fsr_misses.append(f"{where}: {pct(f)} vs dense {pct(ref)}")
         bars.append(Bar("no_human", QUALITY, not misses,
                         f"no human answer ({alone.name}): accuracy gain after one retrain >= "
                         f"{100 * NO_HUMAN_SHARE:.0f} % of the dense gain on every transition "
@@ -271,14 +280,6 @@ def _rate(runs: list[tuple[int, float]]) -> str:
     return f"{n} in {d:.1f} m ({per})"
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.0f} %"
-
-
-def _n(x: float | None, fmt: str = ".3f") -> str:
-    return "-" if x is None else format(x, fmt)
-
-
 def _per100(run: dict[str, Any] | None) -> str:
     if not run:
         return "-"
@@ -309,9 +310,10 @@ def write_markdown(results: dict[str, Any], out: Path) -> Path:
         probes = f"{p['probes']} ({ends})" if p.get("probes") else "0"
         lines.append(
             f"| {r['garden']} | {r['season']} | {r['config']} | {offered} | {prec} | "
-            f"{_n(r['accuracy_before'])} → {_n(r['accuracy_after'])} | {_n(r['gain'], '+.3f')} | "
-            f"{_pct(r['gain_share'])} | {_pct(r['false_stops_before'])} → "
-            f"{_pct(r['false_stops_after'])} | {_per100(r['shipped'])} / "
+            f"{num(r['accuracy_before'], '.3f')} → {num(r['accuracy_after'], '.3f')} | "
+            f"{num(r['gain'], '+.3f')} | "
+            f"{pct(r['gain_share'])} | {pct(r['false_stops_before'])} → "
+            f"{pct(r['false_stops_after'])} | {_per100(r['shipped'])} / "
             f"{_per100(r['retrained'])} | {probes} |")
     lines += ["", "Retrains (button at the end of the shipped run):", ""]
     for r in results["rows"]:
@@ -363,49 +365,27 @@ def plot(results: dict[str, Any], out: Path) -> Path:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="gardenbot bench labels",
                                 description=__doc__.split("\n\n")[0])
-    p.add_argument("--gardens", default="g06,g07", help="held-out gardens (default g06,g07)")
+    add_run_arguments(p, "out/bench/labels")
     p.add_argument("--seasons", default=",".join(DEFAULT_TRANSITIONS),
                    help="the seasons the shipped adapter meets (default: "
                         f"{','.join(DEFAULT_TRANSITIONS)})")
     p.add_argument("--configs", default=",".join(s.name for s in CONFIGURATIONS),
                    help="source configurations (default: all: %(default)s)")
-    p.add_argument("--seconds", type=float, default=60.0,
-                   help="simulated seconds per run (default 60)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true",
                    help="CI size: g07, autumn, 12 s per run")
-    p.add_argument("--config", type=Path, help="a gardenbot.toml (default: the defaults)")
-    p.add_argument("--card", type=Path, help="backbone model card (default: the shipped)")
-    p.add_argument("--defaults", type=Path, metavar="DIR",
-                   help="starting adapter and buffer (default: the shipped models/default)")
-    p.add_argument("--out", type=Path, default=Path("out/bench/labels"),
-                   help="report folder (default: %(default)s)")
     args = p.parse_args(argv)
     if args.quick:
         args.gardens, args.seasons = "g07", "autumn"
         args.seconds = min(args.seconds, 12.0)
-    gardens = [g.strip() for g in args.gardens.split(",") if g.strip()]
-    seasons = [s.strip() for s in args.seasons.split(",") if s.strip()]
-    names = [c.strip() for c in args.configs.split(",") if c.strip()]
+    gardens, seasons = split_list(args.gardens), split_list(args.seasons)
+    names = split_list(args.configs)
     bad = [s for s in seasons if s not in SEASONS]
     unknown = [c for c in names if c not in by_name()]
     if bad or unknown or not seasons or not gardens or not names or args.seconds <= 0:
         p.error(f"seasons are {', '.join(SEASONS)}; configurations are "
                 f"{', '.join(by_name())}; --seconds > 0"
                 + (f" (got {(bad or unknown)[0]!r})" if bad or unknown else ""))
-    from robot.runtime.config import Config, load_config
-    from tools.garden.layout import parse_garden_id
-
-    try:
-        gardens = [parse_garden_id(g) for g in gardens]
-    except ValueError as e:
-        p.error(str(e))
-    cfg = load_config(args.config) if args.config else Config()
-    logging.getLogger("robot").setLevel(logging.WARNING)
-
-    def say(text: str) -> None:
-        print(f"... {text}", flush=True)
-
+    gardens, cfg = open_run(p, args, gardens)
     t0 = time.monotonic()
     load_before = round(os.getloadavg()[0], 2)
     configs = [by_name()[c] for c in names]
@@ -419,19 +399,9 @@ def main(argv: list[str]) -> int:
         "seconds_per_run": args.seconds, "seed": args.seed, "gardens": gardens,
         "seasons": seasons, "configs": names,
         "configurations": [{"name": s.name, "text": s.text, "set_labels": s.set_labels,
-                            "probe": s.probe, "annotate": s.annotate,
-                            "human_answers": s.human_answers, "dense": s.dense,
-                            "options": dict(s.options)} for s in configs],
+                            "probe": s.probe, "places": s.places, "pseudo": s.pseudo,
+                            "annotate": s.annotate, "human_answers": s.human_answers,
+                            "dense": s.dense, "options": dict(s.options)} for s in configs],
         "rows": rows, "wall_s": round(time.monotonic() - t0, 1),
     }
-    bars = acceptance(results)
-    results["acceptance"] = [asdict(b) for b in bars]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "labels.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    md = write_markdown(results, args.out / "labels.md")
-    png = plot(results, args.out / "labels.png")
-    print(md.read_text())
-    for bar in bars:
-        print(bar.line())
-    print(f"\nwritten: {md}, {png}, {args.out / 'labels.json'}")
-    return exit_status(bars)
+    return finish(results, acceptance(results), args.out, "labels", write_markdown, plot)
