@@ -73,6 +73,18 @@ class PlaceConfig:
             raise ValueError(f"places samples must be >= 1, got {self.samples}")
 
 
+def grid_index(world_xy: np.ndarray, extent_m: float, resolution_m: float, size: int,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, inside): the cells of a top-down grid of ``size`` × ``size`` cells of
+    ``resolution_m`` covering ±``extent_m`` around the dock that world points (..., 2) fall in;
+    a NaN or off-grid point is not inside (its i, j are 0)."""
+    q = (np.asarray(world_xy, float) + extent_m) / resolution_m
+    with np.errstate(invalid="ignore"):
+        inside = np.isfinite(q).all(-1) & (q >= 0).all(-1) & (q < size).all(-1)
+    q = np.where(inside[..., None], q, 0).astype(np.int64)
+    return q[..., 0], q[..., 1], inside
+
+
 def traversable_set(classes: Sequence[str]) -> tuple[int, ...]:
     """The class ids of the traversable set ({lawn, path}) under a class map; () when a set
     label could not hold them."""
@@ -98,11 +110,7 @@ class PlaceMap:
 
     def index(self, world_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(i, j, inside) map indices of world points (..., 2); NaN or off-map is not inside."""
-        q = (np.asarray(world_xy, float) + self.cfg.extent_m) / self.cfg.resolution_m
-        with np.errstate(invalid="ignore"):
-            inside = np.isfinite(q).all(-1) & (q >= 0).all(-1) & (q < self.size).all(-1)
-        q = np.where(inside[..., None], q, 0).astype(np.int64)
-        return q[..., 0], q[..., 1], inside
+        return grid_index(world_xy, self.cfg.extent_m, self.cfg.resolution_m, self.size)
 
     def _world(self, pose: Sequence[float], ground: np.ndarray) -> tuple[np.ndarray, ...]:
         """Map indices of a frame's cell ground samples (h, w, S, 2) seen from ``pose``; cells

@@ -26,6 +26,7 @@ import numpy as np
 
 from robot.common.classes import UNLABELLED
 from robot.common.geometry import robot_to_world
+from robot.learning.places import grid_index
 
 SOURCE = "pseudo"
 
@@ -99,11 +100,9 @@ class ViewTally:
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(i, j, inside) of each cell centre's ground patch (centres (h, w, 2), robot frame)."""
         near = np.hypot(centres[..., 0], centres[..., 1]) <= self.cfg.max_range_m
-        q = (robot_to_world(centres, tuple(pose)) + self.cfg.extent_m) / self.cfg.resolution_m
-        with np.errstate(invalid="ignore"):
-            inside = near & np.isfinite(q).all(-1) & (q >= 0).all(-1) & (q < self.size).all(-1)
-        q = np.where(inside[..., None], q, 0).astype(np.int64)
-        return q[..., 0], q[..., 1], inside
+        i, j, inside = grid_index(robot_to_world(centres, tuple(pose)), self.cfg.extent_m,
+                                  self.cfg.resolution_m, self.size)
+        return i, j, inside & near
 
     def new_viewpoint(self, pose: Sequence[float]) -> bool:
         """Whether ``pose`` is far enough from the last viewpoint counted."""
