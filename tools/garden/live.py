@@ -100,7 +100,7 @@ class LiveGarden:
         self._moisture = {pid: float(soil_rng.uniform(lo, hi)) for _, pid in self._probes}
         self.watered_s = [0.0] * N_ZONES  # pump seconds per zone since the start
         self._v = self._omega = 0.0  # the body's motion over the last step (motion blur)
-        self._set_look(look)
+        self.set_look(look)
 
     # -- the season ----------------------------------------------------------------------
     @property
@@ -109,9 +109,11 @@ class LiveGarden:
 
     def set_season(self, season: str) -> None:
         """A new look of the same garden: layout, pose, time and soil moisture carry over."""
-        self._set_look(season_look(season, 0, self.seed))
+        self.set_look(season_look(season, 0, self.seed))
 
-    def _set_look(self, look: SeasonLook) -> None:
+    def set_look(self, look: SeasonLook) -> None:
+        """Any look (``season.look_on_day`` gives one per day of the year); the rest carries
+        over as with ``set_season``."""
         self.season = look.season
         self.look = look
         self.world: World = build_world_for(self.garden, look, self.seed)

@@ -123,3 +123,91 @@ def season_look(season: str, year: int = 0, seed: int = 0) -> SeasonLook:
         snow_soil=frac(b["snow_soil"], 0.25), wetness=frac(b["wet"], 0.3),
         daisies=frac(b["daisies"], 0.3),
     )
+
+
+# -- the year day by day ---------------------------------------------------------------------
+SEASON_DAYS = 91  # days per season; day 0 of a year is the first day of spring
+TRANSITION_DAYS = 14  # one season turns into the next over this many days around the boundary
+_FIELDS_BLENDED = ("brightness_target", "noise_sigma", "exposure_time_s", "plant_growth", "bloom",
+                   "wilt", "lawn_dryness", "lawn_leaves", "path_leaves", "soil_leaves", "frost",
+                   "snow_lawn", "snow_path", "snow_soil", "wetness", "daisies")
+
+
+def season_of_day(day: float) -> str:
+    """The calendar season of ``day`` (days since the first day of spring of year 0)."""
+    return SEASONS[int(day // SEASON_DAYS) % len(SEASONS)]
+
+
+def change_days(days: float) -> list[float]:
+    """The days in ``[0, days)`` on which one season is half turned into the next."""
+    return [float(b) for b in range(SEASON_DAYS, math.ceil(days), SEASON_DAYS)]
+
+
+def look_on_day(day: float, seed: int = 0, *, transition_days: float = TRANSITION_DAYS,
+                weather: bool = True) -> SeasonLook:
+    """The garden's look on ``day``: the seasons turn gradually, and every day has its weather.
+
+    Around each season boundary the look blends from one season into the next over
+    ``transition_days`` (a smoothstep, so the change is fastest at the boundary, where it is
+    half done); the ``season`` field names the season that dominates. With ``weather`` each day
+    gets its own sky (sunny to overcast, the sun's height and direction of that hour, wet after
+    rain), seeded by (seed, day): the within-season variation a drift alarm must not take for
+    a new season. ``year`` counts up every four seasons, so next spring is a new spring.
+    """
+    if not (math.isfinite(day) and day >= 0):
+        raise ValueError(f"day must be a finite number >= 0, got {day!r}")
+    if transition_days < 0:
+        raise ValueError(f"transition_days must be >= 0, got {transition_days!r}")
+    k = int(day // SEASON_DAYS)
+    into = day - k * SEASON_DAYS  # days since the start of season k
+    half = transition_days / 2
+    if into < half and k > 0:  # the end of the previous season's turn into this one
+        a, b, x = k - 1, k, (into + half) / max(transition_days, 1e-9)
+    elif into >= SEASON_DAYS - half:  # turning into the next season
+        a, b, x = k, k + 1, (into - (SEASON_DAYS - half)) / max(transition_days, 1e-9)
+    else:
+        a, b, x = k, k, 0.0
+    w = x * x * (3.0 - 2.0 * x)  # smoothstep
+    look = _blend(_look_of(a, seed), _look_of(b, seed), w)
+    return _with_weather(look, seed, int(day)) if weather else look
+
+
+def _look_of(k: int, seed: int) -> SeasonLook:
+    return season_look(SEASONS[k % len(SEASONS)], k // len(SEASONS), seed)
+
+
+def _blend(a: SeasonLook, b: SeasonLook, w: float) -> SeasonLook:
+    if w <= 0.0:
+        return a
+    if w >= 1.0:
+        return b
+
+    def mix(x: float, y: float) -> float:
+        return (1.0 - w) * x + w * y
+
+    def mix3(x: BGR, y: BGR) -> BGR:
+        return (mix(x[0], y[0]), mix(x[1], y[1]), mix(x[2], y[2]))
+
+    turn = (b.light.sun_azimuth_deg - a.light.sun_azimuth_deg + 180.0) % 360.0 - 180.0
+    light = Light(mix(a.light.sun_elevation_deg, b.light.sun_elevation_deg),
+                  (a.light.sun_azimuth_deg + w * turn) % 360.0,
+                  mix3(a.light.sun_bgr, b.light.sun_bgr), mix3(a.light.sky_bgr, b.light.sky_bgr))
+    main = a if w < 0.5 else b
+    values = {f: mix(getattr(a, f), getattr(b, f)) for f in _FIELDS_BLENDED}
+    return SeasonLook(season=main.season, year=main.year, light=light, **values)
+
+
+def _with_weather(look: SeasonLook, seed: int, day: int) -> SeasonLook:
+    rng = np.random.default_rng(np.random.SeedSequence([0x3EA7, seed, day]))
+    cloud = float(rng.uniform(0.0, 1.0)) ** 2  # most days fairly sunny, some overcast
+    hour = float(rng.uniform(-0.35, 0.35))  # of the half day around noon the robot works
+    rain = float(rng.uniform(0.0, 1.0)) < 0.2
+    sun = tuple(v * (1.0 - 0.75 * cloud) for v in look.light.sun_bgr)
+    sky = tuple(v * (1.0 + 0.5 * cloud) for v in look.light.sky_bgr)
+    light = Light(look.light.sun_elevation_deg * (1.0 - 0.5 * abs(hour)),
+                  (look.light.sun_azimuth_deg + 60.0 * hour) % 360.0,
+                  (sun[0], sun[1], sun[2]), (sky[0], sky[1], sky[2]))
+    wet = min(1.0, look.wetness + 0.35) if rain else look.wetness
+    values = {f: getattr(look, f) for f in _FIELDS_BLENDED}
+    values["wetness"] = wet
+    return SeasonLook(season=look.season, year=look.year, light=light, **values)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,13 @@ from tools.garden.camera_fx import CameraEffects
 from tools.garden.generate import default_camera
 from tools.garden.layout import make_garden
 from tools.garden.render import GardenRenderer
-from tools.garden.season import season_look
+from tools.garden.season import (
+    SEASON_DAYS,
+    change_days,
+    look_on_day,
+    season_look,
+    season_of_day,
+)
 from tools.garden.trajectory import drive
 from tools.garden.world import build_world
 
@@ -98,3 +106,29 @@ def test_light_and_sun_move_with_the_seasons():
 def test_unknown_season_is_an_error_naming_the_choices():
     with pytest.raises(ValueError, match="spring, summer, autumn, winter"):
         season_look("monsoon")
+
+
+def test_the_year_turns_gradually_from_one_season_into_the_next():
+    boundary = SEASON_DAYS  # summer starts
+    leaves = [look_on_day(2 * SEASON_DAYS + d, weather=False).lawn_leaves for d in range(-10, 11)]
+    assert leaves[0] == pytest.approx(season_look("summer", 0, 0).lawn_leaves)
+    assert leaves[-1] == pytest.approx(season_look("autumn", 0, 0).lawn_leaves)
+    assert all(b >= a for a, b in pairwise(leaves))  # no jumps back
+    assert look_on_day(boundary - 20).season == "spring"
+    assert look_on_day(boundary - 1, weather=False).season == "spring"
+    assert look_on_day(boundary + 1, weather=False).season == "summer"
+    mid = look_on_day(boundary, weather=False)
+    lo, hi = sorted((season_look("spring").lawn_dryness, season_look("summer").lawn_dryness))
+    assert lo < mid.lawn_dryness < hi
+
+
+def test_a_year_later_spring_is_a_new_spring_and_days_have_their_own_weather():
+    assert look_on_day(4 * SEASON_DAYS + 30).year == 1
+    assert season_of_day(4 * SEASON_DAYS + 30) == "spring"
+    assert change_days(2 * SEASON_DAYS + 1) == [SEASON_DAYS, 2 * SEASON_DAYS]
+    a, b = look_on_day(40, seed=3), look_on_day(41, seed=3)
+    assert a.season == b.season == "spring"
+    assert a.light != b.light  # the weather differs from day to day …
+    assert look_on_day(40, seed=3) == a  # … and is the same day in every run
+    with pytest.raises(ValueError, match="day"):
+        look_on_day(-1)
