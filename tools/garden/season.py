@@ -133,18 +133,19 @@ _FIELDS_BLENDED = ("brightness_target", "noise_sigma", "exposure_time_s", "plant
                    "snow_lawn", "snow_path", "snow_soil", "wetness", "daisies")
 
 
-def season_of_day(day: float) -> str:
+def season_of_day(day: float, season_days: float = SEASON_DAYS) -> str:
     """The calendar season of ``day`` (days since the first day of spring of year 0)."""
-    return SEASONS[int(day // SEASON_DAYS) % len(SEASONS)]
+    return SEASONS[int(day // season_days) % len(SEASONS)]
 
 
-def change_days(days: float) -> list[float]:
+def change_days(days: float, season_days: float = SEASON_DAYS) -> list[float]:
     """The days in ``[0, days)`` on which one season is half turned into the next."""
-    return [float(b) for b in range(SEASON_DAYS, math.ceil(days), SEASON_DAYS)]
+    return [k * season_days for k in range(1, math.ceil(days / season_days))
+            if k * season_days < days]
 
 
-def look_on_day(day: float, seed: int = 0, *, transition_days: float = TRANSITION_DAYS,
-                weather: bool = True) -> SeasonLook:
+def look_on_day(day: float, seed: int = 0, *, season_days: float = SEASON_DAYS,
+                transition_days: float = TRANSITION_DAYS, weather: bool = True) -> SeasonLook:
     """The garden's look on ``day``: the seasons turn gradually, and every day has its weather.
 
     Around each season boundary the look blends from one season into the next over
@@ -153,18 +154,19 @@ def look_on_day(day: float, seed: int = 0, *, transition_days: float = TRANSITIO
     gets its own sky (sunny to overcast, the sun's height and direction of that hour, wet after
     rain), seeded by (seed, day): the within-season variation a drift alarm must not take for
     a new season. ``year`` counts up every four seasons, so next spring is a new spring.
+    A shorter ``season_days`` (and ``transition_days``) compresses the year for simulations.
     """
     if not (math.isfinite(day) and day >= 0):
         raise ValueError(f"day must be a finite number >= 0, got {day!r}")
-    if transition_days < 0:
-        raise ValueError(f"transition_days must be >= 0, got {transition_days!r}")
-    k = int(day // SEASON_DAYS)
-    into = day - k * SEASON_DAYS  # days since the start of season k
+    if not 0 <= transition_days <= season_days:
+        raise ValueError(f"transition_days must be in [0, season_days], got {transition_days!r}")
+    k = int(day // season_days)
+    into = day - k * season_days  # days since the start of season k
     half = transition_days / 2
     if into < half and k > 0:  # the end of the previous season's turn into this one
         a, b, x = k - 1, k, (into + half) / max(transition_days, 1e-9)
-    elif into >= SEASON_DAYS - half:  # turning into the next season
-        a, b, x = k, k + 1, (into - (SEASON_DAYS - half)) / max(transition_days, 1e-9)
+    elif into >= season_days - half:  # turning into the next season
+        a, b, x = k, k + 1, (into - (season_days - half)) / max(transition_days, 1e-9)
     else:
         a, b, x = k, k, 0.0
     w = x * x * (3.0 - 2.0 * x)  # smoothstep

@@ -132,3 +132,11 @@ def test_a_year_later_spring_is_a_new_spring_and_days_have_their_own_weather():
     assert look_on_day(40, seed=3) == a  # … and is the same day in every run
     with pytest.raises(ValueError, match="day"):
         look_on_day(-1)
+
+
+def test_a_compressed_year_has_its_seasons_in_fewer_days():
+    assert season_of_day(9, season_days=8) == "summer"
+    assert change_days(32, season_days=8) == [8, 16, 24]
+    mid = look_on_day(24, season_days=8, transition_days=2, weather=False)
+    assert mid.snow_lawn == pytest.approx(
+        (season_look("autumn").snow_lawn + season_look("winter").snow_lawn) / 2)
