@@ -233,10 +233,17 @@ class TriggersConfig:
                                    "adapter's novelty exceeds this (1 = unlike 95% of its "
                                    "training cells); 0 = no drift alarm", "",
                                    _number_above_zero_or_off)
-    drift_fraction: float = setting(_TRIGGER.drift_fraction, "a frame is novel when this "
-                                    "share of its cells is novel", "0..1", in_range(0.01, 1))
-    drift_hold_s: float = setting(_TRIGGER.drift_sustain_s, "frames must stay novel this long "
-                                  "to raise the drift alarm", "s", positive)
+    drift_fraction: float = setting(_TRIGGER.drift_fraction, "a frame is novel when more "
+                                    "than this share of its cells is novel", "0..1",
+                                    in_range(0.01, 0.99))
+    drift_share: float = setting(_TRIGGER.drift_share, "a session of driving is novel when "
+                                 "at least this share of its frames is novel", "0..1",
+                                 in_range(0.01, 1))
+    drift_sessions: int = setting(_TRIGGER.drift_sessions, "this many novel sessions in a "
+                                  "row (working days; nights are not counted) raise the "
+                                  "drift alarm", "", in_range(1, 1000))
+    drift_hold_s: float = setting(_TRIGGER.drift_sustain_s, "a session counts for the drift "
+                                  "alarm once it has this much driving", "s", non_negative)
 
 
 @dataclass(frozen=True)
