@@ -138,7 +138,7 @@ class TriggerConfig:
     # of driving, not wall-clock time: the robot sees its garden a few minutes a day. Defaults
     # chosen on training gardens with `gardenbot bench drift` (docs/learner.md, the curve in
     # docs/benchmarks.md).
-    drift_novelty: float = 1.0  # a cell is novel when its novelty exceeds this
+    drift_novelty: float = 0.8  # a cell is novel when its novelty exceeds this
     drift_fraction: float = 0.4  # a frame is novel when more than this share of its cells are
     drift_share: float = 0.5  # a session is novel when at least this share of its frames are
     drift_sessions: int = 2  # this many novel sessions in a row raise the alarm
