@@ -183,10 +183,11 @@ class DriftMonitor:
         s.novel += fraction > cfg.drift_fraction
         if time_s < self._quiet_until or self.novel_sessions < cfg.drift_sessions:
             return None
-        row = [*self._row, s][-cfg.drift_sessions:]
+        open_counts = self._counts(s) and self._novel(s)  # else the row filled while quiet
+        row = [*self._row, *([s] if open_counts else [])][-cfg.drift_sessions:]
         held = sum(r.driven_s for r in row)
         self._row = []
-        s.spent = True  # the rest of this session is not new evidence
+        s.spent = open_counts  # evidence is used once: the rest of this session never counts
         self._quiet_until = time_s + cfg.drift_cooldown_s
         action = "retrain" if new_samples >= cfg.min_new_samples else "ask_labels"
         log.warning("drift alarm: %d sessions in a row novel (the latest %.0f%% of frames, "

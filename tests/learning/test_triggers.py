@@ -171,6 +171,12 @@ def test_a_robot_that_never_docks_still_gets_a_verdict():
     assert fired and fired[0] < 1300  # two blocks of 10 minutes
 
 
+def test_novel_days_during_the_cooldown_raise_the_alarm_when_it_ends():
+    mon = drift(drift_sessions=2, drift_cooldown_s=2 * DAY_S)
+    assert [a.time_s // DAY_S for d in range(7)
+            for a in work_day(mon, d, [NOVEL] * 60, seconds=60)] == [1, 3, 5]
+
+
 def test_without_new_labels_the_alarm_asks_for_labels():
     mon = drift(drift_sessions=1)
     fired = work_day(mon, 0, [NOVEL] * 60, new_samples=3)
