@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from robot.learning.config import TriggerConfig
-from tools.bench.drift import GardenMaps, Year, choose, replay, summarise, sweep
+from tools.bench.drift import (
+    FRACTION,
+    NOVELTY,
+    SESSIONS,
+    GardenMaps,
+    Year,
+    choose,
+    main,
+    replay,
+    summarise,
+    sweep,
+)
 
 YEAR = Year(season_days=5, transition_days=2, days=22, views=6, frame_step_s=10.0, seed=0)
 
@@ -51,3 +64,16 @@ def test_the_choice_prefers_no_false_alarm_and_more_sessions():
     best = choose(rows)
     assert best is not None and best["false_alarms"] == 0 and best["drift_sessions"] >= 2
     assert best["max_delay_days"] <= 2
+
+
+@pytest.mark.slow
+def test_the_quick_run_renders_retrains_sweeps_and_writes_its_report(tmp_path):
+    """`gardenbot bench drift --quick`, cut to 16 days (spring, summer, two days of autumn)."""
+    status = main(["--quick", "--days", "16", "--out", str(tmp_path)])
+    assert status in (0, 3)  # 3: a bar failed (too short a year to judge); never an error
+    result = json.loads((tmp_path / "drift.json").read_text())
+    assert result["changes"] == [7, 14]
+    assert [g["required"] for g in result["gardens"]["report"]] == [[14]]
+    assert len(result["sweep"]["report"]) == len(NOVELTY) * len(FRACTION) * len(SESSIONS)
+    assert (tmp_path / "drift.md").read_text().startswith("# gardenbot bench drift")
+    assert (tmp_path / "drift.png").stat().st_size > 0
