@@ -65,6 +65,7 @@ class TrainConfig:
     bottleneck_dim: int = 32  # width of the residual bottleneck of each cell's adapter
     replay_batch_size: int = 256  # remembered cells added to each batch of new cells (replay)
     replay_class_prior: str = "new"  # class mix of remembered cells: "new" (as the new) or "buffer"
+    replay_distill: float = 0.0  # replay: weight of the parent's logits on remembered cells
     carry_optimizer: bool = True  # continue Adam's moments from the parent's state
     lr_schedule: str = "constant"  # "constant" or "cosine" (to 0 over each retrain's steps)
     weight_average: float = 0.0  # EMA decay of the weights kept as the result (0 = off)
@@ -87,6 +88,7 @@ class TrainConfig:
         _check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
         _check(self.bottleneck_dim >= 1, "bottleneck_dim", "must be >= 1")
         _check(self.replay_batch_size >= 0, "replay_batch_size", "must be >= 0")
+        _check(self.replay_distill >= 0, "replay_distill", "must be >= 0")
         _check(self.replay_class_prior in ("buffer", "new"), "replay_class_prior",
                f"unknown {self.replay_class_prior!r}; one of buffer, new")
         _check(self.lr_schedule in LR_SCHEDULES, "lr_schedule",

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from robot.adapter.store import AdapterStore
+from robot.common.samples import LabelledCells
 from robot.learning.learner import LearnerState, TrainConfig, grow_classes, train
 from robot.learning.learner.strategies import ewc_penalty
 from tests.learner_fixtures import CLASSES, DIM, OTHER_SHA, SHA, cells
@@ -130,3 +131,35 @@ def replace_prior(fit, prior: str):
     from dataclasses import replace
 
     return replace(fit, config=TrainConfig(replay_class_prior=prior))
+
+
+def logits_of(state: LearnerState, x: LabelledCells) -> np.ndarray:
+    from robot.learning.learner.model import CellAdapter, mlp_arrays
+
+    z = (x.features_f32() - state.arrays["norm.mean"]) / state.arrays["norm.std"]
+    with torch.no_grad():
+        return CellAdapter(mlp_arrays(state.arrays))(torch.from_numpy(z)).numpy()
+
+
+def test_replay_distillation_keeps_the_parents_answers_on_remembered_cells():
+    parent = first()
+    _, plain = train("replay", parent, B, A, cfg(), seed=1)
+    _, kept = train("replay", parent, B, A, cfg(replay_distill=1.0), seed=1)
+    before = logits_of(parent, A)
+    drift = {name: float(((logits_of(s, A) - before) ** 2).mean())
+             for name, s in (("plain", plain), ("distilled", kept))}
+    assert drift["distilled"] < 0.5 * drift["plain"]
+    # it still learns the new domain
+    assert (logits_of(kept, B).argmax(1) == B.labels).mean() > 0.9
+
+
+def test_replay_distillation_off_is_the_plain_recipe_bit_for_bit():
+    parent = first()
+    _, plain = train("replay", parent, B, A, cfg(), seed=1)
+    _, zero = train("replay", parent, B, A, cfg(replay_distill=0.0), seed=1)
+    assert np.array_equal(plain.arrays["mlp.cls.w"], zero.arrays["mlp.cls.w"])
+    # with no parent network (the first retrain) there is nothing to distil: plain replay
+    fresh = LearnerState.initial(CLASSES, DIM, SHA)
+    _, a = train("replay", fresh, B, A, cfg(), seed=3)
+    _, b = train("replay", fresh, B, A, cfg(replay_distill=1.0), seed=3)
+    assert np.array_equal(a.arrays["mlp.cls.w"], b.arrays["mlp.cls.w"])
