@@ -287,9 +287,8 @@ def test_a_set_naming_a_class_outside_the_map_is_refused():
 
 
 def test_version_1_files_load_unchanged_every_cell_a_single_label(tmp_path):
-    shipped = Path(__file__).parents[2] / "models" / "default" / "replay_buffer.gbrb"
-    data = shipped.read_bytes()
-    assert struct.unpack_from("<8sI", data)[1] == 1  # the shipped buffer predates set labels
+    data = as_old_version(filled_buffer(domains=(0, 1)).to_bytes(), DIM, version=1)
+    assert struct.unpack_from("<8sI", data)[1] == 1  # float16, before set labels
     n = json.loads(data[16:16 + struct.unpack_from("<I", data, 12)[0]])["count"]
     old = ReplayBuffer.from_bytes(data)
     assert len(old) == n and old.set_counts() == {} and not old.cells().is_set.any()
@@ -370,8 +369,9 @@ def test_a_cell_beyond_a_channels_range_widens_its_scale_and_nothing_is_clipped(
     assert np.abs(np.delete(old - first, 3, axis=1)).max() < 0.05
 
 
-def _as_version_2(data: bytes, feature_dim: int) -> bytes:
-    """The same buffer as the float16 file an earlier gardenbot wrote (format version 2)."""
+def as_old_version(data: bytes, feature_dim: int, version: int = 2) -> bytes:
+    """The same buffer as the float16 file an earlier gardenbot wrote: format version 2, or
+    version 1 (before set labels: no ``label_sets``; only for a buffer without set labels)."""
     _, _, header_len = struct.unpack_from("<8sII", data)
     header = json.loads(data[16:16 + header_len])
     n = header["count"]
@@ -381,14 +381,16 @@ def _as_version_2(data: bytes, feature_dim: int) -> bytes:
     f16 = (q.reshape(n, feature_dim) * scale).astype("<f2")
     rest = data[at + 4 * feature_dim + n * feature_dim: -32]
     del header["feature_encoding"]
+    if version == 1:
+        assert header.pop("label_sets") == []
     head = json.dumps(header, separators=(",", ":")).encode()
-    body = struct.pack("<8sII", b"GBREPLAY", 2, len(head)) + head + f16.tobytes() + rest
+    body = struct.pack("<8sII", b"GBREPLAY", version, len(head)) + head + f16.tobytes() + rest
     return body + hashlib.sha256(body).digest()
 
 
 def test_a_version_2_float16_file_loads_and_is_saved_as_version_3(tmp_path):
     buf = filled_buffer(domains=(0, 1))
-    old = _as_version_2(buf.to_bytes(), DIM)
+    old = as_old_version(buf.to_bytes(), DIM)
     (tmp_path / "v2").write_bytes(old)
     back = ReplayBuffer.load(tmp_path / "v2", backbone_sha256=SHA, feature_dim=DIM)
     a, b = buf.cells(), back.cells()
@@ -417,3 +419,9 @@ def test_bad_feature_scales_are_refused(tmp_path):
     (tmp_path / "b").write_bytes(body + hashlib.sha256(body).digest())
     with pytest.raises(ReplayBufferError, match="feature scales must be finite"):
         ReplayBuffer.load(tmp_path / "b")
+
+
+def test_the_shipped_buffer_loads():
+    shipped = Path(__file__).parents[2] / "models" / "default" / "replay_buffer.gbrb"
+    buf = ReplayBuffer.load(shipped)
+    assert len(buf) > 0 and buf.nbytes <= buf.config.capacity_bytes

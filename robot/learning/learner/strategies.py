@@ -279,7 +279,7 @@ def fit_bank(fit: FitInput) -> FitResult:
                 init = mlp_arrays(state.arrays, "mlp.")
             else:
                 init = init_mlp_arrays(fit.feature_dim, fit.num_classes,
-                                       fit.config.bottleneck_dim, fit.rng, prefix="x.")
+                                       fit.config.width(), fit.rng, prefix="x.")
             init = {f"bank{i}." + k.split(".", 1)[1]: v for k, v in init.items()}
         model = CellAdapter(init, prefix=f"bank{i}.")
         member_fit = FitInput(

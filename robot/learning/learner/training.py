@@ -88,7 +88,7 @@ def start_mlp(fit: FitInput, fresh: bool = False) -> CellAdapter:
     """Continue from the parent's network, or start fresh (seeded) when there is none."""
     if not fresh and fit.state.kind == "mlp":
         return CellAdapter(mlp_arrays(fit.state.arrays), prefix="mlp.")
-    arrays = init_mlp_arrays(fit.feature_dim, fit.num_classes, fit.config.bottleneck_dim,
+    arrays = init_mlp_arrays(fit.feature_dim, fit.num_classes, fit.config.width(),
                              fit.rng, prefix="mlp.")
     return CellAdapter(arrays, prefix="mlp.")
 

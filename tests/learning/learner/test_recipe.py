@@ -143,8 +143,8 @@ def logits_of(state: LearnerState, x: LabelledCells) -> np.ndarray:
 
 def test_replay_distillation_keeps_the_parents_answers_on_remembered_cells():
     parent = first()
-    _, plain = train("replay", parent, B, A, cfg(), seed=1)
-    _, kept = train("replay", parent, B, A, cfg(replay_distill=0.1), seed=1)
+    _, plain = train("replay", parent, B, A, cfg(replay_distill=0.0), seed=1)
+    _, kept = train("replay", parent, B, A, cfg(), seed=1)  # the default: α = 0.1
     before = logits_of(parent, A)
     drift = {name: float(((logits_of(s, A) - before) ** 2).mean())
              for name, s in (("plain", plain), ("distilled", kept))}
@@ -159,13 +159,20 @@ def test_replay_distillation_keeps_the_parents_answers_on_remembered_cells():
     assert acc(kept, B) > 0.6
 
 
-def test_replay_distillation_off_is_the_plain_recipe_bit_for_bit():
-    parent = first()
-    _, plain = train("replay", parent, B, A, cfg(), seed=1)
-    _, zero = train("replay", parent, B, A, cfg(replay_distill=0.0), seed=1)
-    assert np.array_equal(plain.arrays["mlp.cls.w"], zero.arrays["mlp.cls.w"])
-    # with no parent network (the first retrain) there is nothing to distil: plain replay
-    fresh = LearnerState.initial(CLASSES, DIM, SHA)
-    _, a = train("replay", fresh, B, A, cfg(), seed=3)
+def test_with_no_parent_network_to_ask_replay_is_plain_replay_bit_for_bit():
+    fresh = LearnerState.initial(CLASSES, DIM, SHA)  # the first retrain: nothing to distil
+    _, a = train("replay", fresh, B, A, cfg(replay_distill=0.0), seed=3)
     _, b = train("replay", fresh, B, A, cfg(replay_distill=1.0), seed=3)
     assert np.array_equal(a.arrays["mlp.cls.w"], b.arrays["mlp.cls.w"])
+
+
+def test_strategies_that_rehearse_get_the_wider_adapter_and_a_child_keeps_its_parents_width():
+    assert TrainConfig(strategy="replay").width() == TrainConfig(strategy="joint").width() == 64
+    assert TrainConfig(strategy="lwf").width() == TrainConfig(strategy="finetune").width() == 32
+    assert TrainConfig(strategy="lwf", bottleneck_dim=48).width() == 48
+    fresh = LearnerState.initial(CLASSES, DIM, SHA)
+    assert train("finetune", fresh, A, None, cfg("finetune"), seed=0)[1].arrays[
+        "mlp.down.w"].shape == (32, DIM)
+    narrow = train("replay", fresh, A, None, cfg(bottleneck_dim=32), seed=0)[1]
+    _, child = train("replay", narrow, B, A, cfg(), seed=1)  # the default would be 64 wide
+    assert child.arrays["mlp.down.w"].shape == (32, DIM) and child.info["optimizer"]["step"] > 0
