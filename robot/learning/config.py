@@ -54,6 +54,11 @@ class BufferConfig:
                "must be in [0, 0.5)")
 
 
+BOTTLENECK = 32  # the adapter's bottleneck width (TrainConfig.width)
+REHEARSAL_BOTTLENECK = 64  # ... for a strategy that trains on remembered cells
+REHEARSAL_STRATEGIES = frozenset({"replay", "agem", "joint"})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Training of one adapter version (shared by every strategy; each reads what it needs)."""
@@ -63,9 +68,11 @@ class TrainConfig:
     batch_size: int = 256
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
-    bottleneck_dim: int = 32  # width of the residual bottleneck of each cell's adapter
+    bottleneck_dim: int = 0  # width of each cell's adapter bottleneck; 0 = the strategy's own
+    # (REHEARSAL_BOTTLENECK for those that rehearse old cells, else BOTTLENECK: see width())
     replay_batch_size: int = 256  # remembered cells added to each batch of new cells (replay)
     replay_class_prior: str = "new"  # class mix of remembered cells: "new" (as the new) or "buffer"
+    replay_distill: float = 0.1  # replay: weight of the parent's logits on remembered cells
     carry_optimizer: bool = True  # continue Adam's moments from the parent's state
     lr_schedule: str = "constant"  # "constant" or "cosine" (to 0 over each retrain's steps)
     weight_average: float = 0.0  # EMA decay of the weights kept as the result (0 = off)
@@ -79,6 +86,15 @@ class TrainConfig:
     novelty_quantile: float = 0.95  # known cells below this quantile score novelty < 1
     torch_threads: int = 1
 
+    def width(self) -> int:
+        """The adapter's bottleneck width for a fresh adapter of this strategy. Measured on the
+        full synthetic benchmark (docs/benchmarks.md, "Recipe"): the strategies that rehearse
+        old cells (replay, agem, joint) gain from 64 channels, room for the new season beside
+        the old answers; the ones that do not (finetune, ewc, lwf) only forget more with it."""
+        if self.bottleneck_dim:
+            return self.bottleneck_dim
+        return REHEARSAL_BOTTLENECK if self.strategy in REHEARSAL_STRATEGIES else BOTTLENECK
+
     def __post_init__(self) -> None:
         _check(self.strategy in STRATEGY_NAMES, "strategy",
                f"unknown {self.strategy!r}; one of {', '.join(STRATEGY_NAMES)}")
@@ -86,8 +102,9 @@ class TrainConfig:
         _check(self.batch_size >= 2, "batch_size", "must be >= 2")
         _check(self.learning_rate > 0, "learning_rate", "must be > 0")
         _check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
-        _check(self.bottleneck_dim >= 1, "bottleneck_dim", "must be >= 1")
+        _check(self.bottleneck_dim >= 0, "bottleneck_dim", "must be >= 0 (0 = the strategy's)")
         _check(self.replay_batch_size >= 0, "replay_batch_size", "must be >= 0")
+        _check(self.replay_distill >= 0, "replay_distill", "must be >= 0")
         _check(self.replay_class_prior in ("buffer", "new"), "replay_class_prior",
                f"unknown {self.replay_class_prior!r}; one of buffer, new")
         _check(self.lr_schedule in LR_SCHEDULES, "lr_schedule",
