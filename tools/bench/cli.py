@@ -28,6 +28,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
               "after its retrain, against the oracle"),
     "labels": ("tools.bench.labels", "label budget: what one retrain recovers of a new season "
                "from each set of label sources, against dense label maps"),
+    "autonomy": ("tools.bench.autonomy", "the season change with nobody there: days through a "
+                 "compressed year, drift alarm and nightly schedule, against the oracle"),
     "synth": ("tools.bench.synth", "garden-world generation speed (frames/s)"),
     "season-probe": ("tools.bench.season_probe",
                      "cross-season accuracy of a colour/texture cell probe"),
