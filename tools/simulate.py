@@ -239,8 +239,9 @@ def main(argv: list[str]) -> int:
 def _autonomous(args: argparse.Namespace) -> int:
     """`--autonomous`: the days of tools/autonomy/days.py, then the timeline."""
     from robot.runtime.config import Config, load_config
-    from tools.autonomy.days import AutonomyOptions, run_days
+    from tools.autonomy.days import SOURCES, AutonomyOptions, run_days
     from tools.autonomy.timeline import format_summary, write
+    from tools.bench.labels import by_name
     from tools.garden.layout import parse_garden_id
 
     clash = [o for o, v in (("--recording", args.recording), ("--video", args.video),
@@ -270,7 +271,7 @@ def _autonomous(args: argparse.Namespace) -> int:
     temp = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="gardenbot-auto-")) if temp else args.data_dir
     try:
-        results = run_days(opts, cfg, data_dir, say=print)
+        results = run_days(opts, cfg, data_dir, by_name()[SOURCES], say=print)
     finally:
         if temp:
             shutil.rmtree(data_dir, ignore_errors=True)

@@ -48,7 +48,7 @@ DEFAULT_TRANSITION_DAYS = 2.0
 DEFAULT_DAY_S = 150.0
 DEFAULT_EVAL_VIEWS = 10
 FM_DAYS_PER_SEASON = 2  # evaluation views of at most this many days of each season, for FM
-SOURCES = "places"  # `gardenbot bench labels`'s configuration "the robot alone"
+SOURCES = "places"  # `gardenbot bench labels`'s configuration "the robot alone" (its name)
 
 
 @dataclass(frozen=True)
@@ -130,19 +130,12 @@ class ClockedDrift:
                             for k, v in asdict(a).items()} for a in self.alarms]}
 
 
-def robot_sources(cfg: Any) -> tuple[Any, Any]:
-    """The robot's config with its own label sources switched on as `gardenbot bench labels`
-    does for its no-human configuration, and that configuration."""
-    from tools.bench.labels import by_name
-
-    src = by_name()[SOURCES]
-    assert src.human_answers == 0 and src.annotate == 0 and not src.dense
-    return src.robot_config(cfg), src
-
-
-def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path,
+def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
              say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Drive the days; the day records, the trigger settings and the end-of-run forgetting."""
+    """Drive the days; the day records, the trigger settings and the end-of-run forgetting.
+    ``sources``: the robot's label sources, a configuration of `gardenbot bench labels`
+    without a human (tools/bench/labels.py ``Sources``: its ``robot_config`` switches them on;
+    the callers pass ``SOURCES``, "the robot alone")."""
     from robot.learning.triggers import DriftMonitor, ScheduleTrigger
     from robot.runtime.settings import defaults_dir, open_parts
     from robot.sim.closed_loop import Stage
@@ -151,7 +144,10 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path,
     from tools.garden.season import change_days, look_on_day, season_of_day
 
     opts.check()
-    robot_cfg, src = robot_sources(cfg)
+    src = sources
+    if src.human_answers or src.annotate or src.dense:
+        raise ValueError(f"{src.name}: an autonomous run has no human and no label maps")
+    robot_cfg = src.robot_config(cfg)
     defaults = opts.defaults or defaults_dir(robot_cfg)
     parts = open_parts(robot_cfg, data_dir, defaults, opts.card)  # seeds the data folder
     trig = parts.settings.triggers

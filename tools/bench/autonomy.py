@@ -32,9 +32,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from tools.autonomy.days import AutonomyOptions, run_days
+from tools.autonomy.days import SOURCES, AutonomyOptions, run_days
 from tools.autonomy.timeline import BACK_POINTS, format_summary, plot, summarize
 from tools.bench.drive import add_run_arguments, open_run, pct, say, split_list
+from tools.bench.labels import by_name
 from tools.bench.measure import machine
 from tools.bench.verdict import QUALITY, Bar, exit_status
 
@@ -187,7 +188,7 @@ def main(argv: list[str]) -> int:
         work = Path(tempfile.mkdtemp(prefix=f"gardenbot-autonomy-{g}-"))
         try:
             say(f"{g}: {opts.days} days from day {opts.start()}")
-            r = run_days(replace(opts, garden=g), cfg, work / "robot",
+            r = run_days(replace(opts, garden=g), cfg, work / "robot", by_name()[SOURCES],
                          say=lambda text, g=g: say(f"{g} {text}"))
         finally:
             shutil.rmtree(work, ignore_errors=True)
