@@ -242,6 +242,8 @@ def day_record(day: int, season: str, calendar: str, s: dict[str, Any],
         **drift.summary(),
         "retrains": [{"when": "day", **r} for r in s["retrains"]],
         "labels_offered": s["buffer"]["offered"], "probes": (s.get("probe") or {}).get("probes"),
+        # bumps that ended a probe: the bumper as the safety of a deliberate test of ground
+        "probe_bumps": ((s.get("probe") or {}).get("outcomes") or {}).get("bump", 0),
         "session_s": s["seconds"],
     }
 

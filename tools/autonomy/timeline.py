@@ -106,6 +106,7 @@ def collisions_after_retrains(results: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"day": r["day"], "version": t.get("version"), "reason": t["reason"],
                         "before": before, "after": after, "bumps_before": r["bumps"],
                         "bumps_after": nxt["bumps"] if nxt else None,
+                        "probe_bumps_after": nxt.get("probe_bumps") if nxt else None,
                         "raised": (after is not None and after > (before or 0.0) + BUMP_SLACK)})
     return out
 
@@ -173,7 +174,9 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
     lines.append("collisions after each published retrain: "
                  + ("none raised" if not raised else "raised after "
                     + ", ".join(f"day {c['day']} v{c['version']} ({c['before']} -> "
-                                f"{c['after']} per 100 m)" for c in raised)))
+                                f"{c['after']} per 100 m; {c['bumps_after']} bumps, "
+                                f"{c['probe_bumps_after']} of them ending a probe)"
+                                for c in raised)))
     b = summary["buffer"]
     if b:
         lines.append(f"replay buffer: at most {b['max_bytes']} of {b['capacity_bytes']} bytes; "

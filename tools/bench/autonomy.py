@@ -16,7 +16,7 @@ JSON, markdown and one timeline plot per garden; PASS/FAIL against issue 17's ba
   points on evaluation views of each earlier season's days.
 
 A bar a run is too short to judge (the run ends before the change's deadline) is "not judged".
-``--quick``: g07 only, one change (summer to autumn in a year of 4-day seasons), four days of
+``--quick``: g07 only, one change (summer to autumn in a year of 5-day seasons), six days of
 130 s — the CI size.
 """
 
@@ -47,7 +47,9 @@ FALSE_ALARMS_PER_MONTH = 1.0
 # next spring (every change of the year, each followed by at least BACK_DAYS).
 FULL = AutonomyOptions(first_day=0, days=36, season_days=8.0, transition_days=2.0,
                        day_seconds=150.0)
-QUICK = AutonomyOptions(first_day=6, days=4, season_days=4.0, transition_days=2.0,
+# Quick: summer turns into autumn on day 10 of a year of 5-day seasons; days 8-13 see two summer
+# days, the blend, and three days after the change (enough to judge "within 3 days").
+QUICK = AutonomyOptions(first_day=8, days=6, season_days=5.0, transition_days=2.0,
                         day_seconds=130.0, eval_views=5)
 
 
@@ -99,7 +101,8 @@ def acceptance(results: dict[str, Any]) -> list[Bar]:
                     f"({', '.join(fine) or 'none'})"
                     + (" — missed: " + "; ".join(slow) if slow else "")
                     + (f" — run too short to judge {', '.join(unjudged)}" if unjudged else "")))
-    raised = [f"{g} day {c['day']} v{c['version']}: {c['before']} → {c['after']} per 100 m"
+    raised = [f"{g} day {c['day']} v{c['version']}: {c['before']} → {c['after']} per 100 m "
+              f"({c['probe_bumps_after']} of {c['bumps_after']} bumps ending a probe)"
               for g, r in runs.items() for c in r["summary"]["collisions_after_retrains"]
               if c["raised"]]
     n = sum(len(r["summary"]["collisions_after_retrains"]) for r in runs.values())
@@ -166,7 +169,7 @@ def main(argv: list[str]) -> int:
                    help=f"blend between seasons over this many days (default "
                         f"{FULL.transition_days:g})")
     p.add_argument("--quick", action="store_true",
-                   help="CI size: g07, one change (summer→autumn), 4 days of 130 s")
+                   help="CI size: g07, one change (summer→autumn), 6 days of 130 s")
     args = p.parse_args(argv)
     base = QUICK if args.quick else FULL
     gardens = split_list("g07" if args.quick and args.gardens == "g06,g07" else args.gardens)
