@@ -18,7 +18,7 @@ def test_bench_autonomy_quick_runs_the_days_and_judges_them(tiny_backbone_card, 
     cfg.write_text('[perception]\nvariant = "fp32"\nthreads = 1\n'
                    '[learner]\nmin_new_samples = 20\n')
     out = tmp_path / "report"
-    code = cli(["bench", "autonomy", "--quick", "--days", "2", "--first-day", "7",
+    code = cli(["bench", "autonomy", "--quick", "--days", "2", "--first-day", "9",
                 "--seconds", "3", "--card", str(tiny_backbone_card), "--defaults",
                 str(tiny_defaults), "--config", str(cfg), "--out", str(out)])
     text = capsys.readouterr().out
@@ -26,7 +26,7 @@ def test_bench_autonomy_quick_runs_the_days_and_judges_them(tiny_backbone_card, 
     r = json.loads((out / "autonomy.json").read_text())
     assert list(r["runs"]) == ["g07"], "--quick: one held-out garden"
     run = r["runs"]["g07"]
-    assert [d["day"] for d in run["records"]] == [7, 8] and run["day_seconds"] == 3
+    assert [d["day"] for d in run["records"]] == [9, 10] and run["day_seconds"] == 3
     assert [c["to"] for c in run["summary"]["changes"]] == ["autumn"]
     assert {b["name"] for b in r["acceptance"]} == {"detected", "false_alarms", "back",
                                                      "collisions", "buffer", "forgetting"}
@@ -43,6 +43,7 @@ def _run(alarm: float | None, back: int | None, observed: float, raised: bool = 
         "false_alarms": [{"day": 1}] * false_alarms, "stable_days": [1, 2, 3, 4],
         "false_alarms_per_month": false_alarms / (4 / 2.67),
         "collisions_after_retrains": [{"day": 9, "version": 3, "before": 0.0, "after": 5.0,
+                                       "bumps_after": 1, "probe_bumps_after": 0,
                                        "raised": raised}],
         "buffer": {"within_cap": True, "seasons_missing_at_end": []}},
         "forgetting": {"fm_points": fm}}
