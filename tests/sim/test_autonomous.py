@@ -120,9 +120,38 @@ def test_the_summary_times_each_change_and_counts_false_alarms():
     assert (c["from"], c["to"]) == ("summer", "autumn")
     assert c["days_to_alarm"] == 0.5
     assert c["days_to_published"] == 2.0, "the night after day 9: drives from day 10"
-    assert c["days_to_back"] == 2 and c["worst_false_stop_rate"] == 0.9
+    assert c["days_to_back"] == 2 and c["days_to_stay_back"] == 2
+    assert c["worst_false_stop_rate"] == 0.9
     assert [a["day"] for a in s["false_alarms"]] == [5]
     assert s["stable_days"] == [5, 6, 10, 11]
     [after] = s["collisions_after_retrains"]
     assert after["raised"], "5 bumps per 100 m the day after a retrain, 0 the day before"
     assert s["buffer"]["within_cap"] and not s["buffer"]["seasons_missing_at_end"]
+
+
+@pytest.mark.slow
+def test_a_drift_alarm_on_the_simulated_clock_retrains_in_the_middle_of_the_day(
+        tiny_backbone_card, tiny_defaults, tmp_path, capsys):
+    cfg = tmp_path / "drift.toml"
+    # an alarm as touchy as can be: every frame is novel, one second of them is enough
+    cfg.write_text('[perception]\nvariant = "fp32"\nthreads = 1\n'
+                   '[learner]\nmin_new_samples = 20\n'
+                   '[triggers]\nschedule = "off"\ndrift_novelty = 0.0001\n'
+                   'drift_fraction = 0.01\ndrift_hold_s = 1\n')
+    out = tmp_path / "timeline"
+    code = cli(["simulate", "--autonomous", "--garden", "g07", "--days", "2", "--first-day", "9",
+                "--season-days", "4", "--transition-days", "2", "--day-seconds", "3",
+                "--eval-views", "2", "--card", str(tiny_backbone_card),
+                "--defaults", str(tiny_defaults), "--config", str(cfg), "--timeline", str(out)])
+    assert code == 0, capsys.readouterr().err
+    r = json.loads((out / "timeline.json").read_text())
+    for d in r["records"]:
+        [alarm] = d["alarms"]  # the cooldown (an hour) holds within the day, not to the next
+        assert d["day"] * 86_400 + 1 <= alarm["time_s"] < d["day"] * 86_400 + 3, \
+            "on the simulated clock: the day's start plus seconds into its work"
+        assert d["novel_frame_share"] > 0.5 and d["drift_score"] > 0.0
+        assert [t["when"] for t in d["retrains"]] == ["day"], "the schedule is off"
+        assert d["retrains"][0]["reason"] == "drift"
+        assert d["retrains"][0]["state"] in ("published", "rejected")
+    s = r["summary"]
+    assert s["alarms"] == 2 and s["retrains"]["by_reason"] == {"drift": 2}

@@ -185,9 +185,9 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
         rec["wall_s"] = round(time.monotonic() - t0, 1)
         records.append(rec)
         say(day_line(rec))
-    changes = [c for c in change_days(first + opts.days + opts.transition_days,
-                                      opts.season_days)
-               if c + opts.transition_days / 2 >= first]
+    last, half = first + opts.days - 1, opts.transition_days / 2
+    changes = [c for c in change_days(last + half + 1, opts.season_days)
+               if c + half >= first and c - half <= last]  # its blend meets the days run
     fm = forgetting(parts, garden, looks, store, start_version, opts.eval_views)
     return {
         "garden": opts.garden, "seed": opts.seed, "first_day": first, "days": opts.days,

@@ -3,10 +3,11 @@ and a plot over the simulated days.
 
 For each season change (the day ``c`` on which one season is half turned into the next; the
 look blends over ``transition_days`` around it) the summary gives, in simulated days from
-``c``: the first drift alarm, the first published adapter, and the first day from which the
-robot drives within ``BACK_POINTS`` of the oracle's false-stop rate on every later day of that
-season. A change's window runs from the start of its blend to the start of the next one's; the
-first alarm in it is the change's detection, every other alarm is a false alarm.
+``c``: the first drift alarm, the first published adapter, the first day the robot drives
+within ``BACK_POINTS`` of the oracle's false-stop rate again, and the first day from which it
+does so on every later day of that season (it stayed back). A change's window runs from the
+start of its blend to the start of the next one's; the first alarm in it is the change's
+detection, every other alarm is a false alarm.
 """
 
 from __future__ import annotations
@@ -50,11 +51,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                     if r["day"] >= c for t in r["retrains"] if t["state"] == "published"),
                    None)
         after = [r for r in inside if r["day"] >= c]
-        back = None
-        for k, r in enumerate(after):
-            if all(_within(x) for x in after[k:]):
-                back = r["day"] - c
-                break
+        back = next((r["day"] - c for r in after if _within(r)), None)
+        stay = next((r["day"] - c for k, r in enumerate(after)
+                     if all(_within(x) for x in after[k:])), None)
         worst = max((r["false_stop_rate"] for r in inside
                      if r["false_stop_rate"] is not None), default=None)
         changes.append({
@@ -63,7 +62,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             "days_to_alarm": (round(alarm[2]["time_s"] / 86_400.0 - c, 2)
                               if alarm is not None else None),
             "days_to_published": round(pub - c, 2) if pub is not None else None,
-            "days_to_back": back, "worst_false_stop_rate": worst,
+            "days_to_back": back, "days_to_stay_back": stay, "worst_false_stop_rate": worst,
             "last_day_seen": inside[-1]["day"] if inside else None,
             "observed_after": (inside[-1]["day"] - c) if inside else None,
         })
@@ -158,7 +157,8 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
                      f"until {_days(c['observed_after'])}): alarm {_days(c['days_to_alarm'])}, "
                      f"published adapter {_days(c['days_to_published'])}, back within "
                      f"{100 * BACK_POINTS:.0f} points of the oracle "
-                     f"{_days(c['days_to_back'])} (worst day's false stops "
+                     f"{_days(c['days_to_back'])}, and stayed so {_days(c['days_to_stay_back'])} "
+                     f"(worst day's false stops "
                      f"{_pct(c['worst_false_stop_rate'])})")
     if not summary["changes"]:
         lines.append("no season change in the days run")

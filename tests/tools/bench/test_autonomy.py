@@ -38,7 +38,8 @@ def _run(alarm: float | None, back: int | None, observed: float, raised: bool = 
          fm: float = 1.0, false_alarms: int = 0) -> dict:
     return {"summary": {
         "changes": [{"from": "summer", "to": "autumn", "days_to_alarm": alarm,
-                     "days_to_back": back, "observed_after": observed,
+                     "days_to_back": back, "days_to_stay_back": back,
+                     "observed_after": observed,
                      "worst_false_stop_rate": 0.9}],
         "false_alarms": [{"day": 1}] * false_alarms, "stable_days": [1, 2, 3, 4],
         "false_alarms_per_month": false_alarms / (4 / 2.67),
