@@ -211,6 +211,7 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
                                     cfg.experience, cfg.watering.moisture_threshold, describe,
                                     keyframe_period_s=0.25)
         experience.source_of = policy.prober.source_at  # probes' labels: source "probe"
+        places = _places_step(cfg, data_dir, memory, camera, backbone, classes, describe)
         actuation = ActuationStep(link, state, local_time)
         dash = None
         if web is not None:
@@ -228,6 +229,7 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
             actuation,
             TelemetryStep(link, state, [z.id for z in zones]),
             experience,
+            *places,
             AnnotationStep(memory, args.annotate, describe),
             *([dash.questions] if dash else []),
             learner,
@@ -264,6 +266,35 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
                     "drives_sent": c.drives_sent, "drives_acked": c.drives_acked,
                     "failures": dict(c.failures), "step_ms": result.step_ms})
     return 0
+
+
+def _places_step(cfg: Config, data_dir: Path, memory: Any, camera: Any, backbone: Any,
+                 classes: Any, describe: Any) -> list[Any]:
+    """The memory of places, where switched on. A run is a day from the dock: the odometry
+    starts at the dock's pose when `gardenbot run` starts, and the day's votes join the memory
+    when it stops."""
+    if not cfg.experience.places:
+        return []
+    from robot.learning.places import PlaceMapError
+    from robot.runtime.places import PlaceStep
+
+    path = data_dir / "places" / f"{cfg.experience.garden}.npz"
+
+    def step() -> PlaceStep:
+        return PlaceStep(memory, camera, backbone.grid_hw, classes, describe,
+                         garden=cfg.experience.garden, backbone_sha256=backbone.backbone_id,
+                         path=path)
+
+    try:
+        return [step()]
+    except PlaceMapError as e:
+        # A memory the robot cannot use (damaged, another backbone) must not keep it from
+        # working: set it aside, where the owner can look at it, and start a new one.
+        aside = path.with_name(f"{path.name}.unusable-{datetime.now():%Y%m%d-%H%M%S}")
+        path.rename(aside)
+        log.warning("the memory of places %s cannot be used (%s); moved to %s, starting a new "
+                    "one", path, e, aside.name)
+        return [step()]
 
 
 def start_dashboard(cfg: Config, port: int | None, store: Any) -> Any:

@@ -15,6 +15,7 @@ learner):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from robot.common.errors import ConfigError
@@ -172,6 +173,12 @@ def schedule_phrase(v: str) -> str | None:
     return None
 
 
+def _file_name(v: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", v):
+        return "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    return None
+
+
 def _number_above_zero_or_off(v: float) -> str | None:
     return None if v >= 0 else "must be > 0, or 0 for off"
 
@@ -226,9 +233,12 @@ class ExperienceConfig:
     """Self-supervised labels from telemetry (docs/experience.md)."""
 
     enabled: bool = setting(True, "turn telemetry into labels for the replay buffer")
-    places: bool = setting(True, "closed loop: a memory of places (what each patch of ground "
-                           "was in earlier seasons) labels a new season's frames "
+    places: bool = setting(True, "a memory of places (what each patch of ground was on "
+                           "earlier days, in the odometry frame from the dock) labels a new "
+                           "season's frames; on the robot start `gardenbot run` at the dock "
                            "(docs/places.md)")
+    garden: str = setting("garden", "this garden's name: the memory of places is kept per "
+                          "garden, in <data_dir>/places/<garden>.npz", check=_file_name)
     pseudo: bool = setting(False, "closed loop: confident predictions seen the same from "
                            "several viewpoints become labels, capped (docs/places.md)")
     set_labels: bool = setting(True, "buffer 'traversable' / 'not traversable' as set labels "

@@ -322,6 +322,8 @@ class ActuationStep:
         self.superseded = 0
         self._background = background
         self._drive: DriveCommand | None = None
+        self._sent: tuple[DriveCommand, float] | None = None  # the last drive sent, and when
+        self.renewed = 0
         self._waters: deque[tuple[WaterCommand, float]] = deque()
         self._work = threading.Condition()
         self._stopping = False
@@ -382,8 +384,10 @@ class ActuationStep:
                 water = self._waters.popleft() if self._waters else None
                 self._busy = True
             if stop_first:
+                self._sent = None
                 self.link.stop()
             if drive is not None:
+                self._sent = (drive, time.monotonic())
                 self.link.drive(drive)
             if water is not None:
                 self._water(*water)
@@ -396,6 +400,30 @@ class ActuationStep:
             return self._work.wait_for(
                 lambda: not (self._busy or self._drive or self._waters or self._stop_now),
                 timeout_s)
+
+    def flush_renewed(self, timeout_s: float = 2.0) -> bool:
+        """:meth:`flush`, then send the last drive command again if half its lifetime has
+        passed on the wall clock since it was sent.
+
+        For a simulation faster than real time, whose clock stands still while the host
+        thinks: the MCU's command lifetime runs on the wall clock, so one slow tick on a busy
+        machine would let a command expire that, in simulated time, was 0.1 s old — and two runs
+        of the same garden would part ways there. Never on the robot: there a tick slower than
+        the lifetime must stop the wheels.
+        """
+        if not self.flush(timeout_s):
+            return False
+        with self._work:
+            sent = self._sent
+            if sent is None or self._drive is not None:
+                return True
+            drive, at = sent
+            if time.monotonic() - at < drive.ttl_ms / 2000:
+                return True
+            self._drive = drive
+            self.renewed += 1
+            self._work.notify()
+        return self.flush(timeout_s)
 
     def shutdown(self) -> None:
         if self._thread is not None:

@@ -79,8 +79,10 @@ def format_summary(s: dict[str, Any]) -> str:
     zones = ", ".join(f"zone {z} {ms} ms" for z, ms in L["waterings"]) or "none"
     superseded = f" ({L['drives_superseded']} superseded by a newer one before they went " \
         "out)" if L["drives_superseded"] else ""
+    renewed = f", {L['drives_renewed']} renewed while the simulated clock stood still" \
+        if L.get("drives_renewed") else ""
     lines.append(f"link: {L['drives_sent']} drive commands sent, {L['drives_acked']} acked"
-                 f"{superseded}; "
+                 f"{superseded}{renewed}; "
                  f"failures: {failures}; failsafe events (MCU): {L['failsafe_events']}")
     mcu = s.get("mcu")
     if mcu:

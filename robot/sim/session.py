@@ -216,8 +216,8 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
             actuation = ActuationStep(link, state, sim_time)
         except BridgeError as e:
             raise SimulationError(f"no link to the MCU emulator on {world.port}: {e}") from e
-        if closed:
-            world.before_physics = actuation.flush  # last tick's command is at the MCU
+        if closed:  # last tick's command is at the MCU (and still alive, faster than real time)
+            world.before_physics = actuation.flush if args.speed > 0 else actuation.flush_renewed
         telemetry = TelemetryStep(link, state, range(4))
         own = _own_label_steps(args, cfg, memory, camera, backbone, classes, data_dir,
                                garden.name.split()[0] if closed else None)
@@ -320,6 +320,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
         "retrains": [_retrain_summary(r) for r in learner.retrains],
         "link": {"drives_sent": link.counters.drives_sent,
                  "drives_superseded": actuation.superseded,
+                 "drives_renewed": actuation.renewed,
                  "drives_acked": link.counters.drives_acked,
                  "waters_sent": link.counters.waters_sent,
                  "waters_acked": link.counters.waters_acked,

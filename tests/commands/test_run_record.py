@@ -12,10 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from firmware_bridge.board import emulator_process, wait_until
 from robot.commands.gardenbot import main as cli
+from robot.common.errors import ConfigError
 from robot.learning.config import BufferConfig, PublishConfig, TrainConfig, TriggerConfig
 from robot.runtime.config import Config, parse_config
 from robot.runtime.settings import learner_settings
@@ -51,6 +53,30 @@ def test_run_drives_learns_records_and_logs_json(drive, tiny_backbone_card, tiny
         "labels collected during the run were saved at shutdown"
     rec = Recording(tmp_path / "rec")
     assert len(rec) >= 20 and rec.telemetry()[-1].keys() >= {"x_m", "bumper", "soil_moisture"}
+
+
+def test_each_run_is_a_day_that_joins_the_memory_of_places_and_a_damaged_one_is_set_aside(
+        drive, tiny_backbone_card, tiny_defaults, tmp_path, caplog):
+    cfg = tiny_config(tmp_path, tiny_backbone_card, tiny_defaults, camera=str(drive),
+                      extra='[experience]\ngarden = "back-lawn"\n')
+    places = tmp_path / "data" / "places"
+    assert cli(["run", "--config", str(cfg), "--frames", "10"]) == 0
+    first = np.load(places / "back-lawn.npz")["votes"].sum()
+    assert cli(["run", "--config", str(cfg), "--frames", "10"]) == 0
+    assert np.load(places / "back-lawn.npz")["votes"].sum() > first, "the second day joined"
+
+    (places / "back-lawn.npz").write_bytes(b"torn by a power cut")
+    with caplog.at_level("WARNING"):
+        assert cli(["run", "--config", str(cfg), "--frames", "10"]) == 0
+    assert "cannot be used" in caplog.text
+    aside = list(places.glob("back-lawn.npz.unusable-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == b"torn by a power cut", "nothing lost"
+    assert np.load(places / "back-lawn.npz")["votes"].sum() > 0, "a new memory was started"
+
+
+def test_a_garden_name_that_is_no_file_name_is_a_config_error():
+    with pytest.raises(ConfigError, match="garden"):
+        parse_config('[experience]\ngarden = "../etc"\n')
 
 
 def test_record_writes_a_recording_that_simulate_replays(drive, tiny_backbone_card,

@@ -166,6 +166,23 @@ def test_policy_commands_drive_the_emulated_motors(mcu):
     assert link.counters.drives_acked == 2 and link.counters.waters_acked == 1
 
 
+def test_a_simulation_renews_a_drive_its_slow_tick_would_let_expire_but_never_a_stop(mcu):
+    emu, link = mcu
+    act = ActuationStep(link, RobotState(), lambda t: None)
+    act.run(Tick(0, time.monotonic(), drive=DriveCommand(0.2, 0.0, 200, "cruise")))
+    assert act.flush_renewed() and act.renewed == 0, "fresh: nothing to renew"
+    time.sleep(0.25)  # the host thought longer than the command lives
+    assert not emu.state().motors_on, "on the wall clock the MCU let it expire"
+    assert act.flush_renewed() and act.renewed == 1
+    assert emu.state().motor_left_mmps == 200, "renewed: the wheels turn again"
+    act.stop_now()
+    assert act.flush()
+    time.sleep(0.15)
+    assert act.flush_renewed() and act.renewed == 1, "a Stop is never followed by a renewal"
+    assert not emu.state().motors_on
+    act.shutdown()
+
+
 def test_a_command_beyond_the_wheel_cap_is_scaled_not_refused(mcu):
     emu, link = mcu
     fast = DriveCommand(0.5, 1.0, 300, "cruise")  # 0.5 + 1.0·0.15 = 0.65 m/s on one wheel

@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -42,18 +43,19 @@ FPS = 10.0  # camera frames per simulated second, as `gardenbot simulate`'s defa
 
 def run_one(garden_id: str, season: str, seconds: float, seed: int, data_dir: Path,
             cfg: Any, *, press: bool, oracle: bool, annotate: float, card: Path | None,
-            defaults: Path | None, day_before: str | None = None,
+            defaults: Path | None, days_before: Sequence[str] = (),
             **extra: Any) -> dict[str, Any]:
     """One closed-loop run through `gardenbot simulate`'s session; its summary. With
-    ``day_before`` the robot first drives a day of that season as long (the day a season
-    change follows); the button is pressed at the end of ``season``'s day. ``extra``: further
-    SimulationOptions fields (the label sources of `gardenbot bench labels`)."""
+    ``days_before`` the robot first drives a day of each of those seasons as long (the days
+    before a season change); the button is pressed at the end of ``season``'s day. ``extra``:
+    further SimulationOptions fields (the label sources of `gardenbot bench labels`)."""
     from robot.sim.closed_loop import Stage
     from robot.sim.session import SimulationOptions, simulate
     from tools.garden.live import LiveGarden
 
-    garden = LiveGarden(garden_id, day_before or season, seed=seed)
-    stages = ((Stage(day_before, seconds),) if day_before else ()) + (Stage(season, seconds),)
+    seasons = (*days_before, season)
+    garden = LiveGarden(garden_id, seasons[0], seed=seed)
+    stages = tuple(Stage(s, seconds) for s in seasons)
     frames = round(seconds * FPS)
     options = SimulationOptions(
         speed=0.0, card=card, defaults=defaults, garden=garden, stages=stages, fps=FPS,

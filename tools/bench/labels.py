@@ -7,7 +7,7 @@ so the default transitions are summer → autumn and summer → winter. For each
 each **source configuration** (the table ``CONFIGURATIONS``), through the whole robot
 (tools/bench/drive.py's ``run_one``: `gardenbot simulate`'s session, the learner process):
 
-    shipped    the shipped adapter drives a day of the season before (``SEASON_BEFORE``), then
+    shipped    the shipped adapter drives the days before the change (``DAYS_BEFORE``), then
                a day of the new season, with the configuration's label sources (and, for
                "+ probing", its probes); at the end of the new season's day the owner presses
                the retrain button, and the run waits for the learner;
@@ -57,9 +57,12 @@ from tools.bench.verdict import QUALITY, Bar
 log = logging.getLogger(__name__)
 
 DEFAULT_TRANSITIONS = ("autumn", "winter")  # the shipped adapter knows spring and summer
-# A transition is a day of the season before, then a day of the new one (the memory of places
-# needs the earlier day); the retrain button is pressed at the end of the new season's day.
-SEASON_BEFORE = {"spring": "winter", "summer": "spring", "autumn": "summer", "winter": "autumn"}
+# A transition is a day of each season the robot lived through before, then a day of the new
+# one; the retrain button is pressed at the end of the new season's day. Before winter the
+# robot has lived through a summer (which its adapter knows) and an autumn (which it never
+# learned: the harder history) — the memory of places keeps what the summer showed it.
+DAYS_BEFORE = {"spring": ("winter",), "summer": ("spring",), "autumn": ("summer",),
+               "winter": ("summer", "autumn")}
 DENSE_ANNOTATE = 0.5
 NO_HUMAN_SHARE = 0.80  # issue 12: >= 80 % of the dense gain with no human answer
 FEW_ANSWERS, FEW_ANSWERS_SHARE = 10, 0.95  # ... and >= 95 % with <= 10 owner answers
@@ -132,7 +135,7 @@ def bench_transition(garden_id: str, season: str, src: Sources, seconds: float, 
         say(f"{garden_id} {season} {src.name}: shipped adapter, then the retrain button")
         a = run_one(garden_id, season, seconds, seed, work / "robot", src.robot_config(cfg),
                     press=True, oracle=False, annotate=src.annotate, card=card,
-                    defaults=defaults, day_before=SEASON_BEFORE[season], **src.options)
+                    defaults=defaults, days_before=DAYS_BEFORE[season], **src.options)
         start, end = a["adapter"]["start"], a["adapter"]["end"]
         held = a["held_back"].get(season) or {}
         exp = a["experience"]

@@ -117,3 +117,12 @@ def test_an_unknown_configuration_is_refused(capsys):
         cli(["bench", "labels", "--configs", "corrective,telepathy"])
     assert e.value.code == 2
     assert "telepathy" in capsys.readouterr().err
+
+
+def test_each_new_season_follows_the_season_before_and_winter_follows_a_summer_too():
+    from robot.common.classes import SEASONS
+    from tools.bench.labels import DAYS_BEFORE
+
+    for season, before in DAYS_BEFORE.items():
+        assert before[-1] == SEASONS[SEASONS.index(season) - 1]
+    assert DAYS_BEFORE["winter"] == ("summer", "autumn")  # the memory of places keeps the summer
