@@ -133,25 +133,26 @@ def test_the_summary_times_each_change_and_counts_false_alarms():
 def test_a_drift_alarm_on_the_simulated_clock_retrains_in_the_middle_of_the_day(
         tiny_backbone_card, tiny_defaults, tmp_path, capsys):
     cfg = tmp_path / "drift.toml"
-    # an alarm as touchy as can be: every frame is novel, one second of them is enough
+    # an alarm as touchy as can be: every frame is novel, 2.5 s of them are enough (by then the
+    # robot, driving in summer, has gathered labels to retrain on)
     cfg.write_text('[perception]\nvariant = "fp32"\nthreads = 1\n'
                    '[learner]\nmin_new_samples = 20\n'
                    '[triggers]\nschedule = "off"\ndrift_novelty = 0.0001\n'
-                   'drift_fraction = 0.01\ndrift_hold_s = 1\n')
+                   'drift_fraction = 0.01\ndrift_hold_s = 2.5\n')
     out = tmp_path / "timeline"
-    code = cli(["simulate", "--autonomous", "--garden", "g07", "--days", "2", "--first-day", "9",
-                "--season-days", "4", "--transition-days", "2", "--day-seconds", "3",
+    code = cli(["simulate", "--autonomous", "--garden", "g07", "--days", "2", "--first-day", "5",
+                "--season-days", "4", "--transition-days", "2", "--day-seconds", "4",
                 "--eval-views", "2", "--card", str(tiny_backbone_card),
                 "--defaults", str(tiny_defaults), "--config", str(cfg), "--timeline", str(out)])
     assert code == 0, capsys.readouterr().err
     r = json.loads((out / "timeline.json").read_text())
     for d in r["records"]:
         [alarm] = d["alarms"]  # the cooldown (an hour) holds within the day, not to the next
-        assert d["day"] * 86_400 + 1 <= alarm["time_s"] < d["day"] * 86_400 + 3, \
+        assert d["day"] * 86_400 + 2.5 <= alarm["time_s"] < d["day"] * 86_400 + 4, \
             "on the simulated clock: the day's start plus seconds into its work"
         assert d["novel_frame_share"] > 0.5 and d["drift_score"] > 0.0
-        assert [t["when"] for t in d["retrains"]] == ["day"], "the schedule is off"
-        assert d["retrains"][0]["reason"] == "drift"
-        assert d["retrains"][0]["state"] in ("published", "rejected")
-    s = r["summary"]
-    assert s["alarms"] == 2 and s["retrains"]["by_reason"] == {"drift": 2}
+        assert all(t["when"] == "day" and t["reason"] == "drift" for t in d["retrains"]), \
+            "the schedule is off"
+    drift = [t for d in r["records"] for t in d["retrains"]]
+    assert drift and all(t["state"] in ("published", "rejected") for t in drift)
+    assert r["summary"]["alarms"] == 2
