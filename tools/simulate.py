@@ -7,7 +7,8 @@ its camera sees at the new pose. Perception with the shipped adapter, the policy
 and annotation labels into the replay buffer, the learner in its own process. It shows how
 often the robot stopped where the way was open when autumn came, presses the (simulated)
 retrain button, and shows it drive again — against the same policy with perfect eyes.
---recording replays recordings of a real (or synthetic) garden instead.
+--recording replays recordings of a real (or synthetic) garden instead; --autonomous drives
+day after day through a compressed year with nobody there (tools/autonomy).
 
 This command lives in tools/ because the garden renderer does (tools/garden/live.py); the
 robot's loop and the closed-loop world are in robot/sim.
