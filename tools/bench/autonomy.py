@@ -88,7 +88,8 @@ def acceptance(results: dict[str, Any]) -> list[Bar]:
         for c in r["summary"]["changes"]:
             where = f"{g} {c['from']}→{c['to']}"
             b = c["days_to_back"]
-            stay = ("stayed" if c["days_to_stay_back"] is not None else "did not stay") \
+            st = c["days_to_stay_back"]
+            stay = ("did not stay" if st is None else f"staying from {st:+g} d") \
                 + f", worst day {pct(c['worst_false_stop_rate'])}"
             if b is not None and b <= BACK_DAYS:
                 fine.append(f"{where} {b:+g} d ({stay})")
