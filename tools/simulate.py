@@ -221,8 +221,10 @@ def main(argv: list[str]) -> int:
         extra = _closed_loop(args)
     temp = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="gardenbot-sim-")) if temp else args.data_dir
+    # an option left unset keeps SimulationOptions' default (--eval-views is --autonomous's)
     options = SimulationOptions(**{f.name: getattr(args, f.name) for f in fields(SimulationOptions)
-                                   if hasattr(args, f.name) and f.name != "garden"}, **extra)
+                                   if hasattr(args, f.name) and f.name != "garden"
+                                   and getattr(args, f.name) is not None}, **extra)
     web = start_dashboard(cfg, args.web_port, None) if args.web else None
     try:
         summary = simulate(options, cfg, data_dir, dashboard=web)
