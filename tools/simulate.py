@@ -83,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                            f"{AUTO_DEFAULTS.transition_days:g})")
     auto.add_argument("--day-seconds", type=float, default=None, metavar="S",
                       help="simulated seconds of work each day, from the dock (default "
-                           f"{AUTO_DEFAULTS.day_seconds:g}; the drift alarm needs novel frames "
-                           "for [triggers] drift_hold_s within one day)")
+                           f"{AUTO_DEFAULTS.day_seconds:g}; a day is one session of the drift "
+                           "alarm, which counts once longer than [triggers] drift_hold_s)")
     auto.add_argument("--eval-views", type=int, default=None, metavar="N",
                       help="held-back evaluation views of each day's look (default "
                            f"{AUTO_DEFAULTS.eval_views})")

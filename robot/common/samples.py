@@ -213,12 +213,14 @@ def validate_cells(
         raise SampleError(
             f"{what}: set label {set_members(int(cells.allowed[i]))} at row {i} names a class "
             f"outside the class map (0..{num_classes - 1}); {int(outside.sum())} such rows")
-    finite = np.isfinite(cells.features).all(axis=1)
+    # one pass: a row's largest |value| is NaN or inf exactly when the row has a NaN or an inf
+    largest = np.abs(cells.features).max(axis=1)
+    finite = np.isfinite(largest)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
         raise SampleError(
             f"{what}: features of row {i} are NaN or infinite; {int((~finite).sum())} such rows")
-    too_big = np.abs(cells.features).max(axis=1) > FP16_MAX
+    too_big = largest > FP16_MAX
     if too_big.any():
         i = int(np.flatnonzero(too_big)[0])
         raise SampleError(f"{what}: features of row {i} exceed the float16 range (±{FP16_MAX:g})")

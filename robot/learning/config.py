@@ -54,6 +54,11 @@ class BufferConfig:
                "must be in [0, 0.5)")
 
 
+BOTTLENECK = 32  # the adapter's bottleneck width (TrainConfig.width)
+REHEARSAL_BOTTLENECK = 64  # ... for a strategy that trains on remembered cells
+REHEARSAL_STRATEGIES = frozenset({"replay", "agem", "joint"})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Training of one adapter version (shared by every strategy; each reads what it needs)."""
@@ -63,9 +68,11 @@ class TrainConfig:
     batch_size: int = 256
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
-    bottleneck_dim: int = 32  # width of the residual bottleneck of each cell's adapter
+    bottleneck_dim: int = 0  # width of each cell's adapter bottleneck; 0 = the strategy's own
+    # (REHEARSAL_BOTTLENECK for those that rehearse old cells, else BOTTLENECK: see width())
     replay_batch_size: int = 256  # remembered cells added to each batch of new cells (replay)
     replay_class_prior: str = "new"  # class mix of remembered cells: "new" (as the new) or "buffer"
+    replay_distill: float = 0.1  # replay: weight of the parent's logits on remembered cells
     carry_optimizer: bool = True  # continue Adam's moments from the parent's state
     lr_schedule: str = "constant"  # "constant" or "cosine" (to 0 over each retrain's steps)
     weight_average: float = 0.0  # EMA decay of the weights kept as the result (0 = off)
@@ -79,6 +86,15 @@ class TrainConfig:
     novelty_quantile: float = 0.95  # known cells below this quantile score novelty < 1
     torch_threads: int = 1
 
+    def width(self) -> int:
+        """The adapter's bottleneck width for a fresh adapter of this strategy. Measured on the
+        full synthetic benchmark (docs/benchmarks.md, "Recipe"): the strategies that rehearse
+        old cells (replay, agem, joint) gain from 64 channels, room for the new season beside
+        the old answers; the ones that do not (finetune, ewc, lwf) only forget more with it."""
+        if self.bottleneck_dim:
+            return self.bottleneck_dim
+        return REHEARSAL_BOTTLENECK if self.strategy in REHEARSAL_STRATEGIES else BOTTLENECK
+
     def __post_init__(self) -> None:
         _check(self.strategy in STRATEGY_NAMES, "strategy",
                f"unknown {self.strategy!r}; one of {', '.join(STRATEGY_NAMES)}")
@@ -86,8 +102,9 @@ class TrainConfig:
         _check(self.batch_size >= 2, "batch_size", "must be >= 2")
         _check(self.learning_rate > 0, "learning_rate", "must be > 0")
         _check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
-        _check(self.bottleneck_dim >= 1, "bottleneck_dim", "must be >= 1")
+        _check(self.bottleneck_dim >= 0, "bottleneck_dim", "must be >= 0 (0 = the strategy's)")
         _check(self.replay_batch_size >= 0, "replay_batch_size", "must be >= 0")
+        _check(self.replay_distill >= 0, "replay_distill", "must be >= 0")
         _check(self.replay_class_prior in ("buffer", "new"), "replay_class_prior",
                f"unknown {self.replay_class_prior!r}; one of buffer, new")
         _check(self.lr_schedule in LR_SCHEDULES, "lr_schedule",
@@ -135,9 +152,17 @@ class TriggerConfig:
     min_new_samples: int = 500  # schedule and drift retrain only with this many new labels
     button_pin: str = ""  # gpiozero pin name, e.g. "GPIO17"; "" = no button
     button_bounce_s: float = 0.05
-    drift_novelty: float = 1.0  # a cell is novel when its novelty exceeds this
-    drift_fraction: float = 0.4  # a frame is novel when this share of its cells is novel
-    drift_sustain_s: float = 120.0  # novel frames for this long raise the alarm
+    # The drift alarm (robot/learning/triggers.py DriftMonitor). Evidence is counted per session
+    # of driving, not wall-clock time: the robot sees its garden a few minutes a day. Defaults
+    # chosen on training gardens with `gardenbot bench drift` (docs/learner.md, the curve in
+    # docs/benchmarks.md).
+    drift_novelty: float = 0.8  # a cell is novel when its novelty exceeds this
+    drift_fraction: float = 0.4  # a frame is novel when more than this share of its cells are
+    drift_share: float = 0.5  # a session is novel when at least this share of its frames are
+    drift_sessions: int = 2  # this many novel sessions in a row raise the alarm
+    drift_sustain_s: float = 30.0  # a session counts once it has this much driving
+    drift_gap_s: float = 1800.0  # a longer gap between frames ends a session (docked)
+    drift_block_s: float = 1800.0  # a session is cut after this much driving (never docks)
     drift_cooldown_s: float = 3600.0  # no second alarm sooner than this
 
     def __post_init__(self) -> None:
@@ -148,8 +173,18 @@ class TriggerConfig:
         _check(self.min_new_samples >= 0, "min_new_samples", "must be >= 0")
         _check(self.button_bounce_s >= 0, "button_bounce_s", "must be >= 0")
         _check(self.drift_novelty > 0, "drift_novelty", "must be > 0")
-        _check(0.0 < self.drift_fraction <= 1.0, "drift_fraction", "must be in (0, 1]")
-        _check(self.drift_sustain_s > 0, "drift_sustain_s", "must be > 0")
+        _check(0.0 <= self.drift_fraction < 1.0, "drift_fraction",
+               f"must be in [0, 1), got {self.drift_fraction!r}")
+        _check(0.0 < self.drift_share <= 1.0, "drift_share",
+               f"must be in (0, 1], got {self.drift_share!r}")
+        _check(isinstance(self.drift_sessions, int) and self.drift_sessions >= 1,
+               "drift_sessions", f"must be a whole number >= 1, got {self.drift_sessions!r}")
+        _check(self.drift_sustain_s >= 0, "drift_sustain_s",
+               f"must be >= 0 seconds, got {self.drift_sustain_s!r}")
+        _check(self.drift_gap_s > 0, "drift_gap_s",
+               f"must be > 0 seconds, got {self.drift_gap_s!r}")
+        _check(self.drift_block_s > 0, "drift_block_s",
+               f"must be > 0 seconds, got {self.drift_block_s!r}")
         _check(self.drift_cooldown_s >= 0, "drift_cooldown_s", "must be >= 0")
 
 
@@ -222,10 +257,17 @@ class TriggersConfig:
                                    "adapter's novelty exceeds this (1 = unlike 95% of its "
                                    "training cells); 0 = no drift alarm", "",
                                    _number_above_zero_or_off)
-    drift_fraction: float = setting(_TRIGGER.drift_fraction, "a frame is novel when this "
-                                    "share of its cells is novel", "0..1", in_range(0.01, 1))
-    drift_hold_s: float = setting(_TRIGGER.drift_sustain_s, "frames must stay novel this long "
-                                  "to raise the drift alarm", "s", positive)
+    drift_fraction: float = setting(_TRIGGER.drift_fraction, "a frame is novel when more "
+                                    "than this share of its cells is novel", "0..1",
+                                    in_range(0.01, 0.99))
+    drift_share: float = setting(_TRIGGER.drift_share, "a session of driving is novel when "
+                                 "at least this share of its frames is novel", "0..1",
+                                 in_range(0.01, 1))
+    drift_sessions: int = setting(_TRIGGER.drift_sessions, "this many novel sessions in a "
+                                  "row (working days; nights are not counted) raise the "
+                                  "drift alarm", "", in_range(1, 1000))
+    drift_hold_s: float = setting(_TRIGGER.drift_sustain_s, "a session counts for the drift "
+                                  "alarm once it has this much driving", "s", non_negative)
 
 
 @dataclass(frozen=True)

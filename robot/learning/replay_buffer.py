@@ -1,4 +1,4 @@
-"""The replay buffer: fp16 features of labelled cells, capped in bytes, saved crash-safe.
+"""The replay buffer: int8 features of labelled cells, capped in bytes, saved crash-safe.
 
 The robot's whole memory of earlier seasons. It holds no images, only the backbone's per-cell
 features with label, label source, season, time and recording id. What it keeps when full is
@@ -14,18 +14,27 @@ chosen by a policy (docs/learner.md, "Replay buffer"):
 - ``reservoir``: plain reservoir sampling over the whole stream (the baseline it is measured
   against in docs/benchmarks.md).
 
-File (little-endian), format version 2::
+File (little-endian), format version 3::
 
     b"GBREPLAY" | u32 format version | u32 header length | header JSON |
-    features f16 (n, C) | label u8 (n) | source u8 (n) | season u8 (n) | recording u16 (n) |
-    time_s f64 (n) | uid i64 (n) | sha256 of everything before (32 bytes)
+    feature scale f32 (C) | features i8 (n, C) | label u8 (n) | source u8 (n) | season u8 (n) |
+    recording u16 (n) | time_s f64 (n) | uid i64 (n) | sha256 of everything before (32 bytes)
+
+Features are stored as int8 with one scale per channel (feature = q · scale): a cell costs C + 21
+bytes instead of 2C + 21 for float16, so the same bytes hold almost twice the cells (more
+remembered cells measurably help replay: docs/benchmarks.md, "Recipe"). The error is at most
+half a step, scale/2 — about 1 % of a channel's spread on the shipped backbone's features. A
+channel's scale is set by the first cells (their largest |value| with 25 % headroom) and widened
+when a later cell goes beyond it (the stored cells of that channel are re-encoded), so nothing is
+ever clipped.
 
 Set labels (robot/common/samples.py: a bitmask of allowed classes) cost no bytes per cell: the
 header's ``label_sets`` lists the distinct sets' bitmasks, and a label byte b >= 256 - len(
 label_sets) means the set ``label_sets[255 - b]`` (a byte below it is a class id). So classes and
-distinct sets together are at most 256. Version 1 (before set labels: the same columns, no
-``label_sets``) still loads, every cell a single label. The file never exceeds
-``capacity_bytes``. Numpy only: perception and the runtime use it.
+distinct sets together are at most 256. Version 2 (float16 features, no scale column) and version
+1 (float16, before set labels: no ``label_sets``) still load — their features are encoded as int8
+on loading, and the next save writes version 3. The file never exceeds ``capacity_bytes``. Numpy
+only: perception and the runtime use it.
 """
 
 from __future__ import annotations
@@ -59,8 +68,8 @@ from robot.learning.config import BUFFER_POLICIES, BufferConfig
 log = logging.getLogger(__name__)
 
 MAGIC = b"GBREPLAY"
-FORMAT_VERSION = 2
-_READABLE_VERSIONS = (1, 2)  # 1: before set labels (no allowed column)
+FORMAT_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)  # 1: before set labels; 1 and 2: float16 features, no scale
 _PREFIX = struct.Struct("<8sII")  # magic, format version, header length
 _DIGEST_BYTES = 32
 META_BYTES_PER_CELL = 1 + 1 + 1 + 2 + 8 + 8  # label, source, season, recording, time_s, uid
@@ -69,6 +78,8 @@ _MAX_SEASONS = 255
 _MAX_RECORDINGS = 65535
 _MAX_NAME_CHARS = 64
 _MAX_CLASSES = UNLABELLED  # ids 0..254
+_Q_MAX = 127  # int8 features: q in -127..127 (symmetric; -128 unused)
+_SCALE_HEADROOM = 1.25  # a new scale leaves room for values 25 % beyond those that set it
 
 
 def is_validation_uid(uid: np.ndarray, fraction: float) -> np.ndarray:
@@ -82,7 +93,40 @@ def is_validation_uid(uid: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def cell_bytes(feature_dim: int) -> int:
-    return 2 * feature_dim + META_BYTES_PER_CELL
+    return feature_dim + META_BYTES_PER_CELL  # int8 features + metadata
+
+
+def scale_bytes(feature_dim: int) -> int:
+    return 4 * feature_dim  # one float32 scale per channel, once per file
+
+
+_CHUNK_ROWS = 8192  # rows converted at a time (a season of the benchmark is 140,000 cells)
+
+
+def widened_scale(scale: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """The per-channel scale that holds both the cells already encoded with ``scale`` and
+    ``features`` ((n, C) float) without clipping: unchanged where they fit, else their largest
+    |value| with headroom, so that a slowly growing range is not re-encoded each time."""
+    need = np.zeros_like(scale, dtype=np.float32)
+    for i in range(0, len(features), _CHUNK_ROWS):
+        chunk = np.abs(np.asarray(features[i: i + _CHUNK_ROWS], np.float32)).max(axis=0)
+        need = np.maximum(need, chunk / _Q_MAX)
+    return np.where(need > scale, need * _SCALE_HEADROOM, scale).astype(np.float32)
+
+
+def quantize(features: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """float (n, C) -> int8 with the per-channel ``scale`` (a channel of scale 0 holds 0)."""
+    inv = np.where(scale > 0, 1.0 / np.where(scale > 0, scale, 1.0), 0.0).astype(np.float32)
+    out = np.empty(np.shape(features), np.int8)
+    for i in range(0, len(features), _CHUNK_ROWS):
+        q = np.rint(np.asarray(features[i: i + _CHUNK_ROWS], np.float32) * inv)
+        out[i: i + _CHUNK_ROWS] = np.clip(q, -_Q_MAX, _Q_MAX)
+    return out
+
+
+def dequantize(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """int8 (n, C) -> float16 features (what LabelledCells from the buffer always held)."""
+    return (q.astype(np.float32) * scale).astype(np.float16)
 
 
 def label_key(label: int, allowed: int) -> int:
@@ -120,6 +164,7 @@ class ReplayBuffer:
         self._n = 0
         self._counts: Counter[int] = Counter()  # stratum -> cells in the buffer
         self._allowed = np.zeros(0, np.uint16)  # the header (sized before _alloc) reads it
+        self._scale = np.zeros(self.feature_dim, np.float32)  # per channel; 0 = nothing yet
         self._alloc(min(self._max_cells(self._header_bytes()), 1024))
 
     # --- capacity -------------------------------------------------------------------------
@@ -127,7 +172,7 @@ class ReplayBuffer:
     def _alloc(self, n: int) -> None:
         n = max(n, 1)
         c = self.feature_dim
-        self._features = np.zeros((n, c), np.float16)
+        self._features = np.zeros((n, c), np.int8)  # times self._scale per channel
         self._labels = np.zeros(n, np.uint8)
         self._allowed = np.zeros(n, np.uint16)  # set-label bitmask; on disk via label_sets
         self._source = np.zeros(n, np.uint8)
@@ -151,7 +196,7 @@ class ReplayBuffer:
                 self._recording, self._time, self._uid, self._stratum)
 
     def _max_cells(self, header_bytes: int) -> int:
-        fixed = _PREFIX.size + header_bytes + _DIGEST_BYTES
+        fixed = _PREFIX.size + header_bytes + scale_bytes(self.feature_dim) + _DIGEST_BYTES
         return max(0, (self.config.capacity_bytes - fixed) // cell_bytes(self.feature_dim))
 
     @property
@@ -162,8 +207,8 @@ class ReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Size of the file save() would write."""
-        return (_PREFIX.size + self._header_bytes() + self._n * cell_bytes(self.feature_dim)
-                + _DIGEST_BYTES)
+        return (_PREFIX.size + self._header_bytes() + scale_bytes(self.feature_dim)
+                + self._n * cell_bytes(self.feature_dim) + _DIGEST_BYTES)
 
     def __len__(self) -> int:
         return self._n
@@ -246,7 +291,6 @@ class ReplayBuffer:
             return 0
         sets = set(self._label_sets()) | {int(m) for m in np.unique(cells.allowed) if m}
         self._check_class_count(self.classes, len(sets))
-        feats = cells.features.astype(np.float16)
         if (len(self._seasons) + len(np.unique(cells.season)) > _MAX_SEASONS
                 or len(self._recordings) + len(np.unique(cells.recording)) > _MAX_RECORDINGS):
             self._compact_tables()  # drops only names no cell uses: the content is the same
@@ -260,6 +304,7 @@ class ReplayBuffer:
         season_idx = self._append_names(self._seasons, *seasons)
         rec_idx = self._append_names(self._recordings, *recordings)
         src_idx = np.array([LABEL_SOURCES.index(str(s)) for s in cells.source], np.uint8)
+        feats = self._encode(cells.features)  # after every check: may re-encode stored cells
         max_n = self._max_cells(self._header_bytes() + _HEADER_SLACK_BYTES)
         self._grow_to(max(self._n, min(max_n, self._n + n_new)))
         accepted = 0
@@ -277,6 +322,18 @@ class ReplayBuffer:
             accepted += 1
         self._enforce_capacity()
         return accepted
+
+    def _encode(self, features: np.ndarray) -> np.ndarray:
+        """int8 rows for ``features``; widens the scale of any channel they exceed first,
+        re-encoding the stored cells of those channels (never clipping a value)."""
+        scale = widened_scale(self._scale, features)
+        grown = np.flatnonzero(scale != self._scale)
+        if len(grown) and self._n:
+            n = self._n
+            old = self._features[:n, grown].astype(np.float32) * self._scale[grown]
+            self._features[:n, grown] = quantize(old, scale[grown])
+        self._scale = scale
+        return quantize(features, scale)
 
     def _write(self, slot: int, row: tuple[Any, ...]) -> None:
         if slot < self._n:
@@ -359,12 +416,12 @@ class ReplayBuffer:
     # --- reading --------------------------------------------------------------------------
 
     def cells(self) -> LabelledCells:
-        """Every cell in the buffer (features float16), with its uid."""
+        """Every cell in the buffer (features decoded to float16), with its uid."""
         n = self._n
         seasons = np.array(self._seasons or [""], dtype="U32")
         recordings = np.array(self._recordings or [""], dtype="U64")
         return make_cells(
-            self._features[:n].copy(), self._labels[:n].copy(),
+            dequantize(self._features[:n], self._scale), self._labels[:n].copy(),
             source=np.array(LABEL_SOURCES, dtype="U16")[self._source[:n]],
             season=seasons[self._season[:n]], time_s=self._time[:n].copy(),
             recording=recordings[self._recording[:n]], uid=self._uid[:n].copy(),
@@ -411,6 +468,7 @@ class ReplayBuffer:
     def _header(self) -> dict[str, Any]:
         return {
             "format": "gardenbot-replay-buffer",
+            "feature_encoding": "int8, one float32 scale per channel",
             "backbone_sha256": self.backbone_sha256,
             "feature_dim": self.feature_dim,
             "classes": list(self.classes),
@@ -437,7 +495,7 @@ class ReplayBuffer:
         header = json.dumps(self._header(), separators=(",", ":")).encode()
         body = b"".join([
             _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)), header,
-            self._features[:n].astype("<f2").tobytes(),
+            self._scale.astype("<f4").tobytes(), self._features[:n].astype("i1").tobytes(),
             self._disk_labels().tobytes(), self._source[:n].tobytes(), self._season[:n].tobytes(),
             self._recording[:n].astype("<u2").tobytes(), self._time[:n].astype("<f8").tobytes(),
             self._uid[:n].astype("<i8").tobytes(),
@@ -469,7 +527,10 @@ class ReplayBuffer:
         if magic != MAGIC:
             raise ReplayBufferError(f"{name}: not a gardenbot replay buffer")
         if version not in _READABLE_VERSIONS:
-            raise ReplayBufferError(f"{name}: format version {version} is not supported")
+            newer = " (written by a newer gardenbot)" if version > FORMAT_VERSION else ""
+            raise ReplayBufferError(
+                f"{name}: format version {version}{newer} is not supported; this gardenbot "
+                f"reads versions {', '.join(map(str, _READABLE_VERSIONS))}")
         body, digest = data[:-_DIGEST_BYTES], data[-_DIGEST_BYTES:]
         if hashlib.sha256(body).digest() != digest:
             raise ReplayBufferError(
@@ -491,7 +552,9 @@ class ReplayBuffer:
             raise ReplayBufferError(f"{name}: bad header ({e})") from None
         offset = _PREFIX.size + header_len
         columns = []
-        for dtype, count in (("<f2", n * feature_dim), ("u1", n), ("u1", n), ("u1", n),
+        feature_columns = ((("<f4", feature_dim), ("i1", n * feature_dim)) if version >= 3
+                           else (("<f2", n * feature_dim),))  # 1, 2: float16, no scale
+        for dtype, count in (*feature_columns, ("u1", n), ("u1", n), ("u1", n),
                              ("<u2", n), ("<f8", n), ("<i8", n)):
             size = np.dtype(dtype).itemsize * count
             if offset + size > len(body):
@@ -502,6 +565,10 @@ class ReplayBuffer:
             raise ReplayBufferError(f"{name}: {len(body) - offset} unexpected trailing bytes")
         try:
             buf = cls(feature_dim, header["backbone_sha256"], header["classes"], cfg)
+            if version < 3:  # float16 features: encode them as this version stores them
+                f16 = columns[0].reshape(n, feature_dim).astype(np.float32)
+                scale = widened_scale(np.zeros(feature_dim, np.float32), f16)
+                columns = [scale, quantize(f16, scale).reshape(-1), *columns[1:]]
             buf._restore(header, n, columns)
         except (ValueError, KeyError, TypeError) as e:  # ReplayBufferError is a ValueError
             raise ReplayBufferError(f"{name}: bad header ({e})") from None
@@ -511,9 +578,13 @@ class ReplayBuffer:
     def _restore(self, header: dict[str, Any], n: int, columns: list[np.ndarray]) -> None:
         """Fill a fresh buffer with the file's cells and the header's bookkeeping."""
         self._grow_to(n)
-        self._features[:n] = columns[0].reshape(n, self.feature_dim)
+        scale = np.asarray(columns[0], np.float32)
+        if not (np.isfinite(scale).all() and (scale >= 0).all()):
+            raise ValueError("feature scales must be finite and >= 0")
+        self._scale = scale.copy()
+        self._features[:n] = columns[1].reshape(n, self.feature_dim)
         (self._labels[:n], self._source[:n], self._season[:n], self._recording[:n],
-         self._time[:n], self._uid[:n]) = columns[1:]
+         self._time[:n], self._uid[:n]) = columns[2:]
         sets = [int(m) for m in header.get("label_sets", [])]  # none in version 1
         if any(m <= 0 or m >> min(len(self.classes), MAX_SET_CLASSES) for m in sets):
             raise ValueError(f"label_sets {sets} name a class outside the class map")

@@ -80,45 +80,116 @@ class RetrainButton:
 class DriftAlarm:
     time_s: float
     action: str  # "retrain" (enough new labels) or "ask_labels" (none to learn from)
-    novel_for_s: float
-    novel_fraction: float  # of the latest frame
+    novel_for_s: float  # driving seconds of the novel sessions that raised it
+    novel_fraction: float  # share of novel cells in the latest frame
+    sessions: int = 1  # novel sessions in a row that raised it
+    session_share: float = 0.0  # share of novel frames in the latest session
+
+
+@dataclass
+class _Session:
+    """One stretch of driving: frames with no gap longer than ``drift_gap_s`` between them."""
+
+    start_s: float
+    last_s: float
+    driven_s: float = 0.0  # sum of the frame-to-frame steps (gaps excluded)
+    frames: int = 0
+    novel: int = 0
+    spent: bool = False  # its evidence raised an alarm already: it never counts again
+
+    @property
+    def share(self) -> float:
+        return self.novel / self.frames if self.frames else 0.0
+
+
+MIN_SESSION_FRAMES = 3  # a session with fewer frames says nothing about the garden
 
 
 class DriftMonitor:
-    """Raises an alarm when the scene stays unlike anything the adapter was trained on.
+    """Raises an alarm when the garden stays unlike anything the adapter was trained on.
 
-    Each frame's novelty map (from the adapter graph) gives the share of cells with novelty
-    above ``drift_novelty``; a frame is novel when that share exceeds ``drift_fraction``. Novel
-    frames without a break of more than ``drift_sustain_s`` / 4 for ``drift_sustain_s`` raise
-    the alarm: retrain if at least ``min_new_samples`` labelled cells are waiting, otherwise
-    ask for labels. Then quiet for ``drift_cooldown_s``.
+    Evidence is counted per **session** of driving, not over wall-clock time, because the robot
+    sees its garden only while it works (a few minutes a day) and nothing overnight:
+
+    - a cell is novel when the adapter's novelty exceeds ``drift_novelty``; a frame is novel
+      when more than ``drift_fraction`` of its cells are;
+    - a session is the frames with no gap longer than ``drift_gap_s`` between them (the robot
+      docked), cut after ``drift_block_s`` of driving so a robot that never docks still gets
+      a verdict now and then; it counts once it has ``drift_sustain_s`` of driving (and a
+      few frames), and it is novel when at least ``drift_share`` of its frames are;
+    - ``drift_sessions`` novel sessions in a row (the current one included once it counts) raise
+      the alarm: retrain if at least ``min_new_samples`` labelled cells are waiting, otherwise
+      ask for labels. A session that counts and is not novel breaks the row; one too short to
+      count neither adds to it nor breaks it. Then quiet for ``drift_cooldown_s`` with the row
+      cleared.
+
+    One day's odd light or rain is one session, so with ``drift_sessions`` = 2 it cannot raise
+    the alarm alone; a new season is every day. The defaults come from ``gardenbot bench
+    drift`` (docs/learner.md). When a new adapter is published its novelty reference is new:
+    call :meth:`reset` so that evidence gathered under the old adapter is forgotten.
     """
 
     def __init__(self, config: TriggerConfig) -> None:
         self.config = config
-        self._novel_since: float | None = None
-        self._last_novel: float | None = None
+        self._row: list[_Session] = []  # closed novel sessions in a row, oldest first
+        self._session: _Session | None = None
         self._quiet_until = float("-inf")
+
+    def reset(self) -> None:
+        """Forget all evidence (call when a new adapter is published: its novelty is new)."""
+        self._row = []
+        self._session = None
+        self._quiet_until = float("-inf")
+
+    @property
+    def novel_sessions(self) -> int:
+        """Novel sessions in the current row, the open one included if it counts and is novel."""
+        s = self._session
+        return len(self._row) + (1 if s is not None and self._counts(s) and self._novel(s)
+                                 else 0)
+
+    def _counts(self, s: _Session) -> bool:
+        return (not s.spent and s.frames >= MIN_SESSION_FRAMES
+                and s.driven_s >= self.config.drift_sustain_s)
+
+    def _novel(self, s: _Session) -> bool:
+        return s.share >= self.config.drift_share
+
+    def _close(self) -> None:
+        s = self._session
+        self._session = None
+        if s is None or not self._counts(s):
+            return  # too short to say anything: neither adds to the row nor breaks it
+        if self._novel(s):
+            self._row = [*self._row, s][-self.config.drift_sessions:]
+        else:
+            self._row = []
 
     def update(self, time_s: float, novelty: np.ndarray, new_samples: int) -> DriftAlarm | None:
         cfg = self.config
-        fraction = float((np.asarray(novelty) > cfg.drift_novelty).mean()) if novelty.size else 0
-        novel = fraction > cfg.drift_fraction
-        gap_ok = (self._last_novel is not None
-                  and time_s - self._last_novel <= cfg.drift_sustain_s / 4)
-        if novel:
-            if self._novel_since is None or not gap_ok:
-                self._novel_since = time_s
-            self._last_novel = time_s
-        elif not gap_ok:
-            self._novel_since = None
-        if (self._novel_since is None or time_s < self._quiet_until
-                or time_s - self._novel_since < cfg.drift_sustain_s):
+        novelty = np.asarray(novelty)
+        # NaN (no novelty computed) compares False: never novel
+        fraction = float((novelty > cfg.drift_novelty).mean()) if novelty.size else 0.0
+        s = self._session
+        if s is not None and (time_s - s.last_s > cfg.drift_gap_s or time_s < s.last_s
+                              or s.driven_s >= cfg.drift_block_s):
+            self._close()  # docked (or the clock went back, or a long block is full)
+            s = None
+        if s is None:
+            s = self._session = _Session(time_s, time_s)
+        s.driven_s += time_s - s.last_s
+        s.last_s = time_s
+        s.frames += 1
+        s.novel += fraction > cfg.drift_fraction
+        if time_s < self._quiet_until or self.novel_sessions < cfg.drift_sessions:
             return None
-        held = time_s - self._novel_since
-        self._novel_since, self._last_novel = None, None
+        open_counts = self._counts(s) and self._novel(s)  # else the row filled while quiet
+        row = [*self._row, *([s] if open_counts else [])][-cfg.drift_sessions:]
+        held = sum(r.driven_s for r in row)
+        self._row = []
+        s.spent = open_counts  # evidence is used once: the rest of this session never counts
         self._quiet_until = time_s + cfg.drift_cooldown_s
         action = "retrain" if new_samples >= cfg.min_new_samples else "ask_labels"
-        log.warning("drift alarm: %.0f%% of cells novel for %.0f s -> %s", 100 * fraction, held,
-                    action)
-        return DriftAlarm(time_s, action, held, fraction)
+        log.warning("drift alarm: %d sessions in a row novel (the latest %.0f%% of frames, "
+                    "%.0f s of driving in all) -> %s", len(row), 100 * s.share, held, action)
+        return DriftAlarm(time_s, action, held, fraction, len(row), s.share)

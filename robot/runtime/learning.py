@@ -379,6 +379,7 @@ class LearnerStep:
         self.schedule = ScheduleTrigger(settings.triggers.schedule,
                                         settings.triggers.min_new_samples, now())
         self.drift = DriftMonitor(settings.triggers) if settings.drift_alarm else None
+        self._drift_version: str | None = None  # the adapter the drift evidence is about
         self.button: RetrainButton | None = None
         pin = settings.triggers.button_pin
         if use_button and pin:
@@ -416,6 +417,12 @@ class LearnerStep:
             self.finish = True
         t = tick.frame.t if tick.frame is not None else tick.wall_s
         if self.drift is not None and tick.cells is not None:
+            if tick.cells.adapter_version != self._drift_version:
+                # a new adapter (published or rolled back): its novelty has a new reference,
+                # so the evidence gathered under the old one no longer counts
+                if self._drift_version is not None:
+                    self.drift.reset()
+                self._drift_version = tick.cells.adapter_version
             alarm = self.drift.update(t, tick.cells.novelty, self.memory.new_cells)
             if alarm is not None:
                 if alarm.action == "retrain":

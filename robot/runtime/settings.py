@@ -49,7 +49,8 @@ def learner_settings(cfg: Config) -> LearnerSettings:
             defaults, schedule=tc.schedule, min_new_samples=lc.min_new_samples,
             button_pin=f"GPIO{tc.button_pin}" if tc.button_pin >= 0 else "",
             drift_novelty=tc.drift_novelty or defaults.drift_novelty,
-            drift_fraction=tc.drift_fraction, drift_sustain_s=tc.drift_hold_s),
+            drift_fraction=tc.drift_fraction, drift_share=tc.drift_share,
+            drift_sessions=tc.drift_sessions, drift_sustain_s=tc.drift_hold_s),
         drift_alarm=tc.drift_novelty > 0,
     )
 

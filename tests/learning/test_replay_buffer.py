@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import struct
@@ -12,7 +13,7 @@ import pytest
 from robot.common.errors import ReplayBufferError, SampleError
 from robot.common.samples import cells_from_grid, make_cells
 from robot.learning.config import BufferConfig
-from robot.learning.replay_buffer import ReplayBuffer, cell_bytes
+from robot.learning.replay_buffer import FORMAT_VERSION, ReplayBuffer, cell_bytes
 from tests.learner_fixtures import CLASSES, DIM, OTHER_SHA, SHA, cells, filled_buffer
 
 
@@ -286,16 +287,15 @@ def test_a_set_naming_a_class_outside_the_map_is_refused():
 
 
 def test_version_1_files_load_unchanged_every_cell_a_single_label(tmp_path):
-    shipped = Path(__file__).parents[2] / "models" / "default" / "replay_buffer.gbrb"
-    data = shipped.read_bytes()
-    assert struct.unpack_from("<8sI", data)[1] == 1  # the shipped buffer predates set labels
+    data = as_old_version(filled_buffer(domains=(0, 1)).to_bytes(), DIM, version=1)
+    assert struct.unpack_from("<8sI", data)[1] == 1  # float16, before set labels
     n = json.loads(data[16:16 + struct.unpack_from("<I", data, 12)[0]])["count"]
     old = ReplayBuffer.from_bytes(data)
     assert len(old) == n and old.set_counts() == {} and not old.cells().is_set.any()
-    # written again (format 2) it is the same buffer, and no bigger than its capacity
+    # written again (format 3) it is the same buffer, and no bigger than its capacity
     old.save(tmp_path / "b")
     again = ReplayBuffer.load(tmp_path / "b")
-    assert struct.unpack_from("<8sI", (tmp_path / "b").read_bytes())[1] == 2
+    assert struct.unpack_from("<8sI", (tmp_path / "b").read_bytes())[1] == 3
     a, b = old.cells(), again.cells()
     assert len(b) == n and np.array_equal(a.features, b.features)
     assert np.array_equal(a.labels, b.labels) and np.array_equal(a.uid, b.uid)
@@ -327,3 +327,101 @@ def test_classes_and_distinct_sets_share_the_label_byte():
     assert len(buf) == before
     with pytest.raises(ReplayBufferError, match="at most 256 together"):
         buf.add_class("one too many")
+
+
+# --- int8 features (format 3) -------------------------------------------------------------
+
+def decoded_by_uid(buf: ReplayBuffer) -> dict[int, np.ndarray]:
+    got = buf.cells()
+    return {int(u): f.astype(np.float32) for u, f in zip(got.uid, got.features, strict=True)}
+
+
+def test_features_are_kept_as_int8_so_the_same_bytes_hold_more_cells():
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((3000, DIM)) * np.linspace(0.01, 20, DIM)).astype(np.float32)
+    buf = ReplayBuffer(DIM, SHA, CLASSES, BufferConfig(capacity_bytes=100_000))
+    buf.add(make_cells(x, rng.integers(5, size=len(x))))
+    assert cell_bytes(DIM) == DIM + 21  # one byte per channel
+    fp16_cells = 100_000 / (2 * DIM + 21)
+    assert len(buf) > 1.5 * fp16_cells
+    # decoded within half a step of each channel's scale: ~1 % of the channel's spread
+    err = np.array([np.abs(f - x[u]) for u, f in decoded_by_uid(buf).items()])
+    spread = x.std(axis=0)
+    half_step = 0.5 * 1.25 * np.abs(x).max(axis=0) / 127  # the first cells set the scale
+    assert (err.max(axis=0) <= half_step + 1e-3 * np.abs(x).max(axis=0)).all()  # + fp16's
+    assert (np.sqrt((err**2).mean(axis=0)) < 0.02 * spread).all()
+
+
+def test_a_cell_beyond_a_channels_range_widens_its_scale_and_nothing_is_clipped():
+    rng = np.random.default_rng(1)
+    first = rng.standard_normal((200, DIM)).astype(np.float32)
+    buf = ReplayBuffer(DIM, SHA, CLASSES)
+    buf.add(make_cells(first, np.zeros(200, np.uint8)))
+    big = rng.standard_normal((1, DIM)).astype(np.float32)
+    big[0, 3] = 40.0  # ten times anything channel 3 held
+    buf.add(make_cells(big, np.ones(1, np.uint8)))
+    got = decoded_by_uid(buf)
+    assert abs(got[200][3] - 40.0) < 40.0 / 127  # not clipped at the first cells' range
+    # the earlier cells were re-encoded with channel 3's wider step, nothing else moved
+    step = 40.0 * 1.25 / 127
+    old = np.array([got[u] for u in range(200)])
+    assert np.abs(old[:, 3] - first[:, 3]).max() <= step
+    assert np.abs(np.delete(old - first, 3, axis=1)).max() < 0.05
+
+
+def as_old_version(data: bytes, feature_dim: int, version: int = 2) -> bytes:
+    """The same buffer as the float16 file an earlier gardenbot wrote: format version 2, or
+    version 1 (before set labels: no ``label_sets``; only for a buffer without set labels)."""
+    _, _, header_len = struct.unpack_from("<8sII", data)
+    header = json.loads(data[16:16 + header_len])
+    n = header["count"]
+    at = 16 + header_len
+    scale = np.frombuffer(data, "<f4", feature_dim, at)
+    q = np.frombuffer(data, "i1", n * feature_dim, at + 4 * feature_dim)
+    f16 = (q.reshape(n, feature_dim) * scale).astype("<f2")
+    rest = data[at + 4 * feature_dim + n * feature_dim: -32]
+    del header["feature_encoding"]
+    if version == 1:
+        assert header.pop("label_sets") == []
+    head = json.dumps(header, separators=(",", ":")).encode()
+    body = struct.pack("<8sII", b"GBREPLAY", version, len(head)) + head + f16.tobytes() + rest
+    return body + hashlib.sha256(body).digest()
+
+
+def test_a_version_2_float16_file_loads_and_is_saved_as_version_3(tmp_path):
+    buf = filled_buffer(domains=(0, 1))
+    old = as_old_version(buf.to_bytes(), DIM)
+    (tmp_path / "v2").write_bytes(old)
+    back = ReplayBuffer.load(tmp_path / "v2", backbone_sha256=SHA, feature_dim=DIM)
+    a, b = buf.cells(), back.cells()
+    assert np.array_equal(a.uid, b.uid) and np.array_equal(a.labels, b.labels)
+    assert np.abs(a.features_f32() - b.features_f32()).max() < 0.05  # re-encoded once
+    back.save(tmp_path / "v3")
+    assert struct.unpack_from("<8sI", (tmp_path / "v3").read_bytes())[1] == FORMAT_VERSION == 3
+    assert len(ReplayBuffer.load(tmp_path / "v3")) == len(buf)
+
+
+def test_a_file_of_a_newer_format_is_refused_with_a_clear_error(tmp_path):
+    data = bytearray(filled_buffer().to_bytes())
+    struct.pack_into("<I", data, 8, FORMAT_VERSION + 1)
+    body = bytes(data[:-32])
+    (tmp_path / "b").write_bytes(body + hashlib.sha256(body).digest())
+    with pytest.raises(ReplayBufferError, match="version 4 .written by a newer gardenbot. is "
+                       "not supported; this gardenbot reads versions 1, 2, 3"):
+        ReplayBuffer.load(tmp_path / "b")
+
+
+def test_bad_feature_scales_are_refused(tmp_path):
+    data = bytearray(filled_buffer().to_bytes())
+    header_len = struct.unpack_from("<I", data, 12)[0]
+    struct.pack_into("<f", data, 16 + header_len, float("nan"))
+    body = bytes(data[:-32])
+    (tmp_path / "b").write_bytes(body + hashlib.sha256(body).digest())
+    with pytest.raises(ReplayBufferError, match="feature scales must be finite"):
+        ReplayBuffer.load(tmp_path / "b")
+
+
+def test_the_shipped_buffer_loads():
+    shipped = Path(__file__).parents[2] / "models" / "default" / "replay_buffer.gbrb"
+    buf = ReplayBuffer.load(shipped)
+    assert len(buf) > 0 and buf.nbytes <= buf.config.capacity_bytes

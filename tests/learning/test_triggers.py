@@ -89,35 +89,126 @@ def test_button_press_requests_a_retrain():
 
 
 def drift(**kw) -> DriftMonitor:
-    return DriftMonitor(TriggerConfig(drift_sustain_s=60, drift_cooldown_s=600,
-                                      min_new_samples=100, **kw))
+    return DriftMonitor(TriggerConfig(**{"min_new_samples": 100, **kw}))
 
 
 NOVEL, FAMILIAR = np.full((15, 20), 3.0), np.full((15, 20), 0.2)
+DAY_S = 86_400.0
 
 
-def test_sustained_novelty_raises_the_alarm_once_then_cools_down():
+def light_of_the_day(rng: np.random.Generator, novel_share: float) -> np.ndarray:
+    """A frame whose cells are novel in about ``novel_share`` (the day's light and weather)."""
+    return np.where(rng.random((15, 20)) < novel_share, 3.0, 0.2)
+
+
+def work_day(mon: DriftMonitor, day: int, frames, *, seconds: float = 120.0,
+             new_samples: int = 500) -> list:
+    """One working session on the simulated day clock: a frame a second from 10:00."""
+    out = []
+    for i, frame in enumerate(frames):
+        t = day * DAY_S + 36_000 + i * seconds / len(frames)
+        if (alarm := mon.update(t, frame, new_samples)) is not None:
+            out.append(alarm)
+    return out
+
+
+def test_stable_days_with_varying_light_never_fire():
+    """A year of stable days, each with its own light: most days a few novel cells, every third
+    day an odd one (low sun, rain) on which nearly every frame looks novel. An odd day is one
+    session, and the familiar day after it breaks the row: no alarm all year."""
+    mon, rng = drift(), np.random.default_rng(0)
+    cfg = mon.config
+    assert cfg.drift_sessions >= 2  # the shipped setting: one odd day can never fire
+    for day in range(365):
+        share = 0.9 if day % 3 == 0 else rng.uniform(0.0, 0.6 * cfg.drift_fraction)
+        frames = [light_of_the_day(rng, share) for _ in range(120)]
+        assert work_day(mon, day, frames) == [], f"day {day}"
+
+
+def test_a_new_season_fires_within_the_window_under_the_day_clock():
     mon = drift()
-    alarms = [mon.update(t, NOVEL, new_samples=500) for t in range(0, 200)]
-    fired = [a for a in alarms if a is not None]
-    assert len(fired) == 1 and fired[0].time_s == 60 and fired[0].action == "retrain"
-    assert mon.update(700, NOVEL, 500) is None  # novelty must be sustained again after cooldown
+    for day in range(10):  # familiar days: nothing
+        assert work_day(mon, day, [FAMILIAR] * 60, seconds=60) == []
+    fired = {day: work_day(mon, day, [NOVEL] * 60, seconds=60) for day in range(10, 14)}
+    k = mon.config.drift_sessions
+    alarm_days = [d for d, a in fired.items() if a]
+    assert alarm_days[0] == 10 + k - 1  # the k-th novel day: within 2 days of the change
+    alarm = fired[alarm_days[0]][0]
+    assert alarm.action == "retrain" and alarm.sessions == k
+    assert alarm.novel_for_s < k * 60  # driving time, not the nights between
+    assert alarm_days == [10 + k - 1, 10 + 2 * k - 1]  # no new adapter: again k days later
+
+
+def test_nights_are_not_evidence_and_one_novel_day_is_not_enough():
+    """The old monitor timed novelty by the clock; a night between two frames is no evidence."""
+    mon = drift(drift_sessions=2)
+    assert work_day(mon, 0, [NOVEL] * 100, seconds=100) == []
+    assert work_day(mon, 1, [FAMILIAR] * 100, seconds=100) == []  # a familiar day breaks it
+    assert work_day(mon, 2, [NOVEL] * 100, seconds=100) == []
+    assert work_day(mon, 3, [NOVEL] * 100, seconds=100) != []
+
+
+def test_a_session_too_short_to_count_neither_adds_nor_breaks():
+    mon = drift(drift_sessions=2, drift_sustain_s=30)
+    assert work_day(mon, 0, [NOVEL] * 40, seconds=60) == []
+    assert work_day(mon, 1, [FAMILIAR] * 5, seconds=10) == []  # a 10 s outing: says nothing
+    assert work_day(mon, 2, [NOVEL] * 40, seconds=60) != []
+
+
+def test_publishing_a_new_adapter_resets_the_evidence():
+    mon = drift(drift_sessions=2)
+    assert work_day(mon, 0, [NOVEL] * 60, seconds=60) == []
+    assert mon.novel_sessions == 1
+    mon.reset()  # a new adapter: its novelty is measured against new training data
+    assert mon.novel_sessions == 0
+    assert work_day(mon, 1, [NOVEL] * 60, seconds=60) == []  # needs two days again
+    assert work_day(mon, 2, [NOVEL] * 60, seconds=60) != []
+
+
+def test_a_robot_that_never_docks_still_gets_a_verdict():
+    mon = drift(drift_sessions=2, drift_block_s=600, drift_gap_s=1800)
+    fired = [t for t in range(0, 3000) if mon.update(float(t), NOVEL, 500)]
+    assert fired and fired[0] < 1300  # two blocks of 10 minutes
+
+
+def test_novel_days_during_the_cooldown_raise_the_alarm_when_it_ends():
+    mon = drift(drift_sessions=2, drift_cooldown_s=2 * DAY_S)
+    assert [a.time_s // DAY_S for d in range(7)
+            for a in work_day(mon, d, [NOVEL] * 60, seconds=60)] == [1, 3, 5]
 
 
 def test_without_new_labels_the_alarm_asks_for_labels():
-    mon = drift()
-    fired = [a for t in range(100) if (a := mon.update(t, NOVEL, new_samples=3))]
+    mon = drift(drift_sessions=1)
+    fired = work_day(mon, 0, [NOVEL] * 60, new_samples=3)
     assert fired[0].action == "ask_labels"
 
 
-def test_brief_or_interrupted_novelty_does_not_raise_the_alarm():
-    mon = drift()
-    for t in range(0, 300):
-        frame = NOVEL if (t // 30) % 2 == 0 else FAMILIAR  # 30 s novel, 30 s familiar
-        assert mon.update(t, frame, 500) is None
+def test_partly_novel_frames_or_sessions_do_not_fire():
+    mon = drift(drift_sessions=1)
     partly = NOVEL.copy()
-    partly[:12] = 0.2  # only 20 % of cells novel
-    assert all(mon.update(300 + t, partly, 500) is None for t in range(120))
+    partly[:14] = 0.2  # only 7 % of cells novel
+    assert work_day(mon, 0, [partly] * 60) == []
+    half = [NOVEL if i % 3 == 0 else FAMILIAR for i in range(60)]  # a third of the frames
+    assert work_day(mon, 1, half) == []
+    nan = np.full((15, 20), np.nan)  # no novelty computed: never novel
+    assert work_day(mon, 2, [nan] * 60) == []
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("drift_sessions", -1, "drift_sessions: must be a whole number >= 1"),
+    ("drift_sessions", 0, "drift_sessions: must be a whole number >= 1"),
+    ("drift_fraction", 1.5, r"drift_fraction: must be in \[0, 1\)"),
+    ("drift_fraction", -0.1, r"drift_fraction: must be in \[0, 1\)"),
+    ("drift_share", 0.0, r"drift_share: must be in \(0, 1\]"),
+    ("drift_share", 2.0, r"drift_share: must be in \(0, 1\]"),
+    ("drift_sustain_s", -5.0, "drift_sustain_s: must be >= 0 seconds"),
+    ("drift_gap_s", 0.0, "drift_gap_s: must be > 0 seconds"),
+    ("drift_block_s", -1.0, "drift_block_s: must be > 0 seconds"),
+    ("drift_novelty", 0.0, "drift_novelty: must be > 0"),
+])
+def test_bad_drift_settings_are_clear_errors(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        TriggerConfig(**{field: value})
 
 
 def test_config_is_validated_on_construction():

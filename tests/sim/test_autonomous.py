@@ -133,12 +133,13 @@ def test_the_summary_times_each_change_and_counts_false_alarms():
 def test_a_drift_alarm_on_the_simulated_clock_retrains_in_the_middle_of_the_day(
         tiny_backbone_card, tiny_defaults, tmp_path, capsys):
     cfg = tmp_path / "drift.toml"
-    # an alarm as touchy as can be: every frame is novel, 2.5 s of them are enough (by then the
-    # robot, driving in summer, has gathered labels to retrain on)
+    # an alarm as touchy as can be: every frame is novel, one session of 2.5 s is enough (by
+    # then the robot, driving in summer, has gathered labels to retrain on)
     cfg.write_text('[perception]\nvariant = "fp32"\nthreads = 1\n'
                    '[learner]\nmin_new_samples = 20\n'
                    '[triggers]\nschedule = "off"\ndrift_novelty = 0.0001\n'
-                   'drift_fraction = 0.01\ndrift_hold_s = 2.5\n')
+                   'drift_fraction = 0.01\ndrift_share = 0.5\ndrift_sessions = 1\n'
+                   'drift_hold_s = 2.5\n')
     out = tmp_path / "timeline"
     code = cli(["simulate", "--autonomous", "--garden", "g07", "--days", "2", "--first-day", "5",
                 "--season-days", "4", "--transition-days", "2", "--day-seconds", "4",

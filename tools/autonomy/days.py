@@ -43,8 +43,8 @@ DEFAULT_GARDEN = "g07"  # held out: never trained on
 DEFAULT_DAYS = 6
 DEFAULT_SEASON_DAYS = 8.0
 DEFAULT_TRANSITION_DAYS = 2.0
-# The drift alarm needs novel frames for [triggers] drift_hold_s (120 s by default) inside one
-# session: a day shorter than that can never raise it.
+# A day is one session of driving for the drift alarm; it counts once it has [triggers]
+# drift_sustain_s of driving (30 s by default), so a day must be longer than that.
 DEFAULT_DAY_S = 150.0
 DEFAULT_EVAL_VIEWS = 10
 FM_DAYS_PER_SEASON = 2  # evaluation views of at most this many days of each season, for FM
@@ -122,6 +122,10 @@ class ClockedDrift:
             self.alarms.append(alarm)
         return alarm
 
+    def reset(self) -> None:
+        """A new adapter drives: its novelty is new (the learner step calls this)."""
+        self.monitor.reset()
+
     def summary(self) -> dict[str, Any]:
         n = self.frames
         return {"drift_score": round(self.novel_cells / n, 4) if n else None,
@@ -181,6 +185,10 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
         rec = day_record(day, looks[day].season, season_of_day(day, opts.season_days), s, drift)
         rec["retrains"] += night(parts, robot_cfg, schedule, clock(day + 1, WORK_START_S - 60))
         rec["adapter_after_night"] = store.current_version()
+        if rec["adapter_after_night"] != rec["adapter_end"]:
+            # as the robot's learner step does when perception's adapter changes: the new
+            # adapter's novelty is new, the evidence gathered under the old one is forgotten
+            monitor.reset()
         rec["buffer"] = buffer_state(parts, robot_cfg)
         rec["wall_s"] = round(time.monotonic() - t0, 1)
         records.append(rec)
@@ -194,10 +202,10 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
         "season_days": opts.season_days, "transition_days": opts.transition_days,
         "day_seconds": opts.day_seconds, "fps": opts.fps, "eval_views": opts.eval_views,
         "weather": opts.weather, "sources": src.name, "source_text": src.text,
-        "triggers": {"schedule": trig.schedule, "min_new_samples": trig.min_new_samples,
-                     "drift_novelty": trig.drift_novelty, "drift_fraction": trig.drift_fraction,
-                     "drift_sustain_s": trig.drift_sustain_s,
-                     "drift_cooldown_s": trig.drift_cooldown_s},
+        "triggers": {k: getattr(trig, k) for k in (
+            "schedule", "min_new_samples", "drift_novelty", "drift_fraction", "drift_share",
+            "drift_sessions", "drift_sustain_s", "drift_gap_s", "drift_cooldown_s")
+            if hasattr(trig, k)},
         "changes": changes, "adapter_start": start_version,
         "adapter_end": store.current_version(), "records": records, "forgetting": fm,
         "wall_s": round(time.monotonic() - wall0, 1),

@@ -149,9 +149,12 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
              f"(seasons blend over {results['transition_days']:g} days), "
              f"{results['day_seconds']:g} simulated s of work a day, seed {results['seed']}; "
              f"label sources: {results['source_text']}; no human input",
-             f"triggers: drift alarm ({100 * t['drift_fraction']:.0f} % of cells above novelty "
-             f"{t['drift_novelty']:g} for {t['drift_sustain_s']:g} s), schedule "
-             f"{t['schedule']!r} with >= {t['min_new_samples']} new labels", ""]
+             f"triggers: drift alarm (a frame novel with > {100 * t['drift_fraction']:.0f} % "
+             f"of its cells above novelty {t['drift_novelty']:g}; "
+             + (f"{t['drift_sessions']} sessions in a row with >= "
+                f"{100 * t['drift_share']:.0f} % novel frames" if "drift_sessions" in t
+                else f"novel frames for {t['drift_sustain_s']:g} s")
+             + f"), schedule {t['schedule']!r} with >= {t['min_new_samples']} new labels", ""]
     for c in summary["changes"]:
         lines.append(f"season change {c['from']} -> {c['to']} (day {c['change_day']:g}; seen "
                      f"until {_days(c['observed_after'])}): alarm {_days(c['days_to_alarm'])}, "

@@ -56,6 +56,32 @@ def synthetic_set(benchmark: Path | None, quick: bool) -> tuple[Path, float]:
     return root, time.perf_counter() - t0
 
 
+BUFFER_PREFIX = "buffer."  # ``--set buffer.capacity_bytes=N``: a BufferConfig field
+
+
+def split_buffer_overrides(items: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """The ``buffer.KEY=VALUE`` items as BufferConfig overrides, and the rest (TrainConfig's)."""
+    fields = {f.name for f in dataclasses.fields(BufferConfig)}
+    rest: list[str] = []
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key.startswith(BUFFER_PREFIX):
+            rest.append(item)
+            continue
+        key = key.removeprefix(BUFFER_PREFIX)
+        if not sep or key not in fields:
+            raise BenchError(f"--set {item!r}: expected buffer.KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(fields))}")
+        kind = type(getattr(BufferConfig(), key))
+        try:
+            out[key] = kind(value)
+        except ValueError:
+            raise BenchError(f"--set {item!r}: {value!r} is not a {kind.__name__}") from None
+    BufferConfig(**out)  # validates (ConfigError names the key)
+    return rest, out
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``key=value`` TrainConfig overrides (for investigating; the default run has none)."""
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -113,6 +139,7 @@ def run_benchmark(
     cache_dir: Path, seeds: list[int], jobs: int, overrides: dict[str, Any], command: str,
     title: str, quick: bool, share_of: dict[str, float | None] | None = None,
     extra_durations: dict[str, float] | None = None,
+    buffer_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from robot.seeing.backbone import Backbone
     from tools.bench.cl_features import FeatureCache
@@ -125,7 +152,7 @@ def run_benchmark(
     mach = machine()
     bb = Backbone(card, variant=variant, threads=2)
     cache = FeatureCache(cache_dir, bb, stream.classes)
-    buffer_config = BufferConfig()
+    buffer_config = BufferConfig(**(buffer_overrides or {}))
     # The buffer depends on the seed (which cells it keeps), so each seed has its own files;
     # the features are extracted once.
     prepared, cells = prepare(stream, cache, cache_dir, buffer_config, seeds)
@@ -264,7 +291,8 @@ def main(argv: list[str]) -> int:
                    help="strategies run in parallel child processes (default 1, so timings "
                         "are not shared; 0 = in this process, no per-strategy RSS)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a TrainConfig field (investigation only; e.g. steps=600)")
+                   help="override a TrainConfig field, or a BufferConfig field as buffer.KEY "
+                        "(investigation only; e.g. steps=600, buffer.capacity_bytes=8000000)")
     a = p.parse_args(argv)
     if a.real is not None and a.benchmark is not None:
         raise BenchError("--real and --benchmark are two different tracks; give one")
@@ -275,7 +303,8 @@ def main(argv: list[str]) -> int:
         raise BenchError("--seeds must be >= 1")
     seeds = [a.seed + i for i in range(n_seeds)]
     strategies = parse_strategies(a.strategies)
-    overrides = parse_overrides(a.set)
+    train_items, buffer_overrides = split_buffer_overrides(a.set)
+    overrides = parse_overrides(train_items)
     command = "gardenbot bench cl " + shlex.join(argv)
     extra: dict[str, float] = {}
     share_of = None
@@ -296,7 +325,7 @@ def main(argv: list[str]) -> int:
         stream, card=a.card, variant=a.variant, strategies=strategies, out=out,
         cache_dir=a.cache, seeds=seeds, jobs=a.jobs, overrides=overrides, command=command,
         title=title, quick=a.quick or bool(stream.info.get("quick")), share_of=share_of,
-        extra_durations=extra)
+        extra_durations=extra, buffer_overrides=buffer_overrides)
     print(console_summary(results))
     print(f"\nreport: {out / 'report.md'}  (results.json, PNG plots alongside)")
     return exit_status(results["acceptance"])

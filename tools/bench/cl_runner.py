@@ -102,8 +102,11 @@ def eval_set(sources: Sequence[Source], cells: dict[str, SourceCells]) -> EvalSe
 
 def _buffer_key(stream: Stream, backbone_id: str, variant: str, config: BufferConfig,
                 seed: int) -> str:
+    from robot.learning.replay_buffer import FORMAT_VERSION
+
     h = hashlib.sha256(json.dumps({
         "backbone": backbone_id, "variant": variant, "seed": seed,
+        "format": FORMAT_VERSION,  # a new encoding keeps other cells within the same bytes
         "config": [config.capacity_bytes, config.policy, config.validation_fraction],
         "steps": [[s.name, s.season, [src.fingerprint() for src in s.train]]
                   for s in stream.steps],

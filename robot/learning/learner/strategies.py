@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from robot.adapter.state import NEW_CLASS_BIAS
 from robot.common.errors import LearnerError
+from robot.learning.learner.losses import partial_label_loss
 from robot.learning.learner.model import CellAdapter, init_mlp_arrays, mlp_arrays
 from robot.learning.learner.prototypes import spherical_kmeans, unit_rows
 from robot.learning.learner.training import (
@@ -25,6 +26,7 @@ from robot.learning.learner.training import (
     Sampler,
     cross_entropy_step,
     mixed_batches,
+    mixed_indices,
     replay_class_shares,
     run_sgd,
     start_mlp,
@@ -65,10 +67,48 @@ def fit_finetune(fit: FitInput) -> FitResult:
     return _mlp_result(model, opt)
 
 
+def parent_logits(fit: FitInput) -> np.ndarray | None:
+    """The parent adapter's logits (old classes only) on every remembered cell, or None when
+    there is no parent network to ask (first retrain, or a parent of another kind)."""
+    if fit.state.kind != "mlp" or len(fit.y_old) == 0:
+        return None
+    teacher = start_mlp(fit)
+    old_k = int(fit.state.info.get("trained_classes", fit.num_classes))
+    with torch.no_grad():
+        return np.concatenate([
+            teacher(torch.from_numpy(fit.z_old[i: i + 8192]))[:, :old_k].numpy()
+            for i in range(0, len(fit.y_old), 8192)])
+
+
 def fit_replay(fit: FitInput) -> FitResult:
+    """Rehearsal: each step's batch is new cells plus remembered ones. With ``replay_distill``
+    > 0 (dark experience replay, Buzzega et al. 2020, with the parent as the stored answer)
+    the remembered cells also keep the parent's logits: α · mean squared logit difference."""
     model = start_mlp(fit)
-    opt = run_sgd(fit, model, cross_entropy_step(
-        model, mixed_batches(fit, fit.config.replay_batch_size)), carry=True)
+    n_replay = fit.config.replay_batch_size
+    alpha = fit.config.replay_distill
+    target = parent_logits(fit) if alpha > 0 else None
+    if target is None:
+        step = cross_entropy_step(model, mixed_batches(fit, n_replay))
+    else:
+        draw = mixed_indices(fit, n_replay)
+        old_k = target.shape[1]
+        target_t = torch.from_numpy(target)
+
+        def step() -> None:
+            i_new, i_old = draw()
+            parts = [tensors(zs, ys, i) for zs, ys, i in ((fit.z_new, fit.y_new, i_new),
+                                                         (fit.z_old, fit.y_old, i_old))
+                     if i is not None]
+            z, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+            out = model(z)
+            loss = partial_label_loss(out, y)
+            if i_old is not None:
+                old_out = out[len(out) - len(i_old):, :old_k]
+                loss = loss + alpha * F.mse_loss(old_out, target_t[torch.from_numpy(i_old)])
+            loss.backward()
+
+    opt = run_sgd(fit, model, step, carry=True)
     return _mlp_result(model, opt)
 
 
@@ -239,7 +279,7 @@ def fit_bank(fit: FitInput) -> FitResult:
                 init = mlp_arrays(state.arrays, "mlp.")
             else:
                 init = init_mlp_arrays(fit.feature_dim, fit.num_classes,
-                                       fit.config.bottleneck_dim, fit.rng, prefix="x.")
+                                       fit.config.width(), fit.rng, prefix="x.")
             init = {f"bank{i}." + k.split(".", 1)[1]: v for k, v in init.items()}
         model = CellAdapter(init, prefix=f"bank{i}.")
         member_fit = FitInput(

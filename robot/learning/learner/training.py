@@ -88,7 +88,7 @@ def start_mlp(fit: FitInput, fresh: bool = False) -> CellAdapter:
     """Continue from the parent's network, or start fresh (seeded) when there is none."""
     if not fresh and fit.state.kind == "mlp":
         return CellAdapter(mlp_arrays(fit.state.arrays), prefix="mlp.")
-    arrays = init_mlp_arrays(fit.feature_dim, fit.num_classes, fit.config.bottleneck_dim,
+    arrays = init_mlp_arrays(fit.feature_dim, fit.num_classes, fit.config.width(),
                              fit.rng, prefix="mlp.")
     return CellAdapter(arrays, prefix="mlp.")
 
@@ -233,26 +233,42 @@ def replay_class_shares(fit: FitInput) -> np.ndarray | None:
     return np.maximum(shares, 1.0 / (4 * k))
 
 
-def mixed_batches(fit: FitInput, n_replay: int,
-                  ) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
-    """Batches of ``batch_size`` new cells plus ``n_replay`` replayed cells (as Avalanche's
-    Replay: a full batch of the new experience and a batch from memory); with no new cells,
-    ``batch_size`` replayed cells; with no replayed cells, new cells only."""
-    z_new, y_new = fit.z_new, fit.y_new
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def mixed_indices(fit: FitInput, n_replay: int,
+                  ) -> Callable[[], tuple[np.ndarray | None, np.ndarray | None]]:
+    """Indices of one batch: ``batch_size`` new cells plus ``n_replay`` remembered ones (as
+    Avalanche's Replay: a full batch of the new experience and a batch from memory); with no
+    new cells, ``batch_size`` remembered cells; with none remembered, new cells only.
+    None = that part is empty."""
     b = fit.config.batch_size
-    have_new, have_old = len(y_new) > 0, len(fit.y_old) > 0
+    have_new, have_old = len(fit.y_new) > 0, len(fit.y_old) > 0
     n_new = b if have_new else 0
     n_old = (n_replay if have_new else b) if have_old else 0
-    new_s = Sampler(y_new, fit.config.class_balanced, fit.rng)
+    new_s = Sampler(fit.y_new, fit.config.class_balanced, fit.rng)
     old_s = Sampler(fit.y_old, fit.config.class_balanced, fit.rng,
                     replay_class_shares(fit) if have_new else None)
 
-    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    def draw() -> tuple[np.ndarray | None, np.ndarray | None]:
+        i_new = new_s.draw(n_new) if n_new else None  # new first: the RNG's order is fixed
+        i_old = old_s.draw(n_old) if n_old else None
+        return i_new, i_old
+
+    return draw
+
+
+def mixed_batches(fit: FitInput, n_replay: int) -> Callable[[], Batch]:
+    """Batches of :func:`mixed_indices`' cells: the new ones first, then the remembered."""
+    draw = mixed_indices(fit, n_replay)
+
+    def batch() -> Batch:
+        i_new, i_old = draw()
         parts = []
-        if n_new:
-            parts.append(tensors(z_new, y_new, new_s.draw(n_new)))
-        if n_old:
-            parts.append(tensors(fit.z_old, fit.y_old, old_s.draw(n_old)))
+        if i_new is not None:
+            parts.append(tensors(fit.z_new, fit.y_new, i_new))
+        if i_old is not None:
+            parts.append(tensors(fit.z_old, fit.y_old, i_old))
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
     return batch

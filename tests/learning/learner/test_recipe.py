@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from robot.adapter.store import AdapterStore
+from robot.common.samples import LabelledCells
 from robot.learning.learner import LearnerState, TrainConfig, grow_classes, train
 from robot.learning.learner.strategies import ewc_penalty
 from tests.learner_fixtures import CLASSES, DIM, OTHER_SHA, SHA, cells
@@ -130,3 +131,48 @@ def replace_prior(fit, prior: str):
     from dataclasses import replace
 
     return replace(fit, config=TrainConfig(replay_class_prior=prior))
+
+
+def logits_of(state: LearnerState, x: LabelledCells) -> np.ndarray:
+    from robot.learning.learner.model import CellAdapter, mlp_arrays
+
+    z = (x.features_f32() - state.arrays["norm.mean"]) / state.arrays["norm.std"]
+    with torch.no_grad():
+        return CellAdapter(mlp_arrays(state.arrays))(torch.from_numpy(z)).numpy()
+
+
+def test_replay_distillation_keeps_the_parents_answers_on_remembered_cells():
+    parent = first()
+    _, plain = train("replay", parent, B, A, cfg(replay_distill=0.0), seed=1)
+    _, kept = train("replay", parent, B, A, cfg(), seed=1)  # the default: α = 0.1
+    before = logits_of(parent, A)
+    drift = {name: float(((logits_of(s, A) - before) ** 2).mean())
+             for name, s in (("plain", plain), ("distilled", kept))}
+    assert drift["distilled"] < 0.5 * drift["plain"]
+
+    def acc(s: LearnerState, x: LabelledCells) -> float:
+        return float((logits_of(s, x).argmax(1) == x.labels).mean())
+
+    assert acc(kept, A) >= acc(plain, A)
+    # and still learns the new domain, whose classes here look like other classes of A: the
+    # parent's answers on A pull against it (chance is 0.2)
+    assert acc(kept, B) > 0.6
+
+
+def test_with_no_parent_network_to_ask_replay_is_plain_replay_bit_for_bit():
+    fresh = LearnerState.initial(CLASSES, DIM, SHA)  # the first retrain: nothing to distil
+    _, a = train("replay", fresh, B, A, cfg(replay_distill=0.0), seed=3)
+    _, b = train("replay", fresh, B, A, cfg(replay_distill=1.0), seed=3)
+    assert np.array_equal(a.arrays["mlp.cls.w"], b.arrays["mlp.cls.w"])
+
+
+def test_strategies_that_rehearse_get_the_wider_adapter_and_a_child_keeps_its_parents_width():
+    assert TrainConfig(strategy="replay").width() == TrainConfig(strategy="joint").width() == 64
+    assert TrainConfig(strategy="lwf").width() == TrainConfig(strategy="finetune").width() == 32
+    assert TrainConfig(strategy="lwf", bottleneck_dim=48).width() == 48
+    fresh = LearnerState.initial(CLASSES, DIM, SHA)
+    assert train("finetune", fresh, A, None, cfg("finetune"), seed=0)[1].arrays[
+        "mlp.down.w"].shape == (32, DIM)
+    narrow = train("replay", fresh, A, None, cfg(bottleneck_dim=32), seed=0)[1]
+    _, child = train("replay", narrow, B, A, cfg(), seed=1)  # the default would be 64 wide
+    assert child.arrays["mlp.down.w"].shape == (32, DIM) and child.info["optimizer"]["step"] > 0

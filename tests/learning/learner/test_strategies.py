@@ -185,7 +185,8 @@ def test_onnx_graph_matches_the_torch_network_on_any_grid_size(after_a):
     logits, novelty = adapter.run(grid.transpose(2, 0, 1)[None])
     assert logits.shape == (1, 5, 7, 11) and novelty.shape == (1, 1, 7, 11)
     assert np.allclose(logits[0].reshape(5, -1).T, expected, atol=1e-4)
-    assert parameter_count(DIM, 5, 32) == sum(v.size for v in mlp_arrays(state.arrays).values())
+    width = TrainConfig().width()
+    assert parameter_count(DIM, 5, width) == sum(v.size for v in mlp_arrays(state.arrays).values())
 
 
 def test_novelty_is_low_on_known_cells_and_high_on_unseen_ones(after_a):

@@ -1,0 +1,46 @@
+"""The loop's learner step forgets the drift evidence when perception swaps its adapter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from robot.common.classes import DEFAULT_CLASSES
+from robot.learning.config import (
+    BufferConfig,
+    LearnerProcessConfig,
+    LearnerSettings,
+    PublishConfig,
+    TrainConfig,
+    TriggerConfig,
+)
+from robot.learning.paths import LearnerPaths
+from robot.learning.replay_buffer import ReplayBuffer
+from robot.runtime.learning import LearnerStep, Memory
+from robot.runtime.loop import Tick
+from robot.seeing.perception import CellMap
+
+GRID, DIM, SHA = (15, 20), 8, "ab" * 32
+
+
+def tick(i: int, t: float, version: str) -> Tick:
+    cells = CellMap(np.zeros(GRID, np.uint8), np.full(GRID, 0.9, np.float32),
+                    np.full(GRID, 3.0, np.float32), DEFAULT_CLASSES, t, version)
+    return Tick(i, t, cells=cells)
+
+
+def test_a_new_adapter_version_resets_the_drift_evidence(tmp_path: Path) -> None:
+    settings = LearnerSettings(BufferConfig(), TrainConfig(), PublishConfig(),
+                               LearnerProcessConfig(), TriggerConfig(schedule="off"), True)
+    step = LearnerStep(Memory(ReplayBuffer(DIM, SHA, DEFAULT_CLASSES), tmp_path / "b.gbrb"),
+                       LearnerPaths(tmp_path), settings, backbone_sha256=SHA, feature_dim=DIM,
+                       classes=DEFAULT_CLASSES, use_button=False, now=lambda: datetime(2026, 1, 1))
+    assert step.drift is not None and step.drift.config.drift_sessions == 2
+    for i in range(60):  # a novel working day under adapter v1: one session of evidence
+        step.run(tick(i, 36_000.0 + i, "v1"))
+    step.run(tick(60, 86_400 + 36_000.0, "v1"))  # the next day starts: the first day counts
+    assert step.drift.novel_sessions == 1
+    step.run(tick(61, 86_400 + 36_001.0, "v2"))  # published overnight
+    assert step.drift.novel_sessions == 0 and not step.retrains
