@@ -25,7 +25,7 @@ def test_an_autonomous_run_writes_a_consistent_timeline(tiny_backbone_card, tiny
                                                          tmp_path, capsys):
     out = tmp_path / "timeline"
     code = cli(["simulate", "--autonomous", "--garden", "g07", "--days", "2", "--first-day", "7",
-                "--season-days", "4", "--transition-days", "2", "--day-seconds", "3",
+                "--season-days", "4", "--transition-days", "2", "--day-seconds", "6",
                 "--eval-views", "2", "--card", str(tiny_backbone_card),
                 "--defaults", str(tiny_defaults), "--config", str(_fp32_config(tmp_path)),
                 "--timeline", str(out), "--json", str(tmp_path / "copy.json")])
@@ -40,7 +40,7 @@ def test_an_autonomous_run_writes_a_consistent_timeline(tiny_backbone_card, tiny
     assert r["changes"] == [8.0] and r["summary"]["changes"][0]["to"] == "autumn"
     version = r["adapter_start"]
     for d in recs:
-        assert d["frames"] == 30, "3 simulated s at 10 frames/s, every frame judged"
+        assert d["frames"] == 60, "6 simulated s at 10 frames/s, every frame judged"
         assert d["oracle_false_stop_rate"] == 0.0
         assert d["false_stop_rate"] is None or 0.0 <= d["false_stop_rate"] <= 1.0
         assert d["held_back_frames"] == 2
