@@ -7,7 +7,8 @@ its camera sees at the new pose. Perception with the shipped adapter, the policy
 and annotation labels into the replay buffer, the learner in its own process. It shows how
 often the robot stopped where the way was open when autumn came, presses the (simulated)
 retrain button, and shows it drive again — against the same policy with perfect eyes.
---recording replays recordings of a real (or synthetic) garden instead.
+--recording replays recordings of a real (or synthetic) garden instead; --autonomous drives
+day after day through a compressed year with nobody there (tools/autonomy).
 
 This command lives in tools/ because the garden renderer does (tools/garden/live.py); the
 robot's loop and the closed-loop world are in robot/sim.
@@ -30,6 +31,7 @@ from robot.common.errors import GardenbotError, RecordingError
 from robot.runtime.config import Config, load_config
 from robot.sim.report import format_summary
 from robot.sim.session import DEFAULT_PRESS_AT, SimulationOptions, find_samples, simulate
+from tools.autonomy.days import AutonomyOptions
 
 DEFAULT_GARDEN = "g07"
 DEFAULT_SEASONS = "summer,autumn"
@@ -40,6 +42,7 @@ DEFAULT_SEASON_S = 45.0
 DEFAULT_OWNER_ANSWERS = 10
 DEFAULT_ANNOTATE_CLOSED = 0.0
 DEFAULT_ANNOTATE_REPLAY = 0.5
+AUTO_DEFAULTS = AutonomyOptions()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +64,34 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--drive-frames", type=int, default=100, metavar="N",
                        help="after a retrain, run on until the new adapter has driven N frames "
                             "(default 100; at most 120 simulated seconds more)")
+    auto = p.add_argument_group(
+        "autonomous: many simulated days, nobody there (tools/autonomy; docs/simulate.md)")
+    auto.add_argument("--autonomous", action="store_true",
+                      help="drive day after day through a compressed year in --garden: the "
+                           "drift alarm and the nightly schedule start every retrain, the robot "
+                           "learns from its own label sources only; writes the timeline")
+    auto.add_argument("--days", type=int, default=None, metavar="N",
+                      help=f"simulated days (default {AUTO_DEFAULTS.days})")
+    auto.add_argument("--first-day", type=int, default=None, metavar="D",
+                      help="day of the year to start on, 0 = first day of spring (default: two "
+                           "days before summer starts turning into autumn)")
+    auto.add_argument("--season-days", type=float, default=None, metavar="D",
+                      help=f"days per season: the compressed year (default "
+                           f"{AUTO_DEFAULTS.season_days:g})")
+    auto.add_argument("--transition-days", type=float, default=None, metavar="D",
+                      help="days over which one season blends into the next (default "
+                           f"{AUTO_DEFAULTS.transition_days:g})")
+    auto.add_argument("--day-seconds", type=float, default=None, metavar="S",
+                      help="simulated seconds of work each day, from the dock (default "
+                           f"{AUTO_DEFAULTS.day_seconds:g}; a day is one session of the drift "
+                           "alarm, which counts once longer than [triggers] drift_hold_s)")
+    auto.add_argument("--eval-views", type=int, default=None, metavar="N",
+                      help="held-back evaluation views of each day's look (default "
+                           f"{AUTO_DEFAULTS.eval_views})")
+    auto.add_argument("--no-weather", action="store_true",
+                      help="every day of a season looks alike (no weather, same hour)")
+    auto.add_argument("--timeline", type=Path, default=None, metavar="DIR",
+                      help="where timeline.json and timeline.png go (default out/autonomous)")
     src = p.add_argument_group("replay instead: recordings or a video")
     src.add_argument("--recording", action="append", type=Path, metavar="DIR", default=[],
                      help="a recording folder; repeat for a sequence (e.g. summer, autumn); "
@@ -71,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="play every N-th frame (default 1)")
     src.add_argument("--max-frames", type=int, metavar="N",
                      help="play at most N frames of each recording")
-    src.add_argument("--speed", type=float, default=1.0,
-                     help="playback speed: 1 = real time (default), 0 = as fast as it goes")
+    src.add_argument("--speed", type=float, default=None,
+                     help="playback speed: 1 = real time (default; --autonomous: 0), 0 = as "
+                          "fast as it goes")
     robot = p.add_argument_group("robot")
     robot.add_argument("--config", type=Path, help="a gardenbot.toml (default: the defaults)")
     robot.add_argument("--card", type=Path,
@@ -135,6 +167,18 @@ def main(argv: list[str]) -> int:
     root = logging.getLogger()
     _drop_plain_stderr_handlers(root)
     configure_logging("debug" if root.level == logging.DEBUG else "warning", args.log_json)
+    if args.autonomous:
+        return _autonomous(args)
+    if args.speed is None:
+        args.speed = 1.0
+    auto_only = [o for o, v in (("--days", args.days), ("--first-day", args.first_day),
+                                ("--season-days", args.season_days),
+                                ("--transition-days", args.transition_days),
+                                ("--day-seconds", args.day_seconds),
+                                ("--eval-views", args.eval_views),
+                                ("--timeline", args.timeline)) if v is not None]
+    if auto_only or args.no_weather:
+        raise GardenbotError(f"{(auto_only or ['--no-weather'])[0]} goes with --autonomous")
     if args.recording and args.video:
         raise GardenbotError("give --recording or --video, not both")
     replay = bool(args.recording or args.video)
@@ -177,8 +221,10 @@ def main(argv: list[str]) -> int:
         extra = _closed_loop(args)
     temp = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="gardenbot-sim-")) if temp else args.data_dir
+    # an option left unset keeps SimulationOptions' default (--eval-views is --autonomous's)
     options = SimulationOptions(**{f.name: getattr(args, f.name) for f in fields(SimulationOptions)
-                                   if hasattr(args, f.name) and f.name != "garden"}, **extra)
+                                   if hasattr(args, f.name) and f.name != "garden"
+                                   and getattr(args, f.name) is not None}, **extra)
     web = start_dashboard(cfg, args.web_port, None) if args.web else None
     try:
         summary = simulate(options, cfg, data_dir, dashboard=web)
@@ -190,6 +236,54 @@ def main(argv: list[str]) -> int:
     if args.json:  # first: a run's numbers are kept even if printing them fails
         args.json.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(format_summary(summary))
+    return 0
+
+
+def _autonomous(args: argparse.Namespace) -> int:
+    """`--autonomous`: the days of tools/autonomy/days.py, then the timeline."""
+    from robot.runtime.config import Config, load_config
+    from tools.autonomy.days import SOURCES, AutonomyOptions, run_days
+    from tools.autonomy.timeline import format_summary, write
+    from tools.bench.labels import by_name
+    from tools.garden.layout import parse_garden_id
+
+    clash = [o for o, v in (("--recording", args.recording), ("--video", args.video),
+                            ("--season", args.season), ("--season-seconds", args.season_seconds),
+                            ("--press-after", args.press_after), ("--annotate", args.annotate),
+                            ("--owner-answers", args.owner_answers), ("--out", args.out),
+                            ("--web", args.web), ("--oracle-eyes", args.oracle_eyes))
+             if v not in (None, False, [])]
+    if clash:
+        raise GardenbotError(f"--autonomous drives days on its own (no button, no label maps, "
+                             f"no owner answers); {clash[0]} does not go with it")
+    try:
+        garden = parse_garden_id(args.garden or DEFAULT_GARDEN)
+    except ValueError as e:
+        raise GardenbotError(str(e)) from e
+    given = {"days": args.days, "first_day": args.first_day, "season_days": args.season_days,
+             "transition_days": args.transition_days, "day_seconds": args.day_seconds,
+             "eval_views": args.eval_views, "speed": args.speed}
+    opts = AutonomyOptions(garden=garden, seed=args.seed, fps=args.fps,
+                           weather=not args.no_weather, card=args.card, defaults=args.defaults,
+                           **{k: v for k, v in given.items() if v is not None})
+    try:
+        opts.check()
+    except ValueError as e:
+        raise GardenbotError(str(e)) from e
+    cfg = load_config(args.config) if args.config else Config()
+    temp = args.data_dir is None
+    data_dir = Path(tempfile.mkdtemp(prefix="gardenbot-auto-")) if temp else args.data_dir
+    try:
+        results = run_days(opts, cfg, data_dir, by_name()[SOURCES], say=print)
+    finally:
+        if temp:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    written = write(results, args.timeline or Path("out/autonomous"))
+    if args.json:
+        args.json.write_text(written["json"].read_text())
+    summary = json.loads(written["json"].read_text())["summary"]
+    print(format_summary(results, summary))
+    print(f"\nwritten: {written['png']}, {written['json']}")
     return 0
 
 

@@ -67,6 +67,11 @@ class SimulationOptions:
     place_drift: float = 0.0  # added odometry heading drift, degrees per metre (a measurement)
     place_shadow_drifts: tuple[float, ...] = ()  # measure label precision under these drifts
     place_drift_alternates: bool = False  # the added drift changes sign every day
+    # `gardenbot simulate --autonomous` (tools/autonomy): a drift monitor kept across the
+    # sessions of many days, read on the simulated clock (an object with DriftMonitor's
+    # ``update``); None = the learner's own, on this session's loop time
+    drift: Any = None
+    quiet: bool = False  # no status line and no opening line on stderr (a run of many days)
 
 
 def sim_time(t: float) -> datetime:
@@ -240,6 +245,8 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                               button_factory=factory, now=lambda: sim_time(0.0),
                               finish_at_end=True, progress=_waiting)
         learner.finish_timeout_s = args.wait_learner
+        if args.drift is not None:
+            learner.drift = args.drift
         last = len(truths) - 1
         owner = ButtonPresser(factory, pin, last, _press_at(args, source, last))
         dash = None
@@ -276,10 +283,12 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
         overlay = OverlayStep(args.out, args.show, fps,
                               lambda tick: _caption(tick, scoreboard))
         status = StatusLine(lambda tick, f: _status(tick, f, scoreboard, link, memory, learner))
-        steps += [overlay, status, *([dash.snapshot] if dash else [])]
+        steps += [overlay, *([] if args.quiet else [status]),
+                  *([dash.snapshot] if dash else [])]
         rate = fps * args.speed if args.speed > 0 else 0.0
-        print(f"gardenbot simulate: {' → '.join(names)}; adapter {start_version}, "
-              f"{len(memory.buffer)} cells in the replay buffer", file=sys.stderr)
+        if not args.quiet:
+            print(f"gardenbot simulate: {' → '.join(names)}; adapter {start_version}, "
+                  f"{len(memory.buffer)} cells in the replay buffer", file=sys.stderr)
         result = Loop(steps, rate_hz=rate).run()
     except BaseException:
         for step in steps:  # the loop shuts down what it ran; this covers a failed start

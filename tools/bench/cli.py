@@ -28,6 +28,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
               "after its retrain, against the oracle"),
     "labels": ("tools.bench.labels", "label budget: what one retrain recovers of a new season "
                "from each set of label sources, against dense label maps"),
+    "autonomy": ("tools.bench.autonomy", "the season change with nobody there: days through a "
+                 "compressed year, drift alarm and nightly schedule, against the oracle"),
     "drift": ("tools.bench.drift", "drift alarm: false alarms on stable days vs delay after "
               "season changes, over its settings"),
     "synth": ("tools.bench.synth", "garden-world generation speed (frames/s)"),

@@ -1,0 +1,159 @@
+"""`gardenbot simulate --autonomous` and `gardenbot bench autonomy`: days with nobody there, the
+timeline they write, and how they fail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from robot.commands.gardenbot import main as cli
+from tools.autonomy.timeline import summarize
+
+
+def _fp32_config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "sim.toml"
+    # the tiny robot sees a 6 x 8 grid: a day of 3 s gathers a few hundred labelled cells
+    cfg.write_text('[perception]\nvariant = "fp32"\nthreads = 1\n'
+                   '[learner]\nmin_new_samples = 20\n')
+    return cfg
+
+
+@pytest.mark.slow
+def test_an_autonomous_run_writes_a_consistent_timeline(tiny_backbone_card, tiny_defaults,
+                                                         tmp_path, capsys):
+    out = tmp_path / "timeline"
+    code = cli(["simulate", "--autonomous", "--garden", "g07", "--days", "2", "--first-day", "7",
+                "--season-days", "4", "--transition-days", "2", "--day-seconds", "6",
+                "--eval-views", "2", "--card", str(tiny_backbone_card),
+                "--defaults", str(tiny_defaults), "--config", str(_fp32_config(tmp_path)),
+                "--timeline", str(out), "--json", str(tmp_path / "copy.json")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert (out / "timeline.png").stat().st_size > 10_000
+    r = json.loads((out / "timeline.json").read_text())
+    assert json.loads((tmp_path / "copy.json").read_text()) == r
+    recs = r["records"]
+    assert [d["day"] for d in recs] == [7, 8]
+    assert [d["season"] for d in recs] == ["summer", "autumn"], "day 8 is half turned"
+    assert r["changes"] == [8.0] and r["summary"]["changes"][0]["to"] == "autumn"
+    version = r["adapter_start"]
+    for d in recs:
+        assert d["frames"] == 60, "6 simulated s at 10 frames/s, every frame judged"
+        assert d["oracle_false_stop_rate"] == 0.0
+        assert d["false_stop_rate"] is None or 0.0 <= d["false_stop_rate"] <= 1.0
+        assert d["held_back_frames"] == 2
+        # nobody there: no button, no label map, no owner answer
+        assert not {"annotation", "owner"} & set(d["labels_offered"])
+        assert all(t["reason"] in ("drift", "schedule") for t in d["retrains"])
+        assert d["adapter_start"] == version, "the adapter of the morning is last night's"
+        published = [t for t in d["retrains"] if t["state"] == "published"]
+        assert d["adapter_after_night"] == version + len(published)
+        version = d["adapter_after_night"]
+        b = d["buffer"]
+        assert b["file_bytes"] <= b["capacity_bytes"]
+        assert sum(b["by_season"].values()) == b["cells"]
+    assert r["adapter_end"] == version
+    assert any(t["when"] == "night" for d in recs for t in d["retrains"]), \
+        "the nightly schedule retrained on what the robot gathered"
+    assert r["forgetting"]["final"] == version
+    assert "season change summer -> autumn" in captured.out
+
+
+def test_bad_autonomous_options_are_a_clear_error(capsys):
+    assert cli(["simulate", "--autonomous", "--days", "-2"]) == 1
+    assert "--days must be >= 1" in capsys.readouterr().err
+    assert cli(["simulate", "--autonomous", "--garden", "my-lawn"]) == 1
+    assert "my-lawn" in capsys.readouterr().err
+    assert cli(["simulate", "--autonomous", "--season-days", "4", "--transition-days", "5"]) == 1
+    assert "--transition-days must be in" in capsys.readouterr().err
+    assert cli(["simulate", "--autonomous", "--press-after", "3"]) == 1
+    assert "--press-after does not go with it" in capsys.readouterr().err
+    assert cli(["simulate", "--days", "3"]) == 1
+    assert "--days goes with --autonomous" in capsys.readouterr().err
+
+
+def test_bench_autonomy_refuses_a_bad_garden_or_day_count(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli(["bench", "autonomy", "--gardens", "my-lawn"])
+    assert e.value.code == 2 and "my-lawn" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        cli(["bench", "autonomy", "--days", "0"])
+    assert e.value.code == 2 and "--days must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["simulate", "--help"], ["bench", "autonomy", "--help"]])
+def test_help_works(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli(argv)
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--days" in out and ("--autonomous" in out or "--quick" in out)
+
+
+def _day(day: int, fsr: float, alarms: list[float] = (), retrains: list[dict] = (),
+         bumps: float = 0.0) -> dict:
+    return {"day": day, "season": "summer" if day < 8 else "autumn",
+            "false_stop_rate": fsr, "oracle_false_stop_rate": 0.0,
+            "alarms": [{"time_s": t} for t in alarms], "retrains": list(retrains),
+            "bumps": int(bumps), "bumps_per_100m": bumps,
+            "buffer": {"capacity_bytes": 100, "file_bytes": 90,
+                       "by_season": {"summer": 5, "autumn": 5 if day >= 8 else 0}}}
+
+
+def test_the_summary_times_each_change_and_counts_false_alarms():
+    night = {"when": "night", "reason": "schedule", "state": "published", "version": 3}
+    results = {
+        "season_days": 4.0, "transition_days": 2.0, "day_seconds": 100.0, "changes": [8.0],
+        "forgetting": None,
+        "records": [
+            _day(5, 0.02, alarms=[5 * 86_400 + 130.0]),  # a stable day: a false alarm
+            _day(6, 0.01), _day(7, 0.03),
+            _day(8, 0.90, alarms=[8 * 86_400 + 43_200.0]),  # half a day after the change
+            _day(9, 0.40, retrains=[night], bumps=0.0),
+            _day(10, 0.05, bumps=5.0), _day(11, 0.04),
+        ],
+    }
+    s = summarize(results)
+    [c] = s["changes"]
+    assert (c["from"], c["to"]) == ("summer", "autumn")
+    assert c["days_to_alarm"] == 0.5
+    assert c["days_to_published"] == 2.0, "the night after day 9: drives from day 10"
+    assert c["days_to_back"] == 2 and c["days_to_stay_back"] == 2
+    assert c["worst_false_stop_rate"] == 0.9
+    assert [a["day"] for a in s["false_alarms"]] == [5]
+    assert s["stable_days"] == [5, 6, 10, 11]
+    [after] = s["collisions_after_retrains"]
+    assert after["raised"], "5 bumps per 100 m the day after a retrain, 0 the day before"
+    assert s["buffer"]["within_cap"] and not s["buffer"]["seasons_missing_at_end"]
+
+
+@pytest.mark.slow
+def test_a_drift_alarm_on_the_simulated_clock_retrains_in_the_middle_of_the_day(
+        tiny_backbone_card, tiny_defaults, tmp_path, capsys):
+    cfg = tmp_path / "drift.toml"
+    # an alarm as touchy as can be: every frame is novel, one session of 2.5 s is enough (by
+    # then the robot, driving in summer, has gathered labels to retrain on)
+    cfg.write_text('[perception]\nvariant = "fp32"\nthreads = 1\n'
+                   '[learner]\nmin_new_samples = 20\n'
+                   '[triggers]\nschedule = "off"\ndrift_novelty = 0.0001\n'
+                   'drift_fraction = 0.01\ndrift_share = 0.5\ndrift_sessions = 1\n'
+                   'drift_hold_s = 2.5\n')
+    out = tmp_path / "timeline"
+    code = cli(["simulate", "--autonomous", "--garden", "g07", "--days", "2", "--first-day", "5",
+                "--season-days", "4", "--transition-days", "2", "--day-seconds", "4",
+                "--eval-views", "2", "--card", str(tiny_backbone_card),
+                "--defaults", str(tiny_defaults), "--config", str(cfg), "--timeline", str(out)])
+    assert code == 0, capsys.readouterr().err
+    r = json.loads((out / "timeline.json").read_text())
+    for d in r["records"]:
+        [alarm] = d["alarms"]  # the cooldown (an hour) holds within the day, not to the next
+        assert d["day"] * 86_400 + 2.5 <= alarm["time_s"] < d["day"] * 86_400 + 4, \
+            "on the simulated clock: the day's start plus seconds into its work"
+        assert d["novel_frame_share"] > 0.5 and d["drift_score"] > 0.0
+        assert all(t["when"] == "day" and t["reason"] == "drift" for t in d["retrains"]), \
+            "the schedule is off"
+    drift = [t for d in r["records"] for t in d["retrains"]]
+    assert drift and all(t["state"] in ("published", "rejected") for t in drift)
+    assert r["summary"]["alarms"] == 2
