@@ -72,7 +72,7 @@ class TrainConfig:
     # (REHEARSAL_BOTTLENECK for those that rehearse old cells, else BOTTLENECK: see width())
     replay_batch_size: int = 256  # remembered cells added to each batch of new cells (replay)
     replay_class_prior: str = "new"  # class mix of remembered cells: "new" (as the new) or "buffer"
-    replay_distill: float = 0.1  # replay: weight of the parent's logits on remembered cells
+    replay_distill: float = 0.03  # replay: weight of the parent's logits on remembered cells
     carry_optimizer: bool = True  # continue Adam's moments from the parent's state
     lr_schedule: str = "constant"  # "constant" or "cosine" (to 0 over each retrain's steps)
     weight_average: float = 0.0  # EMA decay of the weights kept as the result (0 = off)
