@@ -241,9 +241,8 @@ def main(argv: list[str]) -> int:
 
 def _autonomous(args: argparse.Namespace) -> int:
     """`--autonomous`: the days of tools/autonomy/days.py, then the timeline."""
-    from robot.runtime.config import Config, load_config
     from tools.autonomy.days import SOURCES, AutonomyOptions, run_days
-    from tools.autonomy.timeline import format_summary, write
+    from tools.autonomy.timeline import format_summary, summarize, write
     from tools.bench.labels import by_name
     from tools.garden.layout import parse_garden_id
 
@@ -278,11 +277,11 @@ def _autonomous(args: argparse.Namespace) -> int:
     finally:
         if temp:
             shutil.rmtree(data_dir, ignore_errors=True)
+    results["summary"] = summarize(results)
     written = write(results, args.timeline or Path("out/autonomous"))
     if args.json:
-        args.json.write_text(written["json"].read_text())
-    summary = json.loads(written["json"].read_text())["summary"]
-    print(format_summary(results, summary))
+        shutil.copyfile(written["json"], args.json)
+    print(format_summary(results, results["summary"]))
     print(f"\nwritten: {written['png']}, {written['json']}")
     return 0
 

@@ -183,13 +183,13 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
         t0 = time.monotonic()
         s = simulate(options, robot_cfg, data_dir)
         rec = day_record(day, looks[day].season, season_of_day(day, opts.season_days), s, drift)
-        rec["retrains"] += night(parts, robot_cfg, schedule, clock(day + 1, WORK_START_S - 60))
+        rec["retrains"] += night(parts, schedule, clock(day + 1, WORK_START_S - 60))
         rec["adapter_after_night"] = store.current_version()
         if rec["adapter_after_night"] != rec["adapter_end"]:
             # as the robot's learner step does when perception's adapter changes: the new
             # adapter's novelty is new, the evidence gathered under the old one is forgotten
             monitor.reset()
-        rec["buffer"] = buffer_state(parts, robot_cfg)
+        rec["buffer"] = buffer_state(parts)
         rec["wall_s"] = round(time.monotonic() - t0, 1)
         records.append(rec)
         say(day_line(rec))
@@ -256,12 +256,12 @@ def day_record(day: int, season: str, calendar: str, s: dict[str, Any],
     }
 
 
-def night(parts: Any, cfg: Any, schedule: Any, now: datetime) -> list[dict[str, Any]]:
+def night(parts: Any, schedule: Any, now: datetime) -> list[dict[str, Any]]:
     """The night at the dock: the schedule asked once; its retrain run to the end."""
     from robot.learning.process import LearnerProcess
     from robot.learning.retrain import RetrainJob
 
-    memory = _memory(parts, cfg)
+    memory = _memory(parts)
     new = memory.new_cells
     if not schedule.due(now, new):
         return []
@@ -283,7 +283,7 @@ def night(parts: Any, cfg: Any, schedule: Any, now: datetime) -> list[dict[str, 
              "replay_cells": res.get("replay_cells"), "train_s": res.get("train_s")}]
 
 
-def _memory(parts: Any, cfg: Any) -> Any:
+def _memory(parts: Any) -> Any:
     from robot.runtime.learning import Memory
 
     return Memory.open(parts.paths.buffer, parts.paths.store, parts.backbone.backbone_id,
@@ -291,9 +291,9 @@ def _memory(parts: Any, cfg: Any) -> Any:
                        parts.settings)
 
 
-def buffer_state(parts: Any, cfg: Any) -> dict[str, Any]:
+def buffer_state(parts: Any) -> dict[str, Any]:
     """The replay buffer on disk after the night: cells by season, bytes against its cap."""
-    buf = _memory(parts, cfg).buffer
+    buf = _memory(parts).buffer
     return {"cells": len(buf), "by_season": buf.season_counts(), "bytes": buf.nbytes,
             "file_bytes": parts.paths.buffer.stat().st_size,
             "capacity_bytes": buf.config.capacity_bytes}
@@ -333,15 +333,14 @@ def forgetting(parts: Any, garden: Any, looks: dict[int, Any], store: Any, start
 
 
 def day_line(r: dict[str, Any]) -> str:
-    def pct(x: float | None) -> str:
-        return "-" if x is None else f"{100 * x:.0f}%"
+    from tools.bench.drive import num, pct
 
     trains = ", ".join(f"{t['reason']} {t['state']}" + (f" v{t['version']}" if t.get("version")
                                                           else "") for t in r["retrains"])
     return (f"day {r['day']:>3} {r['season']:<6} false stops {pct(r['false_stop_rate']):>4} "
-            f"(oracle 0%), missed {pct(r['missed_obstacle_rate']):>4}, "
+            f"(oracle 0 %), missed {pct(r['missed_obstacle_rate']):>4}, "
             f"{r['distance_m']:.1f} m, bumps {r['bumps']}, held-back "
-            f"{'-' if r['held_back'] is None else format(r['held_back'], '.3f')}, drift "
+            f"{num(r['held_back'], '.3f')}, drift "
             f"{pct(r['drift_score'])}, alarms {len(r['alarms'])}"
             + (f", retrains: {trains}" if trains else "")
             + f"; adapter v{r['adapter_after_night']}, buffer {r['buffer']['cells']} cells; "

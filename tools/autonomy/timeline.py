@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from robot.common.classes import SEASONS
+from tools.bench.drive import num, pct
+from tools.garden.season import season_of_day
 
 BACK_POINTS = 0.10  # "back within 10 points of the oracle's false-stop rate"
 BUMP_SLACK = 1.0  # bumps per 100 m a day after a retrain may exceed the day before by (as the
@@ -42,7 +44,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         lo = starts[i]
         hi = starts[i + 1] if i + 1 < len(starts) else float("inf")
         inside = [r for r in recs if lo <= r["day"] < hi]
-        before_season = SEASONS[(SEASONS.index(_season_at(results, c)) - 1) % len(SEASONS)]
+        before_season = season_of_day(c - 1, results["season_days"])  # c starts a season
         alarm = next(((r, k, a) for r in inside for k, a in enumerate(r["alarms"])), None)
         if alarm is not None:
             detections.add((alarm[0]["day"], alarm[1]))
@@ -57,7 +59,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         worst = max((r["false_stop_rate"] for r in inside
                      if r["false_stop_rate"] is not None), default=None)
         changes.append({
-            "change_day": c, "from": before_season, "to": _season_at(results, c),
+            "change_day": c, "from": before_season, "to": season_of_day(c, results["season_days"]),
             "days_seen": [r["day"] for r in inside],
             "days_to_alarm": (round(alarm[2]["time_s"] / 86_400.0 - c, 2)
                               if alarm is not None else None),
@@ -127,10 +129,6 @@ def _within(r: dict[str, Any]) -> bool:
     return f is not None and f <= r["oracle_false_stop_rate"] + BACK_POINTS
 
 
-def _season_at(results: dict[str, Any], day: float) -> str:
-    return SEASONS[int(day // results["season_days"]) % len(SEASONS)]
-
-
 def _count(items: Any) -> dict[str, int]:
     out: dict[str, int] = {}
     for x in items:
@@ -162,7 +160,7 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
                      f"{100 * BACK_POINTS:.0f} points of the oracle "
                      f"{_days(c['days_to_back'])}, and stayed so {_days(c['days_to_stay_back'])} "
                      f"(worst day's false stops "
-                     f"{_pct(c['worst_false_stop_rate'])})")
+                     f"{pct(c['worst_false_stop_rate'])})")
     if not summary["changes"]:
         lines.append("no season change in the days run")
     fa = summary["false_alarms"]
@@ -196,27 +194,19 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
         tr = ", ".join(f"{x['when']} {x['reason']} {x['state']}"
                        + (f" v{x['version']}" if x.get("version") else "")
                        for x in r["retrains"]) or "-"
-        lines.append(f"{r['day']:>3}  {r['season']:<6}  {_pct(r['false_stop_rate']):>11}  "
-                     f"{_pct(r['missed_obstacle_rate']):>6}  {r['distance_m']:>6.1f} m  "
-                     f"{_num(r['bumps_per_100m']):>10}  {_num(r['held_back'], '.3f'):>9}  "
-                     f"{_pct(r['drift_score']):>5}  {len(r['alarms']):>6}  {tr}")
+        lines.append(f"{r['day']:>3}  {r['season']:<6}  {pct(r['false_stop_rate']):>11}  "
+                     f"{pct(r['missed_obstacle_rate']):>6}  {r['distance_m']:>6.1f} m  "
+                     f"{num(r['bumps_per_100m']):>10}  {num(r['held_back'], '.3f'):>9}  "
+                     f"{pct(r['drift_score']):>5}  {len(r['alarms']):>6}  {tr}")
     lines.append("(the oracle — the same policy on the true cells — is the reference each "
                  "frame is judged against: its false-stop rate is 0)")
     return "\n".join(lines)
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.0f} %"
-
-
-def _num(x: float | None, fmt: str = ".1f") -> str:
-    return "-" if x is None else format(x, fmt)
-
-
 def write(results: dict[str, Any], out_dir: Path, stem: str = "timeline") -> dict[str, Path]:
-    """``stem``.json (the run and its summary) and ``stem``.png in ``out_dir``."""
+    """``stem``.json and ``stem``.png in ``out_dir`` of a run with its ``summary`` (:func:
+    `summarize`) already in it, as `gardenbot bench autonomy` keeps its runs."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = {**results, "summary": summarize(results)}
     js = out_dir / f"{stem}.json"
     js.write_text(json.dumps(results, indent=1, default=str) + "\n")
     png = plot(results, out_dir / f"{stem}.png")

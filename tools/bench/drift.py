@@ -50,7 +50,7 @@ import numpy as np
 
 from robot.learning.config import TriggerConfig
 from robot.learning.triggers import DriftMonitor
-from tools.bench.drive import finish, say, split_list
+from tools.bench.drive import finish, num, say, split_list
 from tools.bench.measure import machine
 from tools.bench.verdict import QUALITY, Bar
 
@@ -301,10 +301,6 @@ def choose(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 # --- report --------------------------------------------------------------------------------
 
-def _fmt(v: Any, spec: str = ".2f") -> str:
-    return "—" if v is None else format(v, spec)
-
-
 def write_markdown(results: dict[str, Any], out: Path) -> Path:
     m, y = results["machine"], results["year"]
     lines = [f"# gardenbot bench drift — {results['when']}", "",
@@ -341,10 +337,10 @@ def write_markdown(results: dict[str, Any], out: Path) -> Path:
         for r in keep:
             mark = " **(chosen)**" if chosen and _key(r) == _key(chosen) else ""
             lines.append(f"| {r['drift_novelty']:g}{mark} | {r['drift_fraction']:g} | "
-                         f"{r['drift_sessions']} | {_fmt(r['false_per_month'])} | "
+                         f"{r['drift_sessions']} | {num(r['false_per_month'], '.2f')} | "
                          f"{r['false_alarms']}/{r['stable_days']} d | {r['detected']}/"
-                         f"{r['changes']} | {_fmt(r['mean_delay_days'])} | "
-                         f"{_fmt(r['max_delay_days'], 'd')} | {r['window_alarms']} |")
+                         f"{r['changes']} | {num(r['mean_delay_days'], '.2f')} | "
+                         f"{num(r['max_delay_days'], 'd')} | {r['window_alarms']} |")
         lines.append("")
     lines += ["Shipped TriggerConfig on the held-out gardens: " + json.dumps(
         results["shipped"]["held_out"]), ""]
@@ -505,12 +501,12 @@ def main(argv: list[str]) -> int:
         Bar("detected", QUALITY, held["missed"] == 0 and held["max_delay_days"] is not None
             and held["max_delay_days"] <= MAX_OK_DELAY_DAYS,
             f"shipped settings, held-out gardens: {held['detected']}/{held['changes']} changes "
-            f"detected, max delay {_fmt(held['max_delay_days'], 'd')} days "
+            f"detected, max delay {num(held['max_delay_days'], 'd')} days "
             f"(bar <= {MAX_OK_DELAY_DAYS})"),
         Bar("false", QUALITY, held["false_per_month"] is not None
             and held["false_per_month"] <= MAX_FALSE_PER_MONTH,
             f"shipped settings, held-out gardens: {held['false_alarms']} false alarms in "
-            f"{held['stable_days']} stable days ({_fmt(held['false_per_month'])} per month; "
+            f"{held['stable_days']} stable days ({num(held['false_per_month'], '.2f')} per month; "
             f"bar <= {MAX_FALSE_PER_MONTH:g})"),
         Bar("chosen", QUALITY, None, "chosen on the training gardens: " + (
             ", ".join(f"{k} {chosen[k]:g}" for k in ("drift_novelty", "drift_fraction",
