@@ -333,7 +333,7 @@ def forgetting(parts: Any, garden: Any, looks: dict[int, Any], store: Any, start
 
 
 def day_line(r: dict[str, Any]) -> str:
-    from tools.bench.drive import num, pct
+    from tools.formatting import num, pct
 
     trains = ", ".join(f"{t['reason']} {t['state']}" + (f" v{t['version']}" if t.get("version")
                                                           else "") for t in r["retrains"])

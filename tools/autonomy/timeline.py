@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from robot.common.classes import SEASONS
-from tools.bench.drive import num, pct
+from tools.formatting import num, pct
 from tools.garden.season import season_of_day
 
 BACK_POINTS = 0.10  # "back within 10 points of the oracle's false-stop rate"

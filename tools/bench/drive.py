@@ -33,6 +33,7 @@ from typing import Any
 from robot.common.classes import SEASONS
 from tools.bench.measure import machine
 from tools.bench.verdict import QUALITY, TIMING, Bar, exit_status
+from tools.formatting import num, pct
 
 log = logging.getLogger(__name__)
 
@@ -158,14 +159,6 @@ def loop_ms_without_render(step_ms: dict[str, float], world_ms: dict[str, float]
     """Sum of the loop's per-step medians, less the camera view's rendering (in the camera
     step); the learner's and the overlay's steps are in (they run every tick)."""
     return round(sum(step_ms.values()) - world_ms.get("render", 0.0), 2)
-
-
-def pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.0f} %"
-
-
-def num(x: float | None, fmt: str = ".1f") -> str:
-    return "-" if x is None else format(x, fmt)
 
 
 # --- what the closed-loop benchmarks (drive, labels) share on the command line ---------------
