@@ -164,6 +164,10 @@ class TriggerConfig:
     drift_gap_s: float = 1800.0  # a longer gap between frames ends a session (docked)
     drift_block_s: float = 1800.0  # a session is cut after this much driving (never docks)
     drift_cooldown_s: float = 3600.0  # no second alarm sooner than this
+    # The schedule's gate (ScheduleGate): a night waits while a change is unconfirmed; with
+    # settle_nights > 0 it retrains only on that many due times after a drift alarm.
+    hold_unconfirmed: bool = True
+    settle_nights: int = 0
 
     def __post_init__(self) -> None:
         try:  # the parser is the validator
@@ -186,6 +190,8 @@ class TriggerConfig:
         _check(self.drift_block_s > 0, "drift_block_s",
                f"must be > 0 seconds, got {self.drift_block_s!r}")
         _check(self.drift_cooldown_s >= 0, "drift_cooldown_s", "must be >= 0")
+        _check(isinstance(self.settle_nights, int) and self.settle_nights >= 0,
+               "settle_nights", f"must be a whole number >= 0, got {self.settle_nights!r}")
 
 
 @dataclass(frozen=True)
@@ -268,6 +274,13 @@ class TriggersConfig:
                                   "drift alarm", "", in_range(1, 1000))
     drift_hold_s: float = setting(_TRIGGER.drift_sustain_s, "a session counts for the drift "
                                   "alarm once it has this much driving", "s", non_negative)
+    hold_unconfirmed: bool = setting(_TRIGGER.hold_unconfirmed, "the scheduled retrain waits "
+                                     "while the garden has looked new on fewer working days "
+                                     "than drift_sessions (one odd day is not learnt)")
+    settle_nights: int = setting(_TRIGGER.settle_nights, "retrain on schedule only on this "
+                                 "many due times after a drift alarm (a new season settling "
+                                 "in); 0 = every due time with enough new labels", "",
+                                 in_range(0, 1000))
 
 
 @dataclass(frozen=True)

@@ -434,9 +434,14 @@ class ReplayBuffer:
         val = is_validation_uid(cells.uid, self.config.validation_fraction)
         return cells.take(~val), cells.take(val)
 
-    def count_newer_than(self, uid: int) -> int:
-        """Cells in the buffer with a uid above ``uid`` (e.g. a parent's trained_upto_uid)."""
-        return int((self._uid[: self._n] > uid).sum())
+    def count_newer_than(self, uid: int, sources: Sequence[str] = ()) -> int:
+        """Cells in the buffer with a uid above ``uid`` (e.g. a parent's trained_upto_uid),
+        only those of the label ``sources`` when given."""
+        newer = self._uid[: self._n] > uid
+        if sources:
+            ids = [LABEL_SOURCES.index(s) for s in sources]
+            newer &= np.isin(self._source[: self._n], ids)
+        return int(newer.sum())
 
     def class_counts(self) -> dict[str, int]:
         """Single-label cells per class (set-label cells: :meth:`set_counts`)."""

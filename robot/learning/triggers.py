@@ -22,25 +22,81 @@ log = logging.getLogger(__name__)
 
 
 class ScheduleTrigger:
-    """Fires at the schedule's times, but only if enough new labelled cells came in."""
+    """Fires at the schedule's times, but only if enough new labelled cells came in and the
+    ``gate`` (when given) has no reason to wait."""
 
-    def __init__(self, schedule: Schedule | str, min_new_samples: int, now: datetime) -> None:
+    def __init__(self, schedule: Schedule | str, min_new_samples: int, now: datetime,
+                 gate: ScheduleGate | None = None) -> None:
         self.schedule = parse_schedule(schedule) if isinstance(schedule, str) else schedule
         self.min_new_samples = min_new_samples
         self.next_time = next_fire_time(self.schedule, now)
+        self.gate = gate
+        self.skipped = ""  # why the last due time did not retrain ("" = it did, or none yet)
 
-    def due(self, now: datetime, new_samples: int) -> bool:
-        """True when a retrain should start now. A due time with too few new samples is
-        skipped (logged), not postponed: the next chance is the next scheduled time."""
+    def due(self, now: datetime, new_samples: int, human_samples: int = 0) -> bool:
+        """True when a retrain should start now. A due time that is skipped (too few new
+        samples, or the gate waits) is logged, not postponed: the next chance is the next
+        scheduled time. ``human_samples``: how many of the new cells a person labelled (owner
+        answers, label maps): the gate never holds those back."""
         if self.next_time is None or now < self.next_time:
             return False
         fired_at = self.next_time
         self.next_time = next_fire_time(self.schedule, now, last_fired=fired_at)
+        wait = self.gate.night(human_samples) if self.gate is not None else ""
         if new_samples < self.min_new_samples:
-            log.info("scheduled retrain skipped: %d new labelled cells, need %d", new_samples,
-                     self.min_new_samples)
+            wait = f"{new_samples} new labelled cells, need {self.min_new_samples}"
+        self.skipped = wait
+        if wait:
+            log.info("scheduled retrain skipped: %s", wait)
             return False
         return True
+
+
+class ScheduleGate:
+    """Whether a scheduled retrain should wait, from what the drift monitor saw.
+
+    Two rules, both about not learning from the robot's own labels what may not last
+    ([triggers] ``hold_unconfirmed``, ``settle_nights``); new cells a person labelled (owner
+    answers, label maps) lift both:
+
+    - a look the adapter finds new on one working day only may be one odd day (low sun,
+      rain): while the monitor has novel sessions but fewer than ``drift_sessions`` in a row,
+      the night waits. A second novel day raises the drift alarm, and the alarm retrains at
+      once. Without the wait, the night's retrain learns the new look after its first day, the
+      next day is no longer novel, and the alarm never tells a season from a day's weather.
+    - with ``settle_nights`` > 0 the schedule retrains only on the first ``settle_nights``
+      due times after a drift alarm (the new season settling in); otherwise the adapter stays
+      as it is. Every retrain on the robot's own labels is a risk (measured: a stable season's
+      nightly retrains swung false stops between 7 % and 71 % and once raised bumps, `gardenbot
+      bench autonomy` in docs/benchmarks.md); 0 = every due time with enough new labels.
+    """
+
+    def __init__(self, monitor: DriftMonitor | None, config: TriggerConfig) -> None:
+        self.monitor = monitor
+        self.hold_unconfirmed = config.hold_unconfirmed
+        self.settle_nights = config.settle_nights
+        self._alarms_seen = 0
+        self._nights_left = 0
+
+    def night(self, human_samples: int = 0) -> str:
+        """Called once per due time: "" when the retrain may run, else why it waits. Cells a
+        person labelled are never held back: they are the owner's answer, not the weather."""
+        m = self.monitor
+        if m is not None and m.alarm_count != self._alarms_seen:
+            self._alarms_seen = m.alarm_count
+            self._nights_left = self.settle_nights
+        settling = self._nights_left > 0
+        self._nights_left = max(0, self._nights_left - 1)
+        if human_samples > 0:
+            return ""
+        need = m.config.drift_sessions if m is not None else 0
+        if m is not None and self.hold_unconfirmed and 0 < m.novel_sessions < need:
+            return (f"the garden looked new in {m.novel_sessions} session(s), the drift alarm "
+                    f"needs {need}: waiting to see whether it lasts")
+        if self.settle_nights > 0 and not settling:
+            return (f"no drift alarm in the last {self.settle_nights} scheduled nights: the "
+                    "adapter stays")
+        return ""
 
 
 class RetrainButton:
@@ -134,6 +190,7 @@ class DriftMonitor:
         self._row: list[_Session] = []  # closed novel sessions in a row, oldest first
         self._session: _Session | None = None
         self._quiet_until = float("-inf")
+        self.alarm_count = 0  # alarms raised since this monitor was made (never reset)
 
     def reset(self) -> None:
         """Forget all evidence (call when a new adapter is published: its novelty is new)."""
@@ -143,10 +200,12 @@ class DriftMonitor:
 
     @property
     def novel_sessions(self) -> int:
-        """Novel sessions in the current row, the open one included if it counts and is novel."""
+        """Novel sessions in the current row, the open one included if it counts and is novel;
+        0 while the open one counts and is not (it will break the row when it closes)."""
         s = self._session
-        return len(self._row) + (1 if s is not None and self._counts(s) and self._novel(s)
-                                 else 0)
+        if s is None or not self._counts(s):
+            return len(self._row)
+        return len(self._row) + 1 if self._novel(s) else 0
 
     def _counts(self, s: _Session) -> bool:
         return (not s.spent and s.frames >= MIN_SESSION_FRAMES
@@ -189,6 +248,7 @@ class DriftMonitor:
         self._row = []
         s.spent = open_counts  # evidence is used once: the rest of this session never counts
         self._quiet_until = time_s + cfg.drift_cooldown_s
+        self.alarm_count += 1
         action = "retrain" if new_samples >= cfg.min_new_samples else "ask_labels"
         log.warning("drift alarm: %d sessions in a row novel (the latest %.0f%% of frames, "
                     "%.0f s of driving in all) -> %s", len(row), 100 * s.share, held, action)

@@ -56,10 +56,12 @@ from robot.learning.process import LearnerProcess, LearnerStatus
 from robot.learning.questions import Question, QuestionBoard
 from robot.learning.replay_buffer import ReplayBuffer
 from robot.learning.retrain import RetrainJob
-from robot.learning.triggers import DriftMonitor, RetrainButton, ScheduleTrigger
+from robot.learning.triggers import DriftMonitor, RetrainButton, ScheduleGate, ScheduleTrigger
 from robot.runtime.loop import Tick
 
 log = logging.getLogger(__name__)
+
+HUMAN_SOURCES = ("owner", "annotation")  # label sources a person stands behind
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,11 @@ class Memory:
     def new_cells(self) -> int:
         """Cells in the buffer that no published adapter was trained on."""
         return self.buffer.count_newer_than(self.trained_upto_uid)
+
+    @property
+    def new_human_cells(self) -> int:
+        """New cells a person labelled: owner answers and label maps."""
+        return self.buffer.count_newer_than(self.trained_upto_uid, HUMAN_SOURCES)
 
     def add(self, cells: Any, source: str) -> int:
         if not len(cells):
@@ -376,9 +383,10 @@ class LearnerStep:
         self._closing = threading.Event()  # set by shutdown: no learner may start after it
         self._next_poll = 0.0
         self._pending_upto = -1
-        self.schedule = ScheduleTrigger(settings.triggers.schedule,
-                                        settings.triggers.min_new_samples, now())
         self.drift = DriftMonitor(settings.triggers) if settings.drift_alarm else None
+        self.schedule = ScheduleTrigger(settings.triggers.schedule,
+                                        settings.triggers.min_new_samples, now(),
+                                        ScheduleGate(self.drift, settings.triggers))
         self._drift_version: str | None = None  # the adapter the drift evidence is about
         self.button: RetrainButton | None = None
         pin = settings.triggers.button_pin
@@ -431,7 +439,8 @@ class LearnerStep:
                     log.warning("drift alarm: the garden looks new and there are too few new "
                                 "labels to retrain (%d < %d); label a few frames",
                                 self.memory.new_cells, self.settings.triggers.min_new_samples)
-        if tick.index % 10 == 0 and self.schedule.due(self.now(), self.memory.new_cells):
+        if tick.index % 10 == 0 and self.schedule.due(self.now(), self.memory.new_cells,
+                                                      self.memory.new_human_cells):
             self.request("schedule")
         while self._requests:
             reason = self._requests.popleft()

@@ -50,7 +50,8 @@ def learner_settings(cfg: Config) -> LearnerSettings:
             button_pin=f"GPIO{tc.button_pin}" if tc.button_pin >= 0 else "",
             drift_novelty=tc.drift_novelty or defaults.drift_novelty,
             drift_fraction=tc.drift_fraction, drift_share=tc.drift_share,
-            drift_sessions=tc.drift_sessions, drift_sustain_s=tc.drift_hold_s),
+            drift_sessions=tc.drift_sessions, drift_sustain_s=tc.drift_hold_s,
+            hold_unconfirmed=tc.hold_unconfirmed, settle_nights=tc.settle_nights),
         drift_alarm=tc.drift_novelty > 0,
     )
 

@@ -425,3 +425,17 @@ def test_the_shipped_buffer_loads():
     shipped = Path(__file__).parents[2] / "models" / "default" / "replay_buffer.gbrb"
     buf = ReplayBuffer.load(shipped)
     assert len(buf) > 0 and buf.nbytes <= buf.config.capacity_bytes
+
+
+def test_new_cells_can_be_counted_by_label_source():
+    """The schedule's gate asks how many new cells a person labelled."""
+    buf = ReplayBuffer(DIM, SHA, CLASSES)
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(30, DIM)).astype(np.float32)
+    buf.add(make_cells(feats[:10], np.zeros(10, np.uint8), source="experience"))
+    upto = buf.next_uid - 1
+    buf.add(make_cells(feats[10:], np.ones(20, np.uint8),
+                       source=["owner"] * 5 + ["place"] * 15))
+    assert buf.count_newer_than(upto) == 20
+    assert buf.count_newer_than(upto, ("owner", "annotation")) == 5
+    assert buf.count_newer_than(-1, ("experience",)) == 10

@@ -15,7 +15,7 @@ from robot.learning.config import (
     TriggerConfig,
 )
 from robot.learning.schedule import Schedule, next_fire_time, parse_schedule
-from robot.learning.triggers import DriftMonitor, RetrainButton, ScheduleTrigger
+from robot.learning.triggers import DriftMonitor, RetrainButton, ScheduleGate, ScheduleTrigger
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -194,7 +194,71 @@ def test_partly_novel_frames_or_sessions_do_not_fire():
     assert work_day(mon, 2, [nan] * 60) == []
 
 
+def nightly(mon: DriftMonitor) -> ScheduleTrigger:
+    """The schedule at 02:00 with the gate on ``mon``, starting on day 0 of the day clock."""
+    return ScheduleTrigger("nightly at 02:00", 100, EPOCH, ScheduleGate(mon, mon.config))
+
+
+EPOCH = datetime(2027, 3, 1)
+
+
+def night_after(trig: ScheduleTrigger, day: int) -> bool:
+    return trig.due(EPOCH + timedelta(days=day + 1, hours=2), new_samples=500)
+
+
+def test_one_novel_day_is_not_learnt_overnight_and_the_second_raises_the_alarm():
+    """A day that looks new may be one day's weather: its night waits. If the next day is new
+    too, the alarm fires during it (and retrains at once); if familiar, the nights go on."""
+    mon = drift()
+    trig = nightly(mon)
+    assert work_day(mon, 0, [FAMILIAR] * 60, seconds=60) == []
+    assert night_after(trig, 0)
+    assert work_day(mon, 1, [NOVEL] * 60, seconds=60) == []
+    assert not night_after(trig, 1)
+    assert "waiting to see whether it lasts" in trig.skipped
+    assert work_day(mon, 2, [FAMILIAR] * 60, seconds=60) == []  # it was the weather
+    assert night_after(trig, 2) and trig.skipped == ""
+    assert work_day(mon, 3, [NOVEL] * 60, seconds=60) == []
+    assert not night_after(trig, 3)
+    assert work_day(mon, 4, [NOVEL] * 60, seconds=60) != []  # a season: the alarm
+    assert night_after(trig, 4)  # the evidence is spent: nothing left to wait for
+
+
+def test_settle_nights_retrain_only_after_an_alarm():
+    mon = DriftMonitor(TriggerConfig(min_new_samples=100, settle_nights=2))
+    trig = nightly(mon)
+    for day in range(3):  # a known garden: the adapter stays
+        assert work_day(mon, day, [FAMILIAR] * 60, seconds=60) == []
+        assert not night_after(trig, day)
+    assert "no drift alarm in the last 2 scheduled nights" in trig.skipped
+    work_day(mon, 3, [NOVEL] * 60, seconds=60)
+    assert work_day(mon, 4, [NOVEL] * 60, seconds=60) != []
+    mon.reset()  # the alarm's retrain published a new adapter
+    nights = []
+    for day in range(4, 8):
+        if day > 4:
+            work_day(mon, day, [FAMILIAR] * 60, seconds=60)
+        nights.append(night_after(trig, day))
+    assert nights == [True, True, False, False]  # the season settles in over two nights
+
+
+def test_the_owners_answers_are_learnt_the_same_night():
+    mon = DriftMonitor(TriggerConfig(min_new_samples=100, settle_nights=2))
+    trig = nightly(mon)
+    work_day(mon, 0, [NOVEL] * 60, seconds=60)  # unconfirmed, and no alarm to settle after
+    assert trig.due(EPOCH + timedelta(days=1, hours=2), new_samples=500, human_samples=40)
+
+
+def test_too_few_new_labels_still_skip_a_gated_night():
+    mon = drift()
+    trig = nightly(mon)
+    assert not trig.due(EPOCH + timedelta(days=1, hours=2), new_samples=3)
+    assert trig.skipped == "3 new labelled cells, need 100"
+
+
 @pytest.mark.parametrize("field, value, message", [
+    ("settle_nights", -1, "settle_nights: must be a whole number >= 0"),
+    ("settle_nights", 1.5, "settle_nights: must be a whole number >= 0"),
     ("drift_sessions", -1, "drift_sessions: must be a whole number >= 1"),
     ("drift_sessions", 0, "drift_sessions: must be a whole number >= 1"),
     ("drift_fraction", 1.5, r"drift_fraction: must be in \[0, 1\)"),

@@ -44,3 +44,22 @@ def test_a_new_adapter_version_resets_the_drift_evidence(tmp_path: Path) -> None
     assert step.drift.novel_sessions == 1
     step.run(tick(61, 86_400 + 36_001.0, "v2"))  # published overnight
     assert step.drift.novel_sessions == 0 and not step.retrains
+
+
+def test_the_night_after_one_novel_day_waits_instead_of_retraining(tmp_path: Path) -> None:
+    """The robot's own schedule asks the same gate: one new-looking day is not learnt overnight
+    (it may be the weather); the drift alarm retrains when a second day confirms it."""
+    clock = [datetime(2026, 1, 1, 10)]
+    settings = LearnerSettings(BufferConfig(), TrainConfig(), PublishConfig(),
+                               LearnerProcessConfig(),
+                               TriggerConfig(schedule="nightly at 02:00", min_new_samples=0),
+                               True)
+    step = LearnerStep(Memory(ReplayBuffer(DIM, SHA, DEFAULT_CLASSES), tmp_path / "b.gbrb"),
+                       LearnerPaths(tmp_path), settings, backbone_sha256=SHA, feature_dim=DIM,
+                       classes=DEFAULT_CLASSES, use_button=False, now=lambda: clock[0])
+    for i in range(60):  # a novel working day
+        step.run(tick(i, 36_000.0 + i, "v1"))
+    clock[0] = datetime(2026, 1, 2, 2, 5)  # the night: the schedule is due
+    step.run(tick(60, 36_060.0, "v1"))
+    assert "waiting to see whether it lasts" in step.schedule.skipped
+    assert not step.retrains

@@ -12,7 +12,9 @@ corrective experience, probes, the memory of places), and only two things start 
   clock (day index × 86 400 s + seconds into that day's work); an alarm with enough new labels
   asks the learner for a retrain in the middle of the day, as on the robot;
 - the nightly schedule while docked: one ``ScheduleTrigger`` (the config's schedule and
-  ``min_new_samples``) asked once per night, on the same calendar, after the session.
+  ``min_new_samples``) asked once per night, on the same calendar, after the session, with
+  the robot's ``ScheduleGate`` on the same monitor (a night waits while a change is
+  unconfirmed; ``settle_nights``).
 
 A retrain the learner rejects (it validates worse than the current adapter) is recorded as
 rejected. Each day's record: how it drove against the oracle (the same policy on the true
@@ -140,7 +142,7 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
     ``sources``: the robot's label sources, a configuration of `gardenbot bench labels`
     without a human (tools/bench/labels.py ``Sources``: its ``robot_config`` switches them on;
     the callers pass ``SOURCES``, "the robot alone")."""
-    from robot.learning.triggers import DriftMonitor, ScheduleTrigger
+    from robot.learning.triggers import DriftMonitor, ScheduleGate, ScheduleTrigger
     from robot.runtime.settings import defaults_dir, open_parts
     from robot.sim.closed_loop import Stage
     from robot.sim.session import SimulationOptions, simulate
@@ -158,7 +160,7 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
     monitor = DriftMonitor(trig)
     first = opts.start()
     schedule = ScheduleTrigger(trig.schedule, trig.min_new_samples,
-                               clock(first, WORK_START_S))
+                               clock(first, WORK_START_S), ScheduleGate(monitor, trig))
 
     def look(day: int) -> Any:
         return look_on_day(day, opts.seed, season_days=opts.season_days,
@@ -184,6 +186,7 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
         s = simulate(options, robot_cfg, data_dir)
         rec = day_record(day, looks[day].season, season_of_day(day, opts.season_days), s, drift)
         rec["retrains"] += night(parts, schedule, clock(day + 1, WORK_START_S - 60))
+        rec["night_skipped"] = schedule.skipped
         rec["adapter_after_night"] = store.current_version()
         if rec["adapter_after_night"] != rec["adapter_end"]:
             # as the robot's learner step does when perception's adapter changes: the new
@@ -204,7 +207,8 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
         "weather": opts.weather, "sources": src.name, "source_text": src.text,
         "triggers": {k: getattr(trig, k) for k in (
             "schedule", "min_new_samples", "drift_novelty", "drift_fraction", "drift_share",
-            "drift_sessions", "drift_sustain_s", "drift_gap_s", "drift_cooldown_s")
+            "drift_sessions", "drift_sustain_s", "drift_gap_s", "drift_cooldown_s",
+            "hold_unconfirmed", "settle_nights")
             if hasattr(trig, k)},
         "changes": changes, "adapter_start": start_version,
         "adapter_end": store.current_version(), "records": records, "forgetting": fm,
@@ -263,7 +267,7 @@ def night(parts: Any, schedule: Any, now: datetime) -> list[dict[str, Any]]:
 
     memory = _memory(parts)
     new = memory.new_cells
-    if not schedule.due(now, new):
+    if not schedule.due(now, new, memory.new_human_cells):
         return []
     s = parts.settings
     job = RetrainJob(str(parts.paths.buffer), str(parts.paths.store), train=s.train,
@@ -343,6 +347,7 @@ def day_line(r: dict[str, Any]) -> str:
             f"{num(r['held_back'], '.3f')}, drift "
             f"{pct(r['drift_score'])}, alarms {len(r['alarms'])}"
             + (f", retrains: {trains}" if trains else "")
+            + (f"; night skipped: {r['night_skipped']}" if r.get("night_skipped") else "")
             + f"; adapter v{r['adapter_after_night']}, buffer {r['buffer']['cells']} cells; "
             f"{r['wall_s']:.0f} s")
 
