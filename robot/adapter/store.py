@@ -35,6 +35,7 @@ import numpy as np
 from robot.adapter.exported import ExportedAdapter
 from robot.adapter.state import LearnerState
 from robot.common.atomic import atomic_write_json, fsync_dir
+from robot.common.classes import traversable_ids
 from robot.common.errors import GardenbotError, ModelError, StoreError
 from robot.common.metrics import classification_scores, validation_score
 from robot.common.samples import LabelledCells
@@ -68,6 +69,32 @@ def score_adapter(adapter: ExportedAdapter, cells: LabelledCells,
                                  cells.season)
 
 
+MIN_DRIVABLE_CELLS = 50  # fewer known-drivable cells of a season say nothing about it
+
+
+def drivable_shares(adapter: ExportedAdapter, cells: LabelledCells,
+                    classes: tuple[str, ...]) -> dict[str, float]:
+    """Per season, the share of cells known to be drivable (every class their label allows is
+    lawn or path: "drove here smoothly", a probe that got through, a lawn or path label) that
+    ``adapter`` calls lawn or path — how much of the ground the robot can drive on it would
+    let it drive on. Seasons with fewer than MIN_DRIVABLE_CELLS such cells are left out."""
+    ok = np.zeros(len(classes), bool)
+    ok[list(traversable_ids(classes))] = True
+    bits = np.int64(sum(1 << i for i in range(len(classes)) if ok[i]))
+    single = ~cells.is_set
+    drivable = np.zeros(len(cells), bool)
+    drivable[single] = ok[cells.labels[single].astype(np.int64)]
+    drivable[~single] = (cells.allowed[~single].astype(np.int64) & ~bits) == 0
+    if not drivable.any():
+        return {}
+    pred = adapter.predict_cells(cells.features_f32()[drivable],
+                                 frame_ids_of(cells)[drivable]).classes
+    hit = ok[np.asarray(pred, np.int64)]
+    seasons = np.asarray(cells.season).astype(str)[drivable]
+    return {str(s): float(hit[seasons == s].mean()) for s in np.unique(seasons)
+            if (seasons == s).sum() >= MIN_DRIVABLE_CELLS}
+
+
 def set_label_truth(cells: LabelledCells, predicted: np.ndarray) -> np.ndarray:
     """Class ids to score ``predicted`` against: a set-label cell counts as right when the
     prediction is in its set (its truth is then the prediction), else as a miss of the set's
@@ -81,6 +108,19 @@ def set_label_truth(cells: LabelledCells, predicted: np.ndarray) -> np.ndarray:
         lowest = np.log2(masks & -masks).astype(np.int64)
         truth[sets] = np.where(hit, pred, lowest)
     return truth
+
+
+def _less_drivable(candidate: ExportedAdapter, current: ExportedAdapter,
+                   validation: LabelledCells, classes: tuple[str, ...], margin: float) -> str:
+    """Why ``candidate`` lets the robot drive on too little known-drivable ground ("" if not):
+    the first season where its share is below the current adapter's by more than ``margin``."""
+    cand = drivable_shares(candidate, validation, classes)
+    cur = drivable_shares(current, validation, classes)
+    for season, c in cand.items():
+        if season in cur and c < cur[season] - margin:
+            return (f"{season}: it would drive on {c:.1%} of the known-drivable cells, the "
+                    f"current adapter on {cur[season]:.1%} (margin {margin:.0%})")
+    return ""
 
 
 @dataclass(frozen=True)
@@ -338,12 +378,15 @@ class AdapterStore:
         margin: float,
         meta: dict[str, Any] | None = None,
         force: bool = False,
+        drivable_margin: float = 1.0,
     ) -> PublishDecision:
         """Store and switch to ``adapter`` unless it validates worse than the current one.
 
         Both are scored with onnxruntime on ``validation`` (held-out buffer cells of every
         season seen so far); the score is the mean over seasons of balanced accuracy. The
-        candidate is published if it scores at least current - ``margin``. With no current
+        candidate is published if it scores at least current - ``margin`` and, in every season,
+        lets the robot drive on at least the current's share of known-drivable cells -
+        ``drivable_margin`` (:func:`drivable_shares`; 1 = not checked). With no current
         adapter (or one for another backbone) it is published as the first; with a current
         adapter and no validation cells it is refused unless ``force``.
         """
@@ -372,6 +415,11 @@ class AdapterStore:
                           "no held-out cells to validate against; not published")
             elif cand >= cur - margin:
                 ok, reason = True, f"validation {cand:.4f} >= current {cur:.4f} - {margin}"
+                if drivable_margin < 1.0:
+                    worse = _less_drivable(adapter, current, validation, classes,
+                                           drivable_margin)
+                    if worse:
+                        ok, reason = force, worse + (" (forced)" if force else "")
             else:
                 ok, reason = force, f"validation {cand:.4f} < current {cur:.4f} - {margin}"
                 if force:

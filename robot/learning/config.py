@@ -126,9 +126,14 @@ class PublishConfig:
 
     margin: float = 0.01  # candidate may score at most this much below the current (0..1)
     keep_versions: int = 20  # older versions beyond this are pruned (never the current one)
+    # in every season, the candidate may call at most this much less of the known-drivable
+    # ground lawn or path than the current adapter (robot/adapter/store.py drivable_shares);
+    # 1 = not checked
+    drivable_margin: float = 0.05
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.margin <= 1.0, "margin", "must be in [0, 1]")
+        _check(0.0 <= self.drivable_margin <= 1.0, "drivable_margin", "must be in [0, 1]")
         _check(self.keep_versions >= 2, "keep_versions", "must be >= 2")
 
 

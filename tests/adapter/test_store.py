@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -256,3 +257,20 @@ def test_the_traversable_mass_is_the_probability_of_lawn_or_path():
     assert list(classes[:, 0]) == [0, 2]
     assert confidence[:, 0] == pytest.approx([0.45, 0.90])
     assert traversable[:, 0] == pytest.approx([0.90, 0.10])
+
+
+def test_a_candidate_that_would_stop_on_known_drivable_ground_is_refused(tmp_path, adapters):
+    """Accuracy alone let through adapters that made the robot stop on most of its lawn; the
+    store also compares how much known-drivable ground each lets the robot drive on."""
+    lawn, plant = CLASSES.index("lawn"), CLASSES.index("plant")
+    relabelled = A_TRAIN.labels.copy()
+    relabelled[relabelled == lawn] = plant  # a retrain that took the lawn for plants
+    taught = dataclasses.replace(A_TRAIN, labels=relabelled)
+    stopper = train("finetune", adapters["first"][1], taught, None, seed=0)
+    store = AdapterStore(tmp_path, backbone_sha256=SHA, feature_dim=DIM)
+    store.publish(*adapters["first"], VAL, margin=0.01)
+    d = store.publish(*stopper, VAL, margin=1.0, drivable_margin=0.05)  # accuracy: anything
+    assert not d.published and "known-drivable" in d.reason and store.current_version() == 1
+    assert store.publish(*stopper, VAL, margin=1.0).published  # the check off: it passes
+    good = store.publish(*adapters["good"], VAL, margin=0.01, drivable_margin=0.05)
+    assert good.published, good.reason
