@@ -251,6 +251,10 @@ class LearnerConfig:
     publish_margin: float = setting(_PUBLISH.margin, "publish a new adapter unless it "
                                     "validates worse than the current one by more than this",
                                     "accuracy, 0..1", in_range(0, 1))
+    drivable_margin: float = setting(_PUBLISH.drivable_margin, "and only if, in every "
+                                     "season, it calls at most this much less of the ground "
+                                     "the robot knows is drivable lawn or path (1 = not "
+                                     "checked)", "share, 0..1", in_range(0, 1))
     nice: int = setting(_PROCESS.nice_increment, "OS priority of the learner process (higher "
                         "= lower priority)", "", in_range(0, 19))
 

@@ -43,7 +43,7 @@ def learner_settings(cfg: Config) -> LearnerSettings:
     return LearnerSettings(
         buffer=BufferConfig(capacity_bytes=lc.buffer_bytes),
         train=TrainConfig(strategy=lc.strategy),
-        publish=PublishConfig(margin=lc.publish_margin),
+        publish=PublishConfig(margin=lc.publish_margin, drivable_margin=lc.drivable_margin),
         process=LearnerProcessConfig(nice_increment=lc.nice),
         triggers=replace(
             defaults, schedule=tc.schedule, min_new_samples=lc.min_new_samples,
