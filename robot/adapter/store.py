@@ -69,30 +69,51 @@ def score_adapter(adapter: ExportedAdapter, cells: LabelledCells,
                                  cells.season)
 
 
-MIN_DRIVABLE_CELLS = 50  # fewer known-drivable cells of a season say nothing about it
+MIN_GROUP_CELLS = 50  # fewer known cells in a group say nothing about it
 
 
-def drivable_shares(adapter: ExportedAdapter, cells: LabelledCells,
-                    classes: tuple[str, ...]) -> dict[str, float]:
-    """Per season, the share of cells known to be drivable (every class their label allows is
-    lawn or path: "drove here smoothly", a probe that got through, a lawn or path label) that
-    ``adapter`` calls lawn or path — how much of the ground the robot can drive on it would
-    let it drive on. Seasons with fewer than MIN_DRIVABLE_CELLS such cells are left out."""
+@dataclass(frozen=True)
+class Traversability:
+    """How an adapter would let the robot drive on cells whose ground is known (one group)."""
+
+    drive: float | None  # share of known-drivable cells it calls lawn or path
+    stop: float | None  # share of known-blocked cells it calls something else
+
+
+def traversability(adapter: ExportedAdapter, cells: LabelledCells, classes: tuple[str, ...],
+                   new_after_uid: int | None = None) -> dict[str, Traversability]:
+    """Per season (and ``"new"``: the cells with a uid above ``new_after_uid``, the ones the
+    candidate's parent never saw — today's garden), what ``adapter`` makes of ground known to
+    be drivable (every class the label allows is lawn or path: "drove here smoothly", a probe
+    that got through, a lawn or path label) and known to be blocked (no class it allows is:
+    a bump, a plant or obstacle label). A share over fewer than MIN_GROUP_CELLS is None."""
     ok = np.zeros(len(classes), bool)
     ok[list(traversable_ids(classes))] = True
     bits = np.int64(sum(1 << i for i in range(len(classes)) if ok[i]))
     single = ~cells.is_set
     drivable = np.zeros(len(cells), bool)
+    blocked = np.zeros(len(cells), bool)
     drivable[single] = ok[cells.labels[single].astype(np.int64)]
-    drivable[~single] = (cells.allowed[~single].astype(np.int64) & ~bits) == 0
-    if not drivable.any():
+    blocked[single] = ~drivable[single]
+    allowed = cells.allowed[~single].astype(np.int64)
+    drivable[~single] = (allowed & ~bits) == 0
+    blocked[~single] = (allowed & bits) == 0
+    known = drivable | blocked
+    if not known.any():
         return {}
-    pred = adapter.predict_cells(cells.features_f32()[drivable],
-                                 frame_ids_of(cells)[drivable]).classes
-    hit = ok[np.asarray(pred, np.int64)]
-    seasons = np.asarray(cells.season).astype(str)[drivable]
-    return {str(s): float(hit[seasons == s].mean()) for s in np.unique(seasons)
-            if (seasons == s).sum() >= MIN_DRIVABLE_CELLS}
+    pred = adapter.predict_cells(cells.features_f32()[known], frame_ids_of(cells)[known]).classes
+    drives = ok[np.asarray(pred, np.int64)]
+    drivable, blocked = drivable[known], blocked[known]
+    seasons = np.asarray(cells.season).astype(str)[known]
+    groups = {str(s): seasons == s for s in np.unique(seasons)}
+    if new_after_uid is not None:
+        groups["new"] = cells.uid[known] > new_after_uid
+
+    def share(hit: np.ndarray, where: np.ndarray) -> float | None:
+        return float(hit[where].mean()) if where.sum() >= MIN_GROUP_CELLS else None
+
+    return {g: Traversability(share(drives, m & drivable), share(~drives, m & blocked))
+            for g, m in groups.items()}
 
 
 def set_label_truth(cells: LabelledCells, predicted: np.ndarray) -> np.ndarray:
@@ -110,16 +131,24 @@ def set_label_truth(cells: LabelledCells, predicted: np.ndarray) -> np.ndarray:
     return truth
 
 
-def _less_drivable(candidate: ExportedAdapter, current: ExportedAdapter,
-                   validation: LabelledCells, classes: tuple[str, ...], margin: float) -> str:
-    """Why ``candidate`` lets the robot drive on too little known-drivable ground ("" if not):
-    the first season where its share is below the current adapter's by more than ``margin``."""
-    cand = drivable_shares(candidate, validation, classes)
-    cur = drivable_shares(current, validation, classes)
-    for season, c in cand.items():
-        if season in cur and c < cur[season] - margin:
-            return (f"{season}: it would drive on {c:.1%} of the known-drivable cells, the "
-                    f"current adapter on {cur[season]:.1%} (margin {margin:.0%})")
+def _less_safe(candidate: ExportedAdapter, current: ExportedAdapter,
+               validation: LabelledCells, classes: tuple[str, ...], margin: float,
+               new_after_uid: int | None) -> str:
+    """Why ``candidate`` would drive worse than ``current`` ("" if it would not): the first group
+    of :func:`traversability` where it lets the robot drive on less of the known-drivable
+    ground, or stops on less of the known-blocked ground, by more than ``margin``."""
+    cand = traversability(candidate, validation, classes, new_after_uid)
+    cur = traversability(current, validation, classes, new_after_uid)
+    for group, c in cand.items():
+        k = cur.get(group)
+        if k is None:
+            continue
+        if c.drive is not None and k.drive is not None and c.drive < k.drive - margin:
+            return (f"{group}: it would drive on {c.drive:.1%} of the known-drivable cells, "
+                    f"the current adapter on {k.drive:.1%} (margin {margin:.0%})")
+        if c.stop is not None and k.stop is not None and c.stop < k.stop - margin:
+            return (f"{group}: it would stop for {c.stop:.1%} of the known-blocked cells, "
+                    f"the current adapter for {k.stop:.1%} (margin {margin:.0%})")
     return ""
 
 
@@ -379,14 +408,17 @@ class AdapterStore:
         meta: dict[str, Any] | None = None,
         force: bool = False,
         drivable_margin: float = 1.0,
+        new_after_uid: int | None = None,
     ) -> PublishDecision:
         """Store and switch to ``adapter`` unless it validates worse than the current one.
 
         Both are scored with onnxruntime on ``validation`` (held-out buffer cells of every
         season seen so far); the score is the mean over seasons of balanced accuracy. The
-        candidate is published if it scores at least current - ``margin`` and, in every season,
-        lets the robot drive on at least the current's share of known-drivable cells -
-        ``drivable_margin`` (:func:`drivable_shares`; 1 = not checked). With no current
+        candidate is published if it scores at least current - ``margin`` and, in every season
+        and on the cells newer than ``new_after_uid``, lets the robot drive on at least the
+        current's share of known-drivable cells and stop for at least its share of
+        known-blocked ones, less ``drivable_margin`` (:func:`traversability`; 1 = not
+        checked). With no current
         adapter (or one for another backbone) it is published as the first; with a current
         adapter and no validation cells it is refused unless ``force``.
         """
@@ -416,8 +448,8 @@ class AdapterStore:
             elif cand >= cur - margin:
                 ok, reason = True, f"validation {cand:.4f} >= current {cur:.4f} - {margin}"
                 if drivable_margin < 1.0:
-                    worse = _less_drivable(adapter, current, validation, classes,
-                                           drivable_margin)
+                    worse = _less_safe(adapter, current, validation, classes,
+                                       drivable_margin, new_after_uid)
                     if worse:
                         ok, reason = force, worse + (" (forced)" if force else "")
             else:

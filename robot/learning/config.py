@@ -126,9 +126,9 @@ class PublishConfig:
 
     margin: float = 0.01  # candidate may score at most this much below the current (0..1)
     keep_versions: int = 20  # older versions beyond this are pruned (never the current one)
-    # in every season, the candidate may call at most this much less of the known-drivable
-    # ground lawn or path than the current adapter (robot/adapter/store.py drivable_shares);
-    # 1 = not checked
+    # in every season and on the new cells, the candidate may drive on at most this much less
+    # of the known-drivable ground, and stop for at most this much less of the known-blocked
+    # ground, than the current adapter (robot/adapter/store.py traversability); 1 = off
     drivable_margin: float = 0.05
 
     def __post_init__(self) -> None:
@@ -252,9 +252,11 @@ class LearnerConfig:
                                     "validates worse than the current one by more than this",
                                     "accuracy, 0..1", in_range(0, 1))
     drivable_margin: float = setting(_PUBLISH.drivable_margin, "and only if, in every "
-                                     "season, it calls at most this much less of the ground "
-                                     "the robot knows is drivable lawn or path (1 = not "
-                                     "checked)", "share, 0..1", in_range(0, 1))
+                                     "season and on the new cells, it lets the robot drive on "
+                                     "at most this much less of the ground known to be "
+                                     "drivable, and stop for at most this much less of the "
+                                     "ground known to be blocked (1 = not checked)",
+                                     "share, 0..1", in_range(0, 1))
     nice: int = setting(_PROCESS.nice_increment, "OS priority of the learner process (higher "
                         "= lower priority)", "", in_range(0, 19))
 

@@ -132,7 +132,7 @@ def run_retrain_locked(job: RetrainJob, report: Report | None = None,
     report(0.9, "validating")
     decision = store.publish(
         adapter, new_state, val_cells, margin=job.publish.margin, force=job.force_publish,
-        drivable_margin=job.publish.drivable_margin,
+        drivable_margin=job.publish.drivable_margin, new_after_uid=upto,
         meta={
             "reason": job.reason,
             "seed": job.seed,

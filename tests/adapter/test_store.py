@@ -274,3 +274,21 @@ def test_a_candidate_that_would_stop_on_known_drivable_ground_is_refused(tmp_pat
     assert store.publish(*stopper, VAL, margin=1.0).published  # the check off: it passes
     good = store.publish(*adapters["good"], VAL, margin=0.01, drivable_margin=0.05)
     assert good.published, good.reason
+
+
+def test_a_candidate_that_would_drive_into_known_obstacles_is_refused(tmp_path, adapters):
+    """The mirror: a retrain that took obstacles for lawn, judged on the cells its parent never
+    saw (today's garden), is not published."""
+    lawn, obstacle = CLASSES.index("lawn"), CLASSES.index("obstacle")
+    relabelled = B_TRAIN.labels.copy()
+    relabelled[relabelled == obstacle] = lawn
+    reckless = train("replay", adapters["first"][1],
+                     dataclasses.replace(B_TRAIN, labels=relabelled), A_TRAIN, seed=0)
+    store = AdapterStore(tmp_path, backbone_sha256=SHA, feature_dim=DIM)
+    store.publish(*adapters["first"], VAL, margin=0.01)
+    store.publish(*adapters["good"], VAL, margin=0.01)  # knows summer's obstacles
+    val = dataclasses.replace(VAL, uid=np.arange(len(VAL)))
+    new_after = int(np.flatnonzero(VAL.season == "summer")[0]) - 1  # summer cells are new
+    d = store.publish(*reckless, val, margin=1.0, drivable_margin=0.05, new_after_uid=new_after)
+    assert not d.published and "known-blocked" in d.reason, d.reason
+    assert store.current_version() == 2
