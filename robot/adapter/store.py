@@ -135,21 +135,33 @@ def _less_safe(candidate: ExportedAdapter, current: ExportedAdapter,
                validation: LabelledCells, classes: tuple[str, ...], margin: float,
                new_after_uid: int | None) -> str:
     """Why ``candidate`` would drive worse than ``current`` ("" if it would not): the first group
-    of :func:`traversability` where it lets the robot drive on less of the known-drivable
-    ground, or stops on less of the known-blocked ground, by more than ``margin``."""
+    of :func:`traversability` where its balanced score — the mean of its drive share on the
+    known-drivable cells and its stop share on the known-blocked ones — is below the current's
+    by more than ``margin``. Balanced, because each share alone is won by an adapter that
+    always drives or always stops: one that learns autumn's leaf-covered lawn trades a little
+    of the old adapter's stopping everywhere for a lot of driving."""
     cand = traversability(candidate, validation, classes, new_after_uid)
     cur = traversability(current, validation, classes, new_after_uid)
     for group, c in cand.items():
         k = cur.get(group)
         if k is None:
             continue
-        if c.drive is not None and k.drive is not None and c.drive < k.drive - margin:
-            return (f"{group}: it would drive on {c.drive:.1%} of the known-drivable cells, "
-                    f"the current adapter on {k.drive:.1%} (margin {margin:.0%})")
-        if c.stop is not None and k.stop is not None and c.stop < k.stop - margin:
-            return (f"{group}: it would stop for {c.stop:.1%} of the known-blocked cells, "
-                    f"the current adapter for {k.stop:.1%} (margin {margin:.0%})")
+        pairs = [(a, b) for a, b in ((c.drive, k.drive), (c.stop, k.stop))
+                 if a is not None and b is not None]
+        if not pairs:
+            continue
+        mine = sum(a for a, _ in pairs) / len(pairs)
+        theirs = sum(b for _, b in pairs) / len(pairs)
+        if mine < theirs - margin:
+            return (f"{group}: it would drive on {_share(c.drive)} of the known-drivable cells "
+                    f"and stop for {_share(c.stop)} of the known-blocked ones, the current "
+                    f"adapter on {_share(k.drive)} and for {_share(k.stop)} (balanced "
+                    f"{mine:.3f} < {theirs:.3f} - {margin})")
     return ""
+
+
+def _share(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
 
 
 @dataclass(frozen=True)
@@ -415,12 +427,11 @@ class AdapterStore:
         Both are scored with onnxruntime on ``validation`` (held-out buffer cells of every
         season seen so far); the score is the mean over seasons of balanced accuracy. The
         candidate is published if it scores at least current - ``margin`` and, in every season
-        and on the cells newer than ``new_after_uid``, lets the robot drive on at least the
-        current's share of known-drivable cells and stop for at least its share of
-        known-blocked ones, less ``drivable_margin`` (:func:`traversability`; 1 = not
-        checked). With no current
-        adapter (or one for another backbone) it is published as the first; with a current
-        adapter and no validation cells it is refused unless ``force``.
+        and on the cells newer than ``new_after_uid``, its balanced traversability (driving on
+        known-drivable cells, stopping for known-blocked ones) is at least the current's less
+        ``drivable_margin`` (:func:`traversability`, :func:`_less_safe`; 1 = not checked).
+        With no current adapter (or one for another backbone) it is published as the first;
+        with a current adapter and no validation cells it is refused unless ``force``.
         """
         adapter.check_backbone(self.backbone_sha256, self.feature_dim, "candidate adapter")
         classes = adapter.classes
