@@ -172,7 +172,7 @@ class TriggerConfig:
     # The schedule's gate (ScheduleGate): a night waits while a change is unconfirmed; with
     # settle_nights > 0 it retrains only on that many due times after a drift alarm.
     hold_unconfirmed: bool = True
-    settle_nights: int = 0
+    settle_nights: int = 3
 
     def __post_init__(self) -> None:
         try:  # the parser is the validator

@@ -209,7 +209,7 @@ def night_after(trig: ScheduleTrigger, day: int) -> bool:
 def test_one_novel_day_is_not_learnt_overnight_and_the_second_raises_the_alarm():
     """A day that looks new may be one day's weather: its night waits. If the next day is new
     too, the alarm fires during it (and retrains at once); if familiar, the nights go on."""
-    mon = drift()
+    mon = drift(settle_nights=0)  # every night, but for the wait
     trig = nightly(mon)
     assert work_day(mon, 0, [FAMILIAR] * 60, seconds=60) == []
     assert night_after(trig, 0)
