@@ -323,13 +323,17 @@ def forgetting(parts: Any, garden: Any, looks: dict[int, Any], store: Any, start
                 truth = cell_labels(labels, cells.grid_hw, len(cells.class_names))
                 board.hold_back(season, cells.features, truth)
     final = store.current_version()
-    versions = list(range(start_version, final + 1))
+    # the store keeps its newest [publish] keep_versions versions: a long run's first ones are
+    # gone, and "the best any version had" is over those that are left (listed as pruned)
+    kept = set(store.version_numbers())
+    versions = [v for v in range(start_version, final + 1) if v in kept]
+    pruned = [v for v in range(start_version, final + 1) if v not in kept]
     acc = evaluate_versions(store, versions, board.held_back)
     order = list(by_season)
     earlier = order[:-1]
     drops = {s: round(100 * (max(acc[s].values()) - acc[s][final]), 2) for s in earlier
              if s in acc}
-    return {"versions": versions, "final": final,
+    return {"versions": versions, "pruned": pruned, "final": final,
             "accuracy": {s: {f"v{v}": round(a, 4) for v, a in acc[s].items()} for s in acc},
             "drop_points": drops,
             "fm_points": round(float(np.mean(list(drops.values()))), 2) if drops else None,
