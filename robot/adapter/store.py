@@ -80,13 +80,12 @@ class Traversability:
     stop: float | None  # share of known-blocked cells it calls something else
 
 
-def traversability(adapter: ExportedAdapter, cells: LabelledCells, classes: tuple[str, ...],
-                   new_after_uid: int | None = None) -> dict[str, Traversability]:
-    """Per season (and ``"new"``: the cells with a uid above ``new_after_uid``, the ones the
-    candidate's parent never saw — today's garden), what ``adapter`` makes of ground known to
-    be drivable (every class the label allows is lawn or path: "drove here smoothly", a probe
-    that got through, a lawn or path label) and known to be blocked (no class it allows is:
-    a bump, a plant or obstacle label). A share over fewer than MIN_GROUP_CELLS is None."""
+def traversability(adapter: ExportedAdapter, cells: LabelledCells,
+                   classes: tuple[str, ...]) -> Traversability:
+    """What ``adapter`` makes of ground known to be drivable (every class the label allows is
+    lawn or path: "drove here smoothly", a probe that got through, a lawn or path label) and
+    known to be blocked (no class it allows is: a bump, a plant or obstacle label). A share
+    over fewer than MIN_GROUP_CELLS cells is None."""
     ok = np.zeros(len(classes), bool)
     ok[list(traversable_ids(classes))] = True
     bits = np.int64(sum(1 << i for i in range(len(classes)) if ok[i]))
@@ -100,20 +99,15 @@ def traversability(adapter: ExportedAdapter, cells: LabelledCells, classes: tupl
     blocked[~single] = (allowed & bits) == 0
     known = drivable | blocked
     if not known.any():
-        return {}
+        return Traversability(None, None)
     pred = adapter.predict_cells(cells.features_f32()[known], frame_ids_of(cells)[known]).classes
     drives = ok[np.asarray(pred, np.int64)]
     drivable, blocked = drivable[known], blocked[known]
-    seasons = np.asarray(cells.season).astype(str)[known]
-    groups = {str(s): seasons == s for s in np.unique(seasons)}
-    if new_after_uid is not None:
-        groups["new"] = cells.uid[known] > new_after_uid
 
-    def share(hit: np.ndarray, where: np.ndarray) -> float | None:
-        return float(hit[where].mean()) if where.sum() >= MIN_GROUP_CELLS else None
+    def share(hit: np.ndarray) -> float | None:
+        return float(hit.mean()) if len(hit) >= MIN_GROUP_CELLS else None
 
-    return {g: Traversability(share(drives, m & drivable), share(~drives, m & blocked))
-            for g, m in groups.items()}
+    return Traversability(share(drives[drivable]), share(~drives[blocked]))
 
 
 def set_label_truth(cells: LabelledCells, predicted: np.ndarray) -> np.ndarray:
@@ -134,30 +128,32 @@ def set_label_truth(cells: LabelledCells, predicted: np.ndarray) -> np.ndarray:
 def _less_safe(candidate: ExportedAdapter, current: ExportedAdapter,
                validation: LabelledCells, classes: tuple[str, ...], margin: float,
                new_after_uid: int | None) -> str:
-    """Why ``candidate`` would drive worse than ``current`` ("" if it would not): the first group
-    of :func:`traversability` where its balanced score — the mean of its drive share on the
+    """Why ``candidate`` would drive worse than ``current`` on today's garden ("" if it would
+    not): on the held-out cells newer than ``new_after_uid`` (the ones the candidate's parent
+    never saw), its balanced traversability — the mean of its drive share on the
     known-drivable cells and its stop share on the known-blocked ones — is below the current's
     by more than ``margin``. Balanced, because each share alone is won by an adapter that
     always drives or always stops: one that learns autumn's leaf-covered lawn trades a little
-    of the old adapter's stopping everywhere for a lot of driving."""
-    cand = traversability(candidate, validation, classes, new_after_uid)
-    cur = traversability(current, validation, classes, new_after_uid)
-    for group, c in cand.items():
-        k = cur.get(group)
-        if k is None:
-            continue
-        pairs = [(a, b) for a, b in ((c.drive, k.drive), (c.stop, k.stop))
-                 if a is not None and b is not None]
-        if not pairs:
-            continue
-        mine = sum(a for a, _ in pairs) / len(pairs)
-        theirs = sum(b for _, b in pairs) / len(pairs)
-        if mine < theirs - margin:
-            return (f"{group}: it would drive on {_share(c.drive)} of the known-drivable cells "
-                    f"and stop for {_share(c.stop)} of the known-blocked ones, the current "
-                    f"adapter on {_share(k.drive)} and for {_share(k.stop)} (balanced "
-                    f"{mine:.3f} < {theirs:.3f} - {margin})")
-    return ""
+    of the old adapter's stopping everywhere for a lot of driving. Only today's cells: the
+    earlier seasons are the validation score's to guard (their forgetting), and a check there
+    refused retrains that learned a new season at a few points' cost to an old one."""
+    if new_after_uid is None:
+        return ""
+    today = validation.take(validation.uid > new_after_uid)
+    c = traversability(candidate, today, classes)
+    k = traversability(current, today, classes)
+    pairs = [(a, b) for a, b in ((c.drive, k.drive), (c.stop, k.stop))
+             if a is not None and b is not None]
+    if not pairs:
+        return ""
+    mine = sum(a for a, _ in pairs) / len(pairs)
+    theirs = sum(b for _, b in pairs) / len(pairs)
+    if mine >= theirs - margin:
+        return ""
+    return (f"on today's cells it would drive on {_share(c.drive)} of the known-drivable "
+            f"ground and stop for {_share(c.stop)} of the known-blocked, the current adapter "
+            f"on {_share(k.drive)} and for {_share(k.stop)} (balanced {mine:.3f} < "
+            f"{theirs:.3f} - {margin})")
 
 
 def _share(x: float | None) -> str:
@@ -426,10 +422,11 @@ class AdapterStore:
 
         Both are scored with onnxruntime on ``validation`` (held-out buffer cells of every
         season seen so far); the score is the mean over seasons of balanced accuracy. The
-        candidate is published if it scores at least current - ``margin`` and, in every season
-        and on the cells newer than ``new_after_uid``, its balanced traversability (driving on
-        known-drivable cells, stopping for known-blocked ones) is at least the current's less
-        ``drivable_margin`` (:func:`traversability`, :func:`_less_safe`; 1 = not checked).
+        candidate is published if it scores at least current - ``margin`` and, on the
+        validation cells newer than ``new_after_uid`` (today's garden), its balanced
+        traversability (driving on known-drivable cells, stopping for known-blocked ones) is
+        at least the current's less ``drivable_margin`` (:func:`_less_safe`; 1 or no
+        ``new_after_uid`` = not checked).
         With no current adapter (or one for another backbone) it is published as the first;
         with a current adapter and no validation cells it is refused unless ``force``.
         """

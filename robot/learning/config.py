@@ -126,9 +126,9 @@ class PublishConfig:
 
     margin: float = 0.01  # candidate may score at most this much below the current (0..1)
     keep_versions: int = 20  # older versions beyond this are pruned (never the current one)
-    # in every season and on the new cells, the candidate may drive on at most this much less
-    # of the known-drivable ground, and stop for at most this much less of the known-blocked
-    # ground, than the current adapter (robot/adapter/store.py traversability); 1 = off
+    # on the held-out cells its parent never saw, the candidate's balanced traversability (drive
+    # on known-drivable, stop for known-blocked ground) may be at most this much below the
+    # current adapter's (robot/adapter/store.py _less_safe); 1 = off
     drivable_margin: float = 0.05
 
     def __post_init__(self) -> None:
@@ -251,11 +251,11 @@ class LearnerConfig:
     publish_margin: float = setting(_PUBLISH.margin, "publish a new adapter unless it "
                                     "validates worse than the current one by more than this",
                                     "accuracy, 0..1", in_range(0, 1))
-    drivable_margin: float = setting(_PUBLISH.drivable_margin, "and only if, in every "
-                                     "season and on the new cells, it lets the robot drive on "
-                                     "at most this much less of the ground known to be "
-                                     "drivable, and stop for at most this much less of the "
-                                     "ground known to be blocked (1 = not checked)",
+    drivable_margin: float = setting(_PUBLISH.drivable_margin, "and only if, on the "
+                                     "new held-out cells, its balanced traversability (drive "
+                                     "on ground known to be drivable, stop for ground known to "
+                                     "be blocked) is at most this much below the current "
+                                     "adapter's (1 = not checked)",
                                      "share, 0..1", in_range(0, 1))
     nice: int = setting(_PROCESS.nice_increment, "OS priority of the learner process (higher "
                         "= lower priority)", "", in_range(0, 19))

@@ -269,16 +269,19 @@ def test_a_candidate_that_would_stop_on_known_drivable_ground_is_refused(tmp_pat
     stopper = train("finetune", adapters["first"][1], taught, None, seed=0)
     store = AdapterStore(tmp_path, backbone_sha256=SHA, feature_dim=DIM)
     store.publish(*adapters["first"], VAL, margin=0.01)
-    d = store.publish(*stopper, VAL, margin=1.0, drivable_margin=0.05)  # accuracy: anything
+    val = dataclasses.replace(VAL, uid=np.arange(len(VAL)))  # every cell is today's
+    d = store.publish(*stopper, val, margin=1.0, drivable_margin=0.05,  # accuracy: anything
+                      new_after_uid=-1)
     assert not d.published and "known-drivable" in d.reason and store.current_version() == 1
-    assert store.publish(*stopper, VAL, margin=1.0).published  # the check off: it passes
-    good = store.publish(*adapters["good"], VAL, margin=0.01, drivable_margin=0.05)
+    assert store.publish(*stopper, val, margin=1.0).published  # the check off: it passes
+    good = store.publish(*adapters["good"], val, margin=0.01, drivable_margin=0.05,
+                         new_after_uid=-1)
     assert good.published, good.reason
 
 
 def test_a_candidate_that_would_drive_into_known_obstacles_is_refused(tmp_path, adapters):
     """The mirror: a retrain that took obstacles for lawn, judged on the cells its parent never
-    saw (today's garden), is not published."""
+    saw (today's garden), is not published; judged on older cells only, it would be."""
     lawn, obstacle = CLASSES.index("lawn"), CLASSES.index("obstacle")
     relabelled = B_TRAIN.labels.copy()
     relabelled[relabelled == obstacle] = lawn
@@ -290,5 +293,8 @@ def test_a_candidate_that_would_drive_into_known_obstacles_is_refused(tmp_path, 
     val = dataclasses.replace(VAL, uid=np.arange(len(VAL)))
     new_after = int(np.flatnonzero(VAL.season == "summer")[0]) - 1  # summer cells are new
     d = store.publish(*reckless, val, margin=1.0, drivable_margin=0.05, new_after_uid=new_after)
-    assert not d.published and "known-blocked" in d.reason, d.reason
+    assert not d.published and "stop for" in d.reason, d.reason
     assert store.current_version() == 2
+    everything_old = store.publish(*reckless, val, margin=1.0, drivable_margin=0.05,
+                                   new_after_uid=len(VAL))
+    assert everything_old.published
