@@ -69,6 +69,9 @@ class ScheduleGate:
       as it is. Every retrain on the robot's own labels is a risk (measured: a stable season's
       nightly retrains swung false stops between 7 % and 71 % and once raised bumps, `gardenbot
       bench autonomy` in docs/benchmarks.md); 0 = every due time with enough new labels.
+
+    Without a drift monitor (``[triggers] drift_novelty = 0``) neither rule applies: the
+    schedule is then the only thing that retrains by itself.
     """
 
     def __init__(self, monitor: DriftMonitor | None, config: TriggerConfig) -> None:
@@ -93,7 +96,7 @@ class ScheduleGate:
         if m is not None and self.hold_unconfirmed and 0 < m.novel_sessions < need:
             return (f"the garden looked new in {m.novel_sessions} session(s), the drift alarm "
                     f"needs {need}: waiting to see whether it lasts")
-        if self.settle_nights > 0 and not settling:
+        if m is not None and self.settle_nights > 0 and not settling:
             return (f"no drift alarm in the last {self.settle_nights} scheduled nights: the "
                     "adapter stays")
         return ""

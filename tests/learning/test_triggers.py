@@ -242,6 +242,12 @@ def test_settle_nights_retrain_only_after_an_alarm():
     assert nights == [True, True, False, False]  # the season settles in over two nights
 
 
+def test_without_a_drift_alarm_the_schedule_retrains_every_night():
+    trig = ScheduleTrigger("nightly at 02:00", 100, EPOCH,
+                           ScheduleGate(None, TriggerConfig(settle_nights=3)))
+    assert all(night_after(trig, day) for day in range(5))
+
+
 def test_the_owners_answers_are_learnt_the_same_night():
     mon = DriftMonitor(TriggerConfig(min_new_samples=100, settle_nights=2))
     trig = nightly(mon)
