@@ -33,12 +33,16 @@ class ScheduleTrigger:
         self.gate = gate
         self.skipped = ""  # why the last due time did not retrain ("" = it did, or none yet)
 
+    def is_time(self, now: datetime) -> bool:
+        """A scheduled time has come (cheap: the loop asks it before counting new cells)."""
+        return self.next_time is not None and now >= self.next_time
+
     def due(self, now: datetime, new_samples: int, human_samples: int = 0) -> bool:
         """True when a retrain should start now. A due time that is skipped (too few new
         samples, or the gate waits) is logged, not postponed: the next chance is the next
         scheduled time. ``human_samples``: how many of the new cells a person labelled (owner
         answers, label maps): the gate never holds those back."""
-        if self.next_time is None or now < self.next_time:
+        if not self.is_time(now):
             return False
         fired_at = self.next_time
         self.next_time = next_fire_time(self.schedule, now, last_fired=fired_at)
@@ -76,8 +80,7 @@ class ScheduleGate:
 
     def __init__(self, monitor: DriftMonitor | None, config: TriggerConfig) -> None:
         self.monitor = monitor
-        self.hold_unconfirmed = config.hold_unconfirmed
-        self.settle_nights = config.settle_nights
+        self.config = config
         self._alarms_seen = 0
         self._nights_left = 0
 
@@ -87,17 +90,18 @@ class ScheduleGate:
         m = self.monitor
         if m is not None and m.alarm_count != self._alarms_seen:
             self._alarms_seen = m.alarm_count
-            self._nights_left = self.settle_nights
+            self._nights_left = self.config.settle_nights
         settling = self._nights_left > 0
         self._nights_left = max(0, self._nights_left - 1)
         if human_samples > 0:
             return ""
         need = m.config.drift_sessions if m is not None else 0
-        if m is not None and self.hold_unconfirmed and 0 < m.novel_sessions < need:
+        if m is not None and self.config.hold_unconfirmed and 0 < m.novel_sessions < need:
             return (f"the garden looked new in {m.novel_sessions} session(s), the drift alarm "
                     f"needs {need}: waiting to see whether it lasts")
-        if m is not None and self.settle_nights > 0 and not settling:
-            return (f"no drift alarm in the last {self.settle_nights} scheduled nights: the "
+        settle = self.config.settle_nights
+        if m is not None and settle > 0 and not settling:
+            return (f"no drift alarm in the last {settle} scheduled nights: the "
                     "adapter stays")
         return ""
 
@@ -149,7 +153,6 @@ class DriftAlarm:
 class _Session:
     """One stretch of driving: frames with no gap longer than ``drift_gap_s`` between them."""
 
-    start_s: float
     last_s: float
     driven_s: float = 0.0  # sum of the frame-to-frame steps (gaps excluded)
     frames: int = 0
@@ -238,7 +241,7 @@ class DriftMonitor:
             self._close()  # docked (or the clock went back, or a long block is full)
             s = None
         if s is None:
-            s = self._session = _Session(time_s, time_s)
+            s = self._session = _Session(time_s)
         s.driven_s += time_s - s.last_s
         s.last_s = time_s
         s.frames += 1

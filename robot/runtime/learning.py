@@ -439,9 +439,11 @@ class LearnerStep:
                     log.warning("drift alarm: the garden looks new and there are too few new "
                                 "labels to retrain (%d < %d); label a few frames",
                                 self.memory.new_cells, self.settings.triggers.min_new_samples)
-        if tick.index % 10 == 0 and self.schedule.due(self.now(), self.memory.new_cells,
-                                                      self.memory.new_human_cells):
-            self.request("schedule")
+        if tick.index % 10 == 0:
+            now = self.now()  # the buffer is counted only when a scheduled time has come
+            if self.schedule.is_time(now) and self.schedule.due(
+                    now, self.memory.new_cells, self.memory.new_human_cells):
+                self.request("schedule")
         while self._requests:
             reason = self._requests.popleft()
             if self.running:

@@ -50,9 +50,10 @@ import numpy as np
 
 from robot.learning.config import TriggerConfig
 from robot.learning.triggers import DriftMonitor
-from tools.bench.drive import finish, num, say, split_list
+from tools.bench.drive import finish, say, split_list
 from tools.bench.measure import machine
 from tools.bench.verdict import QUALITY, Bar
+from tools.formatting import num
 
 DAY_S = 86_400.0
 SESSION_START_S = 600.0  # the robot leaves the dock ten minutes into its working slot

@@ -25,6 +25,7 @@ from robot.learning.learner.training import (
     OptimizerState,
     Sampler,
     cross_entropy_step,
+    gather,
     mixed_batches,
     mixed_indices,
     replay_class_shares,
@@ -97,10 +98,7 @@ def fit_replay(fit: FitInput) -> FitResult:
 
         def step() -> None:
             i_new, i_old = draw()
-            parts = [tensors(zs, ys, i) for zs, ys, i in ((fit.z_new, fit.y_new, i_new),
-                                                         (fit.z_old, fit.y_old, i_old))
-                     if i is not None]
-            z, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+            z, y = gather(fit, i_new, i_old)
             out = model(z)
             loss = partial_label_loss(out, y)
             if i_old is not None:

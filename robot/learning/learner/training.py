@@ -258,17 +258,14 @@ def mixed_indices(fit: FitInput, n_replay: int,
     return draw
 
 
+def gather(fit: FitInput, i_new: np.ndarray | None, i_old: np.ndarray | None) -> Batch:
+    """One batch of :func:`mixed_indices`' cells: the new ones first, then the remembered."""
+    parts = [tensors(z, y, i) for z, y, i in ((fit.z_new, fit.y_new, i_new),
+                                              (fit.z_old, fit.y_old, i_old)) if i is not None]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
 def mixed_batches(fit: FitInput, n_replay: int) -> Callable[[], Batch]:
-    """Batches of :func:`mixed_indices`' cells: the new ones first, then the remembered."""
+    """Batches of :func:`mixed_indices`' cells (:func:`gather`)."""
     draw = mixed_indices(fit, n_replay)
-
-    def batch() -> Batch:
-        i_new, i_old = draw()
-        parts = []
-        if i_new is not None:
-            parts.append(tensors(fit.z_new, fit.y_new, i_new))
-        if i_old is not None:
-            parts.append(tensors(fit.z_old, fit.y_old, i_old))
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-
-    return batch
+    return lambda: gather(fit, *draw())
