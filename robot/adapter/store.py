@@ -274,6 +274,15 @@ class AdapterStore:
         return LearnerState.from_bytes(self._read_checked(version, STATE_FILE, meta),
                                        f"learner state of version {version}")
 
+    def parent_of(self, version: int) -> int | None:
+        """The version that was current when ``version`` was published (None: the first, or
+        its metadata cannot be read)."""
+        try:
+            parent = self._meta(version).get("parent")
+        except StoreError:
+            return None
+        return parent if isinstance(parent, int) else None
+
     def _resolve(self, version: int | None) -> int:
         if version is not None:
             return version

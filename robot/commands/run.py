@@ -166,6 +166,7 @@ def main(argv: list[str]) -> int:
 
 def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
     from robot.acting.policy import GroundGrid
+    from robot.learning.trial import TrialBook
     from robot.runtime.control import ActuationStep, PolicyStep, RobotState
     from robot.runtime.learning import (
         AnnotationStep,
@@ -177,6 +178,7 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
     from robot.runtime.output import OverlayStep, RecorderStep
     from robot.runtime.settings import defaults_dir, open_parts
     from robot.runtime.telemetry import TelemetryStep
+    from robot.runtime.trial import TrialStep
     from robot.runtime.vision import CameraStep, PerceptionStep
 
     data_dir = args.data_dir or cfg.resolve(cfg.paths.data_dir)
@@ -211,6 +213,8 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
                                     cfg.experience, cfg.watering.moisture_threshold, describe,
                                     keyframe_period_s=0.25)
         experience.source_of = policy.prober.source_at  # probes' labels: source "probe"
+        trial = TrialStep(TrialBook(paths.trials, settings.trial),
+                          perception.classifier.runner.store, policy.prober.source_at)
         places = _places_step(cfg, data_dir, memory, camera, backbone, classes, describe)
         actuation = ActuationStep(link, state, local_time)
         dash = None
@@ -230,6 +234,7 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
             TelemetryStep(link, state, [z.id for z in zones]),
             experience,
             *places,
+            trial,
             AnnotationStep(memory, args.annotate, describe),
             *([dash.questions] if dash else []),
             learner,

@@ -138,6 +138,23 @@ class PublishConfig:
 
 
 @dataclass(frozen=True)
+class TrialConfig:
+    """A newly published adapter drives on trial: it goes back to its parent when it drives
+    clearly worse than the parent did (robot/learning/trial.py)."""
+
+    frames: int = 600  # camera frames of driving the trial lasts (a minute at 10 fps); 0 = off
+    stop_margin: float = 0.30  # roll back when it stops on this much more of its frames
+    bump_margin: float = 1.0  # ... or bumps this many more times per 100 m (bumps per 100 m)
+    min_bumps: int = 2  # ... and at least this many times (one bump is not evidence)
+
+    def __post_init__(self) -> None:
+        _check(self.frames >= 0, "frames", "must be >= 0 (0 = no trial)")
+        _check(0.0 < self.stop_margin <= 1.0, "stop_margin", "must be in (0, 1]")
+        _check(self.bump_margin >= 0.0, "bump_margin", "must be >= 0")
+        _check(self.min_bumps >= 1, "min_bumps", "must be >= 1")
+
+
+@dataclass(frozen=True)
 class LearnerProcessConfig:
     """The background learner process."""
 
@@ -209,6 +226,7 @@ class LearnerSettings:
     process: LearnerProcessConfig
     triggers: TriggerConfig
     drift_alarm: bool  # False when [triggers] drift_novelty = 0
+    trial: TrialConfig = TrialConfig()
 
 
 def schedule_phrase(v: str) -> str | None:
@@ -234,7 +252,7 @@ def _number_above_zero_or_off(v: float) -> str | None:
 # [learner] and [triggers] take their defaults from the learner's own dataclasses above;
 # robot/runtime/settings.py maps the keys onto them.
 _BUFFER, _TRAIN, _PUBLISH = BufferConfig(), TrainConfig(), PublishConfig()
-_PROCESS, _TRIGGER = LearnerProcessConfig(), TriggerConfig()
+_PROCESS, _TRIGGER, _TRIAL = LearnerProcessConfig(), TriggerConfig(), TrialConfig()
 
 
 @dataclass(frozen=True)
@@ -257,6 +275,17 @@ class LearnerConfig:
                                      "be blocked) is at most this much below the current "
                                      "adapter's (1 = not checked)",
                                      "share, 0..1", in_range(0, 1))
+    trial_frames: int = setting(_TRIAL.frames, "a newly published adapter drives on trial "
+                                "for this many camera frames and goes back to its parent "
+                                "when it drives clearly worse (docs/learner.md); 0 = no "
+                                "trial", "frames", in_range(0, 10_000_000))
+    trial_stop_margin: float = setting(_TRIAL.stop_margin, "on trial, it goes back when it "
+                                       "stops on this much larger a share of its frames "
+                                       "than its parent did while the parent bumped no more",
+                                       "share, 0..1", in_range(0.01, 1))
+    trial_bump_margin: float = setting(_TRIAL.bump_margin, "on trial, it goes back when it "
+                                       "bumps at least twice and this much more often than "
+                                       "its parent did", "bumps per 100 m", non_negative)
     nice: int = setting(_PROCESS.nice_increment, "OS priority of the learner process (higher "
                         "= lower priority)", "", in_range(0, 19))
 

@@ -3,6 +3,7 @@
     <data dir>/replay_buffer.gbrb     the replay buffer
     <data dir>/adapters/              the adapter store
     <data dir>/learner_status.json    the learner process's status
+    <data dir>/adapter_trials.json    each adapter's recent driving and trial (learning/trial.py)
 """
 
 from __future__ import annotations
@@ -33,3 +34,7 @@ class LearnerPaths:
     @property
     def status(self) -> Path:
         return self.data_dir / "learner_status.json"
+
+    @property
+    def trials(self) -> Path:
+        return self.data_dir / "adapter_trials.json"

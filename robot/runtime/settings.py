@@ -26,6 +26,7 @@ from robot.learning.config import (
     LearnerSettings,
     PublishConfig,
     TrainConfig,
+    TrialConfig,
     TriggerConfig,
 )
 from robot.learning.paths import LearnerPaths
@@ -53,6 +54,8 @@ def learner_settings(cfg: Config) -> LearnerSettings:
             drift_sessions=tc.drift_sessions, drift_sustain_s=tc.drift_hold_s,
             hold_unconfirmed=tc.hold_unconfirmed, settle_nights=tc.settle_nights),
         drift_alarm=tc.drift_novelty > 0,
+        trial=TrialConfig(frames=lc.trial_frames, stop_margin=lc.trial_stop_margin,
+                          bump_margin=lc.trial_bump_margin),
     )
 
 

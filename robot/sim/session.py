@@ -112,6 +112,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
 
     from firmware_bridge import BridgeError, Pose
     from robot.acting.policy import GroundGrid
+    from robot.learning.trial import TrialBook
     from robot.runtime.control import ActuationStep, PolicyStep, RobotLink, RobotState
     from robot.runtime.learning import (
         AnnotationStep,
@@ -122,6 +123,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
     from robot.runtime.output import OverlayStep, StatusLine
     from robot.runtime.settings import defaults_dir, open_parts
     from robot.runtime.telemetry import TelemetryStep
+    from robot.runtime.trial import TrialStep
     from robot.runtime.vision import CameraStep, PerceptionStep
     from robot.seeing.camera import VideoFile
     from robot.sim.closed_loop import GardenWorld, hold_back_views
@@ -225,6 +227,8 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                                     cfg.experience, cfg.watering.moisture_threshold,
                                     describe=_describe, keyframe_period_s=0.1)
         experience.source_of = policy_step.prober.source_at  # probes' labels: source "probe"
+        trial = TrialStep(TrialBook(paths.trials, settings.trial),
+                          perception.classifier.runner.store, policy_step.prober.source_at)
 
         def on_segment(i: int, rec: dict[str, Any] | None) -> None:
             pose = Pose(rec["x_m"], rec["y_m"], rec["theta_rad"]) if rec else Pose()
@@ -276,7 +280,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
         steps += [PerceptionStep(perception), *([OracleEyes()] if args.oracle_eyes else []),
                   scoreboard, policy_step,
                   *([dash.owner] if dash else []), oracle, actuation, telemetry, experience,
-                  *own,
+                  *own, trial,
                   AnnotationStep(memory, args.annotate, _describe),
                   *([questions] if questions else []), *([sim_owner] if sim_owner else []),
                   owner, learner]
@@ -318,6 +322,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
         "version_changes": scoreboard.version_changes,
         "button": {"pressed_at_frame": owner.pressed_at, "recording": last},
         "retrains": [_retrain_summary(r) for r in learner.retrains],
+        "trials": trial.summary(),
         "link": {"drives_sent": link.counters.drives_sent,
                  "drives_superseded": actuation.superseded,
                  "drives_renewed": actuation.renewed,

@@ -209,6 +209,7 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
             "schedule", "min_new_samples", "drift_novelty", "drift_fraction", "drift_share",
             "drift_sessions", "drift_sustain_s", "drift_gap_s", "drift_cooldown_s",
             "hold_unconfirmed", "settle_nights")},
+        "trial": asdict(parts.settings.trial),
         "changes": changes, "adapter_start": start_version,
         "adapter_end": store.current_version(), "records": records, "forgetting": fm,
         "wall_s": round(time.monotonic() - wall0, 1),
@@ -252,6 +253,8 @@ def day_record(day: int, season: str, calendar: str, s: dict[str, Any],
         "adapter_start": start, "adapter_end": end,
         **drift.summary(),
         "retrains": [{"when": "day", **r} for r in s["retrains"]],
+        # a published adapter's trial (robot/learning/trial.py): kept, or rolled back
+        "trials": s.get("trials", []),
         "labels_offered": s["buffer"]["offered"], "probes": (s.get("probe") or {}).get("probes"),
         # bumps that ended a probe: the bumper as the safety of a deliberate test of ground
         "probe_bumps": ((s.get("probe") or {}).get("outcomes") or {}).get("bump", 0),
@@ -350,6 +353,8 @@ def day_line(r: dict[str, Any]) -> str:
             f"{num(r['held_back'], '.3f')}, drift "
             f"{pct(r['drift_score'])}, alarms {len(r['alarms'])}"
             + (f", retrains: {trains}" if trains else "")
+            + "".join(f"; v{t['version']} rolled back to v{t['parent']}"
+                      for t in r.get("trials", []) if t["rolled_back"])
             + (f"; night skipped: {r['night_skipped']}" if r.get("night_skipped") else "")
             + f"; adapter v{r['adapter_after_night']}, buffer {r['buffer']['cells']} cells; "
             f"{r['wall_s']:.0f} s")

@@ -1,0 +1,220 @@
+"""A newly published adapter drives on trial, and goes back to its parent if it drives worse.
+
+The publish check (robot/adapter/store.py) judges a candidate on held-out cells the robot
+labelled itself; in a garden whose own labels are poor it passes adapters that then stop
+everywhere or bump (measured: `gardenbot bench autonomy`, docs/benchmarks.md). What the robot
+does measure without any label is how it drives. So for its first ``[learner] trial_frames``
+camera frames a new adapter is on trial, and it goes back to the adapter it replaced (its
+parent) when, against the parent's own most recent driving of the same length:
+
+- it bumped at least ``min_bumps`` times and more than ``bump_margin`` times per 100 m more
+  often (a retrain must never raise collisions), or
+- its policy stopped (or turned on the spot) on a share of frames ``stop_margin`` larger, while
+  the parent bumped no more often than it (within ``bump_margin``): a robot that stands still
+  gathers no labels to learn its way out, and nothing else would ever replace that adapter.
+
+Bumps during a probe do not count: a probe is a deliberate test of ground with the bumper as
+its safety. Without enough recent driving of the parent to compare with (a fresh data folder,
+or a version replaced before its trial ended) the new adapter stays, and the record says so.
+
+:class:`TrialBook` keeps each version's recent driving and verdict in one small JSON file, so a
+trial runs on across the robot's working days (restarts). Torch-free; the loop step that feeds
+it and rolls back is robot/runtime/trial.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from robot.common.atomic import atomic_write_json
+from robot.learning.config import TrialConfig
+
+log = logging.getLogger(__name__)
+
+BOOK_FORMAT = "gardenbot-trials/1"
+BLOCK_FRAMES = 100  # recent driving is kept in blocks of this many frames
+KEEP_VERSIONS = 50  # the book forgets the oldest versions beyond this many
+
+
+@dataclass
+class Driving:
+    """What an adapter did while it drove, as the robot counts it without any label."""
+
+    frames: int = 0
+    stops: int = 0  # frames its policy did not drive forward on
+    metres: float = 0.0  # by odometry
+    bumps: int = 0  # bumper closings outside a probe
+
+    def add(self, other: Driving) -> None:
+        self.frames += other.frames
+        self.stops += other.stops
+        self.metres += other.metres
+        self.bumps += other.bumps
+
+    @property
+    def stop_share(self) -> float:
+        return self.stops / self.frames if self.frames else 0.0
+
+    @property
+    def bumps_per_100m(self) -> float:
+        if self.bumps == 0:
+            return 0.0
+        return 100.0 * self.bumps / self.metres if self.metres > 0 else math.inf
+
+    def to_list(self) -> list[float]:
+        return [self.frames, self.stops, round(self.metres, 3), self.bumps]
+
+    @classmethod
+    def from_list(cls, v: Any) -> Driving:
+        frames, stops, metres, bumps = v
+        return cls(int(frames), int(stops), float(metres), int(bumps))
+
+    def describe(self) -> str:
+        return (f"stopped on {self.stop_share:.0%} of {self.frames} frames, {self.bumps} "
+                f"bump(s) in {self.metres:.1f} m")
+
+
+def judge(trial: Driving, parent: Driving, cfg: TrialConfig) -> str:
+    """Why the adapter on trial goes back to its parent; "" when it stays."""
+    mine, theirs = trial.bumps_per_100m, parent.bumps_per_100m
+    if trial.bumps >= cfg.min_bumps and mine > theirs + cfg.bump_margin:
+        return f"it bumped more: {trial.describe()}; its parent {parent.describe()}"
+    if trial.stop_share > parent.stop_share + cfg.stop_margin and theirs <= mine + cfg.bump_margin:
+        return f"it stopped more: {trial.describe()}; its parent {parent.describe()}"
+    return ""
+
+
+@dataclass
+class Record:
+    """One version in the book: its parent, its recent driving, its trial and verdict."""
+
+    parent: int | None
+    recent: list[Driving] = field(default_factory=list)  # blocks, oldest first
+    trial: Driving | None = None  # while on trial (and after: what it was judged on)
+    verdict: str = ""  # "" while on trial or never tried
+
+    def recent_total(self, frames: int) -> Driving:
+        """The newest blocks that hold at least ``frames`` frames (all there are if fewer)."""
+        total = Driving()
+        for block in reversed(self.recent):
+            if total.frames >= frames:
+                break
+            total.add(block)
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        return {"parent": self.parent, "recent": [b.to_list() for b in self.recent],
+                "trial": self.trial.to_list() if self.trial is not None else None,
+                "verdict": self.verdict}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Record:
+        parent = d.get("parent")
+        trial = d.get("trial")
+        return cls(int(parent) if parent is not None else None,
+                   [Driving.from_list(b) for b in d.get("recent", [])],
+                   Driving.from_list(trial) if trial is not None else None,
+                   str(d.get("verdict", "")))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    version: int
+    parent: int | None
+    rolled_back: bool
+    reason: str
+
+
+class TrialBook:
+    """Each adapter version's recent driving and its trial, kept in a JSON file.
+
+    A version goes on trial when it first drives, if it is newer than every version the book
+    knows and has a parent. A damaged file is moved aside (``.corrupt``) with a warning and the
+    book starts empty: it holds statistics, never anything the robot cannot do without.
+    """
+
+    def __init__(self, path: Path, config: TrialConfig) -> None:
+        self.path = Path(path)
+        self.config = config
+        self.records: dict[int, Record] = self._load()
+
+    def _load(self) -> dict[int, Record]:
+        try:
+            data = json.loads(self.path.read_text())
+            if not isinstance(data, dict) or data.get("format") != BOOK_FORMAT:
+                raise ValueError(f"not a {BOOK_FORMAT} file")
+            return {int(v): Record.from_json(r) for v, r in data["versions"].items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            aside = self.path.with_name(self.path.name + ".corrupt")
+            log.warning("%s is damaged (%s); moved to %s, the adapters' trials start afresh",
+                        self.path, e, aside.name)
+            with contextlib.suppress(OSError):
+                self.path.replace(aside)
+            return {}
+
+    def save(self) -> None:
+        keep = sorted(self.records)[-KEEP_VERSIONS:]
+        atomic_write_json(self.path, {"format": BOOK_FORMAT, "versions": {
+            str(v): self.records[v].to_json() for v in keep}})
+
+    def on_trial(self, version: int) -> bool:
+        r = self.records.get(version)
+        return r is not None and r.trial is not None and not r.verdict
+
+    def observe(self, version: int, parent: int | None, seen: Driving) -> Verdict | None:
+        """Count ``seen`` (one frame's driving, or a few) for ``version``; the verdict when its
+        trial ends with this frame. ``parent``: the version it replaced (its store meta)."""
+        rec = self.records.get(version)
+        if rec is None:
+            rec = self._new(version, parent)
+        if rec.recent and rec.recent[-1].frames < BLOCK_FRAMES:
+            rec.recent[-1].add(seen)
+        else:
+            rec.recent.append(Driving(seen.frames, seen.stops, seen.metres, seen.bumps))
+        # the last trial-length of driving, and up to one block more (the newest is filling)
+        keep_blocks = math.ceil(self.config.frames / BLOCK_FRAMES) + 1
+        del rec.recent[:-keep_blocks]
+        if rec.trial is None or rec.verdict:
+            return None
+        rec.trial.add(seen)
+        if rec.trial.frames < self.config.frames:
+            return None
+        return self._judge(version, rec)
+
+    def _new(self, version: int, parent: int | None) -> Record:
+        rec = Record(parent)
+        newest = max(self.records, default=None)
+        if self.config.frames > 0 and parent is not None and (newest is None or
+                                                              version > newest):
+            rec.trial = Driving()
+            log.info("adapter version %d drives on trial for %d frames (its parent: %d)",
+                     version, self.config.frames, parent)
+        self.records[version] = rec
+        return rec
+
+    def _judge(self, version: int, rec: Record) -> Verdict:
+        assert rec.trial is not None
+        before = self.records.get(rec.parent) if rec.parent is not None else None
+        parent = before.recent_total(self.config.frames) if before is not None else Driving()
+        if parent.frames < self.config.frames // 2:
+            reason = (f"kept without a verdict: {parent.frames} recent frames of its parent's "
+                      f"driving, {self.config.frames // 2} needed to compare")
+            rec.verdict = reason
+            log.info("adapter version %d %s", version, reason)
+            return Verdict(version, rec.parent, False, reason)
+        why = judge(rec.trial, parent, self.config)
+        if why:
+            rec.verdict = f"rolled back to version {rec.parent}: {why}"
+            log.warning("adapter version %d on trial: %s", version, rec.verdict)
+            return Verdict(version, rec.parent, True, rec.verdict)
+        rec.verdict = f"kept: {rec.trial.describe()}; its parent {parent.describe()}"
+        log.info("adapter version %d passed its trial (%s)", version, rec.verdict)
+        return Verdict(version, rec.parent, False, rec.verdict)
