@@ -8,6 +8,7 @@ from pathlib import Path
 
 from robot.adapter.store import AdapterStore
 from robot.learning.paths import LearnerPaths, default_data_dir
+from robot.learning.trial import read_verdicts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,11 +29,20 @@ def build_parser() -> argparse.ArgumentParser:
 LIST_NOTE = """
 score: the version's validation (mean over seasons of balanced accuracy) on the held-out buffer
 cells of its own retrain; parent's: its parent version on those same cells. Each row was
-measured on different cells, so compare a score with its parent's, not with another row."""
+measured on different cells, so compare a score with its parent's, not with another row.
+trial: how the version drove in its first frames against its parent (docs/learner.md, "On
+trial after publishing"); `gardenbot adapter show VERSION` gives the verdict in full."""
 
 
 def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _trial(verdict: str) -> str:
+    """The trial column: "on trial", "kept", "rolled back" or "-" (never tried)."""
+    if verdict.startswith("rolled back"):
+        return "rolled back"
+    return "kept" if verdict.startswith("kept") else verdict or "-"
 
 
 def _validated_on(validation: dict) -> str:
@@ -45,7 +55,10 @@ def _validated_on(validation: dict) -> str:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    store = AdapterStore(args.store or LearnerPaths(args.data_dir or default_data_dir()).store)
+    paths = LearnerPaths(args.data_dir or (args.store.parent if args.store else None)
+                         or default_data_dir())
+    store = AdapterStore(args.store or paths.store)
+    trials = read_verdicts(paths.trials)
     if args.action == "list":
         current = store.current_version()
         versions = store.versions()
@@ -59,20 +72,22 @@ def main(argv: list[str]) -> int:
             rows.append(("*" if v.version == current else "", v.version, m.get("created", "?"),
                          m.get("strategy", "?"), _score(val.get("score")),
                          m.get("parent") or "-", _score(val.get("parent_score")),
-                         _validated_on(val),
+                         _validated_on(val), _trial(trials.get(v.version, "")),
                          f"ERROR: {v.error}" if v.error else ",".join(m.get("classes", []))))
         width = max(len("on cells (seasons)"), *(len(r[7]) for r in rows))
         print(f"{'':1} {'version':>7}  {'created':<25} {'strategy':<9} {'score':>6} "
               f"{'parent':>6} {'parent':>8}'s  {'on cells (seasons)':<{width}}  "
-              "classes / problem")
-        for mark, version, created, strategy, score, parent, parents, on, tail in rows:
+              f"{'trial':<11}  classes / problem")
+        for mark, version, created, strategy, score, parent, parents, on, trial, tail in rows:
             print(f"{mark:1} {version:>7}  {created:<25} {strategy:<9} {score:>6} "
-                  f"{parent:>6} {parents:>10}  {on:<{width}}  {tail}")
+                  f"{parent:>6} {parents:>10}  {on:<{width}}  {trial:<11}  {tail}")
         print(LIST_NOTE)
         return 0
     if args.action == "show":
         _, meta = store.load(args.version)
-        print(json.dumps(meta, indent=2))
+        version = meta.get("version")
+        print(json.dumps({**meta, "trial": trials.get(version, "") if isinstance(version, int)
+                          else ""}, indent=2))
         return 0
     before = store.current_version()
     store.rollback(args.version)

@@ -218,3 +218,16 @@ class TrialBook:
         rec.verdict = f"kept: {rec.trial.describe()}; its parent {parent.describe()}"
         log.info("adapter version %d passed its trial (%s)", version, rec.verdict)
         return Verdict(version, rec.parent, False, rec.verdict)
+
+
+def read_verdicts(path: Path) -> dict[int, str]:
+    """Each version's trial as the book holds it, for listing: "on trial", the verdict, or ""
+    (never tried). Read-only: an unreadable book reads as empty (the loop sets it aside)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        records = {int(v): Record.from_json(r) for v, r in data["versions"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return {v: r.verdict or ("on trial" if r.trial is not None else "")
+            for v, r in records.items()}
+

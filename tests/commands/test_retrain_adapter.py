@@ -8,7 +8,9 @@ import pytest
 
 from robot.adapter.store import AdapterStore
 from robot.commands.gardenbot import main
+from robot.learning.config import TrialConfig
 from robot.learning.replay_buffer import ReplayBuffer
+from robot.learning.trial import Driving, TrialBook
 from tests.learner_fixtures import CLASSES, DIM, SHA, cells, filled_buffer
 
 
@@ -28,6 +30,25 @@ def test_retrain_in_the_foreground_then_list_show_and_rollback(tmp_path, capsys)
     assert AdapterStore(tmp_path / "adapters").current_version() == 1
     assert main(["adapter", "--data-dir", str(tmp_path), "show", "2"]) == 0
     assert '"parent": 1' in capsys.readouterr().out
+
+
+def test_the_list_shows_each_versions_trial(tmp_path, capsys):
+    filled_buffer(tmp_path / "replay_buffer.gbrb", domains=(0,))
+    for _ in range(2):
+        assert main(["retrain", "--data-dir", str(tmp_path), "--foreground", "--steps", "20",
+                     "--force"]) == 0
+    book = TrialBook(tmp_path / "adapter_trials.json", TrialConfig(frames=10))
+    for version, parent, stops in ((1, None, 0), (2, 1, 1)):
+        for _ in range(10):
+            book.observe(version, parent, Driving(1, stops, 0.0 if stops else 0.03, 0))
+    book.save()
+    capsys.readouterr()
+    assert main(["adapter", "--data-dir", str(tmp_path), "list"]) == 0
+    rows = {m.group(1): line for line in capsys.readouterr().out.splitlines()
+            if (m := re.match(r"^[* ]\s+(\d+)\s", line))}
+    assert "rolled back" in rows["2"] and " - " in rows["1"]
+    assert main(["adapter", "--data-dir", str(tmp_path), "show", "2"]) == 0
+    assert "it stopped more" in capsys.readouterr().out
 
 
 def test_retrain_with_an_empty_buffer_is_a_clear_error(tmp_path, capsys):
