@@ -166,7 +166,6 @@ def main(argv: list[str]) -> int:
 
 def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
     from robot.acting.policy import GroundGrid
-    from robot.learning.trial import TrialBook
     from robot.runtime.control import ActuationStep, PolicyStep, RobotState
     from robot.runtime.learning import (
         AnnotationStep,
@@ -178,8 +177,8 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
     from robot.runtime.output import OverlayStep, RecorderStep
     from robot.runtime.settings import defaults_dir, open_parts
     from robot.runtime.telemetry import TelemetryStep
-    from robot.runtime.trial import TrialStep
     from robot.runtime.vision import CameraStep, PerceptionStep
+    from robot.runtime.watch import driving_watch
 
     data_dir = args.data_dir or cfg.resolve(cfg.paths.data_dir)
     parts = open_parts(cfg, data_dir, defaults_dir(cfg), args.card)
@@ -213,8 +212,8 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
                                     cfg.experience, cfg.watering.moisture_threshold, describe,
                                     keyframe_period_s=0.25)
         experience.source_of = policy.prober.source_at  # probes' labels: source "probe"
-        trial = TrialStep(TrialBook(paths.trials, settings.trial),
-                          perception.classifier.runner.store, policy.prober.source_at)
+        watch = driving_watch(paths, settings, perception.classifier.runner.store, learner,
+                              policy.prober.source_at)
         places = _places_step(cfg, data_dir, memory, camera, backbone, classes, describe)
         actuation = ActuationStep(link, state, local_time)
         dash = None
@@ -234,7 +233,7 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
             TelemetryStep(link, state, [z.id for z in zones]),
             experience,
             *places,
-            trial,
+            watch,
             AnnotationStep(memory, args.annotate, describe),
             *([dash.questions] if dash else []),
             learner,

@@ -190,6 +190,10 @@ class TriggerConfig:
     # settle_nights > 0 it retrains only on that many due times after a drift alarm.
     hold_unconfirmed: bool = True
     settle_nights: int = 3
+    # The bump alarm (robot/learning/triggers.py BumpAlarm): this many bumper closings outside
+    # probes within bump_window frames of one adapter request a retrain at once; 0 = off.
+    bump_alarm: int = 3
+    bump_window: int = 600  # camera frames (a minute at 10 fps)
 
     def __post_init__(self) -> None:
         try:  # the parser is the validator
@@ -214,6 +218,8 @@ class TriggerConfig:
         _check(self.drift_cooldown_s >= 0, "drift_cooldown_s", "must be >= 0")
         _check(isinstance(self.settle_nights, int) and self.settle_nights >= 0,
                "settle_nights", f"must be a whole number >= 0, got {self.settle_nights!r}")
+        _check(self.bump_alarm >= 0, "bump_alarm", "must be >= 0 (0 = off)")
+        _check(self.bump_window >= 1, "bump_window", "must be >= 1 frame")
 
 
 @dataclass(frozen=True)
@@ -317,6 +323,12 @@ class TriggersConfig:
     hold_unconfirmed: bool = setting(_TRIGGER.hold_unconfirmed, "the scheduled retrain waits "
                                      "while the garden has looked new on fewer working days "
                                      "than drift_sessions (one odd day is not learnt)")
+    bump_alarm: int = setting(_TRIGGER.bump_alarm, "this many bumps outside probes within "
+                              "bump_window frames of one adapter request a retrain at once "
+                              "(with min_new_samples new labels; the bumps label the obstacles "
+                              "it missed); 0 = off", "bumps", in_range(0, 1000))
+    bump_window: int = setting(_TRIGGER.bump_window, "the bump alarm counts over this many "
+                               "camera frames", "frames", in_range(1, 10_000_000))
     settle_nights: int = setting(_TRIGGER.settle_nights, "retrain on schedule only on this "
                                  "many due times after a drift alarm (a new season settling "
                                  "in); 0 = every due time with enough new labels", "",

@@ -19,7 +19,7 @@ or a version replaced before its trial ended) the new adapter stays, and the rec
 
 :class:`TrialBook` keeps each version's recent driving and verdict in one small JSON file, so a
 trial runs on across the robot's working days (restarts). Torch-free; the loop step that feeds
-it and rolls back is robot/runtime/trial.py.
+it and rolls back is robot/runtime/watch.py (``DrivingWatch``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ by robot/learning/schedule.py.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,6 +105,40 @@ class ScheduleGate:
             return (f"no drift alarm in the last {settle} scheduled nights: the "
                     "adapter stays")
         return ""
+
+
+class BumpAlarm:
+    """Bumps mean the adapter misses obstacles it should see: ``count`` bumper closings outside
+    probes within ``window`` frames of one adapter version raise the alarm, and the runtime
+    retrains at once instead of waiting for the night — each bump has labelled the ground ahead
+    of the bumper an obstacle (robot/learning/experience.py), and every further minute with this
+    adapter risks more. Measured why: a season's first full day with the last season's adapter
+    bumped 16 times in 26 m while the drift alarm still waited for its second novel day
+    (`gardenbot bench autonomy`, docs/benchmarks.md). The count starts afresh after an alarm and
+    whenever the adapter changes; ``count`` 0 = off."""
+
+    def __init__(self, count: int, window: int) -> None:
+        self.count, self.window = count, window
+        self._version: int | None = None
+        self._frame = 0
+        self._bumps: deque[int] = deque()  # the frame of each bump, oldest first
+
+    def update(self, version: int, bumps: int) -> bool:
+        """One frame of ``version`` with ``bumps`` new bumper closings outside probes; True
+        when they raise the alarm."""
+        if version != self._version:
+            self._version, self._frame = version, 0
+            self._bumps.clear()
+        self._frame += 1
+        self._bumps.extend([self._frame] * bumps)
+        while self._bumps and self._bumps[0] <= self._frame - self.window:
+            self._bumps.popleft()
+        if self.count <= 0 or len(self._bumps) < self.count:
+            return False
+        log.warning("bump alarm: %d bumps outside probes in the last %d frames of adapter "
+                    "version %d", len(self._bumps), self.window, version)
+        self._bumps.clear()
+        return True
 
 
 class RetrainButton:

@@ -404,6 +404,15 @@ class LearnerStep:
     def request(self, reason: str) -> None:
         self._requests.append(reason)
 
+    def request_with_labels(self, reason: str) -> None:
+        """Request a retrain if ``min_new_samples`` new labelled cells wait, as the drift
+        alarm does (the bump alarm: robot/runtime/watch.py); else log why not."""
+        new, need = self.memory.new_cells, self.settings.triggers.min_new_samples
+        if new >= need:
+            self.request(reason)
+        else:
+            log.warning("%s: too few new labelled cells to retrain (%d < %d)", reason, new, need)
+
     @property
     def running(self) -> bool:
         starter = self._starter

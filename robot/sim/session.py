@@ -112,7 +112,6 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
 
     from firmware_bridge import BridgeError, Pose
     from robot.acting.policy import GroundGrid
-    from robot.learning.trial import TrialBook
     from robot.runtime.control import ActuationStep, PolicyStep, RobotLink, RobotState
     from robot.runtime.learning import (
         AnnotationStep,
@@ -123,8 +122,8 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
     from robot.runtime.output import OverlayStep, StatusLine
     from robot.runtime.settings import defaults_dir, open_parts
     from robot.runtime.telemetry import TelemetryStep
-    from robot.runtime.trial import TrialStep
     from robot.runtime.vision import CameraStep, PerceptionStep
+    from robot.runtime.watch import driving_watch
     from robot.seeing.camera import VideoFile
     from robot.sim.closed_loop import GardenWorld, hold_back_views
     from robot.sim.outcomes import OracleEyes, OracleStep, Outcomes
@@ -227,8 +226,6 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                                     cfg.experience, cfg.watering.moisture_threshold,
                                     describe=_describe, keyframe_period_s=0.1)
         experience.source_of = policy_step.prober.source_at  # probes' labels: source "probe"
-        trial = TrialStep(TrialBook(paths.trials, settings.trial),
-                          perception.classifier.runner.store, policy_step.prober.source_at)
 
         def on_segment(i: int, rec: dict[str, Any] | None) -> None:
             pose = Pose(rec["x_m"], rec["y_m"], rec["theta_rad"]) if rec else Pose()
@@ -249,6 +246,8 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                               button_factory=factory, now=lambda: sim_time(0.0),
                               finish_at_end=True, progress=_waiting)
         learner.finish_timeout_s = args.wait_learner
+        watch = driving_watch(paths, settings, perception.classifier.runner.store, learner,
+                              policy_step.prober.source_at)
         if args.drift is not None:
             learner.drift = args.drift
         last = len(truths) - 1
@@ -280,7 +279,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
         steps += [PerceptionStep(perception), *([OracleEyes()] if args.oracle_eyes else []),
                   scoreboard, policy_step,
                   *([dash.owner] if dash else []), oracle, actuation, telemetry, experience,
-                  *own, trial,
+                  *own, watch,
                   AnnotationStep(memory, args.annotate, _describe),
                   *([questions] if questions else []), *([sim_owner] if sim_owner else []),
                   owner, learner]
@@ -322,7 +321,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
         "version_changes": scoreboard.version_changes,
         "button": {"pressed_at_frame": owner.pressed_at, "recording": last},
         "retrains": [_retrain_summary(r) for r in learner.retrains],
-        "trials": trial.summary(),
+        "trials": watch.summary(), "bump_alarms": watch.bump_alarms,
         "link": {"drives_sent": link.counters.drives_sent,
                  "drives_superseded": actuation.superseded,
                  "drives_renewed": actuation.renewed,

@@ -63,3 +63,21 @@ def test_the_night_after_one_novel_day_waits_instead_of_retraining(tmp_path: Pat
     step.run(tick(60, 36_060.0, "v1"))
     assert "waiting to see whether it lasts" in step.schedule.skipped
     assert not step.retrains
+
+
+def test_the_bump_alarm_asks_for_a_retrain_only_with_enough_new_labels(tmp_path: Path,
+                                                                     caplog) -> None:
+    settings = LearnerSettings(BufferConfig(), TrainConfig(), PublishConfig(),
+                               LearnerProcessConfig(),
+                               TriggerConfig(schedule="off", min_new_samples=1), True)
+    step = LearnerStep(Memory(ReplayBuffer(DIM, SHA, DEFAULT_CLASSES), tmp_path / "b.gbrb"),
+                       LearnerPaths(tmp_path), settings, backbone_sha256=SHA, feature_dim=DIM,
+                       classes=DEFAULT_CLASSES, use_button=False, now=lambda: datetime(2026, 1, 1))
+    step.request_with_labels("bumps")
+    assert "too few new labelled cells to retrain (0 < 1)" in caplog.text
+    assert not step._requests  # nothing queued: the loop will not start a learner
+    step.settings = LearnerSettings(BufferConfig(), TrainConfig(), PublishConfig(),
+                                    LearnerProcessConfig(),
+                                    TriggerConfig(schedule="off", min_new_samples=0), True)
+    step.request_with_labels("bumps")
+    assert list(step._requests) == ["bumps"]

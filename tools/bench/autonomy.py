@@ -192,7 +192,7 @@ def main(argv: list[str]) -> int:
         p.error(str(e).replace("--day-seconds", "--seconds"))
     if not gardens:
         p.error("--gardens: at least one garden")
-    gardens, cfg = open_run(p, args, gardens)
+    gardens, cfg = open_run(p, args, gardens, watch=True)
     t0 = time.monotonic()
     load_before = round(os.getloadavg()[0], 2)
     runs: dict[str, Any] = {}

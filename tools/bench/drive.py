@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -182,9 +182,10 @@ def split_list(text: str) -> list[str]:
 
 
 def open_run(p: argparse.ArgumentParser, args: argparse.Namespace,
-             gardens: list[str]) -> tuple[list[str], Any]:
+             gardens: list[str], watch: bool = False) -> tuple[list[str], Any]:
     """The garden ids checked (a bad one is ``p.error``) and the robot's config; the robot's
-    own logging quietened to warnings (a benchmark prints its own progress)."""
+    own logging quietened to warnings (a benchmark prints its own progress). ``watch``: keep
+    the config's trial of new adapters and bump alarm (else both off)."""
     from robot.runtime.config import Config, load_config
     from tools.garden.layout import parse_garden_id
 
@@ -193,6 +194,13 @@ def open_run(p: argparse.ArgumentParser, args: argparse.Namespace,
     except ValueError as e:
         p.error(str(e))
     cfg = load_config(args.config) if args.config else Config()
+    if not watch:
+        # `bench drive` and `bench labels` judge one retrain by how its adapter drives: the
+        # robot's trial of a new adapter (robot/learning/trial.py) could roll it back, and its
+        # bump alarm start another retrain, in the middle of the very run that measures it.
+        # `bench autonomy` keeps both.
+        cfg = replace(cfg, learner=replace(cfg.learner, trial_frames=0),
+                      triggers=replace(cfg.triggers, bump_alarm=0))
     logging.getLogger("robot").setLevel(logging.WARNING)
     return gardens, cfg
 

@@ -120,15 +120,14 @@ def run(port: str, data_dir: Path, card: Path | None, frames_from: Path | None,
     from dataclasses import replace
 
     from robot.acting.policy import GroundGrid
-    from robot.learning.trial import TrialBook
     from robot.runtime.config import Config
     from robot.runtime.control import ActuationStep, PolicyStep, RobotLink, RobotState
     from robot.runtime.learning import CellOrigin, ExperienceStep, LearnerStep
     from robot.runtime.loop import Loop
     from robot.runtime.settings import open_parts
     from robot.runtime.telemetry import TelemetryStep
-    from robot.runtime.trial import TrialStep
     from robot.runtime.vision import CameraStep, PerceptionStep
+    from robot.runtime.watch import driving_watch
 
     cfg = Config()
     cfg = replace(cfg, perception=replace(cfg.perception, variant=variant, threads=threads))
@@ -165,8 +164,8 @@ def run(port: str, data_dir: Path, card: Path | None, frames_from: Path | None,
                  ExperienceStep(memory, camera, backbone.grid_hw, classes, cfg.robot,
                                 cfg.experience, cfg.watering.moisture_threshold, origin,
                                 keyframe_period_s=0.25),
-                 TrialStep(TrialBook(paths.trials, settings.trial),
-                           perception.classifier.runner.store, policy.prober.source_at),
+                 driving_watch(paths, settings, perception.classifier.runner.store, learner,
+                               policy.prober.source_at),
                  *([dash.questions] if dash else []),
                  learner, Phases(learner, clock, idle_s, busy_s), clock,
                  *([dash.snapshot] if dash else [])]

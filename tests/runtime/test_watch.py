@@ -1,5 +1,6 @@
-"""The loop's trial step: a published adapter that stops everywhere its parent drove goes back
-to the parent in the real adapter store, and perception's runner swaps back."""
+"""The loop's driving watch: a published adapter that stops everywhere its parent drove goes
+back to the parent in the real adapter store, and perception's runner swaps back; bumps outside
+probes ring the bump alarm."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from robot.common.samples import LabelledCells
 from robot.learning.config import TrialConfig
 from robot.learning.learner import LearnerState, train
 from robot.learning.trial import TrialBook
+from robot.learning.triggers import BumpAlarm
 from robot.runtime.loop import Tick
-from robot.runtime.trial import TrialStep
+from robot.runtime.watch import DrivingWatch
 from robot.seeing.perception import CellMap
 from tests.learner_fixtures import CLASSES, DIM, SHA, cells
 
@@ -56,7 +58,7 @@ def test_a_new_adapter_that_stops_everywhere_goes_back_to_its_parent(tmp_path, t
     store.publish(*two_adapters[0], VAL, margin=1.0)
     runner = AdapterRunner(store.root, backbone_sha256=SHA, feature_dim=DIM, reload_check_s=0)
     book = TrialBook(tmp_path / "trials.json", TrialConfig(frames=100))
-    step = TrialStep(book, store)
+    step = DrivingWatch(book, store)
     ticks = Ticks()
     for _ in range(150):
         step.run(ticks(1, drives=True))
@@ -76,7 +78,7 @@ def test_bumps_during_a_probe_do_not_count_against_the_adapter(tmp_path, two_ada
     store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
     store.publish(*two_adapters[0], VAL, margin=1.0)
     probing = {"on": False}
-    step = TrialStep(TrialBook(tmp_path / "trials.json", TrialConfig(frames=100)), store,
+    step = DrivingWatch(TrialBook(tmp_path / "trials.json", TrialConfig(frames=100)), store,
                      lambda t: "probe" if probing["on"] else "experience")
     ticks = Ticks()
     for _ in range(120):
@@ -94,7 +96,7 @@ def test_bumps_during_a_probe_do_not_count_against_the_adapter(tmp_path, two_ada
 def test_the_same_bumps_outside_a_probe_send_it_back(tmp_path, two_adapters):
     store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
     store.publish(*two_adapters[0], VAL, margin=1.0)
-    step = TrialStep(TrialBook(tmp_path / "trials.json", TrialConfig(frames=100)), store)
+    step = DrivingWatch(TrialBook(tmp_path / "trials.json", TrialConfig(frames=100)), store)
     ticks = Ticks()
     for _ in range(120):
         step.run(ticks(1, drives=True))
@@ -110,7 +112,7 @@ def test_an_adapter_replaced_before_its_verdict_is_not_rolled_back(tmp_path: Pat
                                                                    two_adapters) -> None:
     store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
     store.publish(*two_adapters[0], VAL, margin=1.0)
-    step = TrialStep(TrialBook(tmp_path / "trials.json", TrialConfig(frames=100)), store)
+    step = DrivingWatch(TrialBook(tmp_path / "trials.json", TrialConfig(frames=100)), store)
     ticks = Ticks()
     for _ in range(120):
         step.run(ticks(1, drives=True))
@@ -120,3 +122,34 @@ def test_an_adapter_replaced_before_its_verdict_is_not_rolled_back(tmp_path: Pat
     store.publish(*two_adapters[0], VAL, margin=1.0)  # v3 published meanwhile
     step.run(ticks(2, drives=False))  # the last frame perception made with v2
     assert step.summary()[0]["rolled_back"] and store.current_version() == 3
+
+
+def test_three_bumps_outside_probes_within_a_minute_ring_the_bump_alarm(tmp_path, two_adapters):
+    store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
+    store.publish(*two_adapters[0], VAL, margin=1.0)
+    rang: list[int] = []
+    probing = {"on": False}
+    watch = DrivingWatch(TrialBook(tmp_path / "trials.json", TrialConfig(frames=100)), store,
+                         lambda t: "probe" if probing["on"] else "", BumpAlarm(3, 600),
+                         lambda: rang.append(watch.bump_alarms))
+    ticks = Ticks()
+    for i in range(1000):  # bumps 300 frames apart: never three within 600 frames
+        watch.run(ticks(1, drives=True, bumper=i % 300 == 5))
+    assert rang == []
+    probing["on"] = True
+    for i in range(100):  # three while probing: a probe's bumps are its purpose
+        watch.run(ticks(1, drives=True, bumper=i % 30 == 5))
+    probing["on"] = False
+    assert rang == []
+    for i in range(10):  # the third outside probes within 600 frames
+        watch.run(ticks(1, drives=True, bumper=i == 0))
+    assert rang == [1]
+    assert watch.bump_alarms == 1
+
+
+def test_the_bump_alarm_counts_each_adapter_afresh() -> None:
+    alarm = BumpAlarm(3, 600)
+    assert not alarm.update(1, 2)
+    assert not alarm.update(2, 1)  # a new adapter: v1's bumps say nothing about it
+    assert not alarm.update(2, 1) and alarm.update(2, 1)
+    assert not BumpAlarm(0, 600).update(1, 50)  # off

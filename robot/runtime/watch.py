@@ -1,11 +1,13 @@
-"""The loop step that puts each newly published adapter on trial (robot/learning/trial.py).
+"""The loop step that watches how each adapter drives, with no label: the trial of a newly
+published adapter (robot/learning/trial.py) and the bump alarm (robot/learning/triggers.py).
 
 Each tick it counts, for the adapter that made the frame's cells: the frame, whether the
 camera policy's own decision drove forward (``tick.decision``), the metres the odometry moved
 and the bumper's closings outside a probe (``tick.records``). When a trial ends with a verdict
 against the new adapter, the store's pointer goes back to its parent — perception swaps at its
 next pointer check, as after an owner's rollback — and the learner's drift evidence starts
-afresh with it (robot/runtime/learning.py resets on any change of adapter).
+afresh with it (robot/runtime/learning.py resets on any change of adapter). When the bump alarm
+rings, ``on_bump_alarm`` asks the learner for a retrain.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from typing import Any
 
 from robot.adapter.store import AdapterStore
 from robot.common.errors import GardenbotError
+from robot.learning.config import LearnerSettings
+from robot.learning.paths import LearnerPaths
 from robot.learning.trial import Driving, TrialBook, Verdict
+from robot.learning.triggers import BumpAlarm
+from robot.runtime.learning import LearnerStep
 from robot.runtime.loop import Tick
 
 log = logging.getLogger(__name__)
@@ -27,17 +33,23 @@ MAX_ODOMETRY_STEP_M = 0.5  # a longer jump between records is a reset of the odo
 PROBE = "probe"  # what ``source_of`` answers for an event during a probe
 
 
-class TrialStep:
-    """Feeds the trial book and carries out its rollbacks. ``source_of(t)``: "probe" when a
-    bumper event at loop time ``t`` belongs to a probe (the policy step's prober)."""
+class DrivingWatch:
+    """Feeds the trial book and carries out its rollbacks; rings the bump alarm.
+    ``source_of(t)``: "probe" when a bumper event at loop time ``t`` belongs to a probe (the
+    policy step's prober)."""
 
-    name = "trial"
+    name = "watch"
 
     def __init__(self, book: TrialBook, store: AdapterStore,
-                 source_of: Callable[[float], str] = lambda t: "") -> None:
+                 source_of: Callable[[float], str] = lambda t: "",
+                 bump_alarm: BumpAlarm | None = None,
+                 on_bump_alarm: Callable[[], None] = lambda: None) -> None:
         self.book = book
         self.store = store
         self.source_of = source_of
+        self.bump_alarm = bump_alarm
+        self.on_bump_alarm = on_bump_alarm
+        self.bump_alarms = 0
         self.verdicts: list[Verdict] = []
         self._last_xy: tuple[float, float] | None = None
         self._bumper = False
@@ -60,6 +72,9 @@ class TrialStep:
             return
         seen.frames = 1
         seen.stops = int(tick.decision.v_mps <= 0.0)
+        if self.bump_alarm is not None and self.bump_alarm.update(version, seen.bumps):
+            self.bump_alarms += 1
+            self.on_bump_alarm()
         parent = None if version in self.book.records else self.store.parent_of(version)
         verdict = self.book.observe(version, parent, seen)
         self._since_save += 1
@@ -99,3 +114,14 @@ def _version_number(name: str) -> int | None:
     """"v12" -> 12; anything else (the oracle's cells) -> None."""
     digits = name[1:] if name.startswith("v") else name
     return int(digits) if digits.isdigit() else None
+
+
+def driving_watch(paths: LearnerPaths, settings: LearnerSettings, store: AdapterStore,
+                  learner: LearnerStep, source_of: Callable[[float], str]) -> DrivingWatch:
+    """The watch as `gardenbot run` and `gardenbot simulate` put it in their loops: the trial
+    book in the data folder, the configured bump alarm asking ``learner`` for a retrain."""
+    trig = settings.triggers
+    return DrivingWatch(TrialBook(paths.trials, settings.trial), store, source_of,
+                        BumpAlarm(trig.bump_alarm, trig.bump_window),
+                        lambda: learner.request_with_labels("bumps"))
+
