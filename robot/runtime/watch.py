@@ -86,6 +86,8 @@ class DrivingWatch:
             self._save()
 
     def _roll_back(self, verdict: Verdict) -> None:
+        # On the loop's thread (the dashboard's rollback uses a worker): at most once per
+        # published adapter, a pointer write of a few milliseconds.
         assert verdict.parent is not None
         try:
             if self.store.current_version() == verdict.version:  # not replaced meanwhile

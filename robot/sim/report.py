@@ -67,6 +67,11 @@ def format_summary(s: dict[str, Any]) -> str:
                          f"{r['replay_cells']} replayed cells, trained in {r['train_s']} s)")
         else:
             lines.append(f"  {r['reason']}: {r['state']} {r['message']}")
+    for trial in s.get("trials", []):  # robot/learning/trial.py
+        lines.append(f"  trial of v{trial['version']}: {trial['reason']}")
+    if s.get("bump_alarms"):
+        lines.append(f"  bump alarm: rang {s['bump_alarms']} time(s) (three bumps outside "
+                     "probes within a minute)")
     if s["version_changes"]:
         t, season, v = s["version_changes"][0]
         lines.append(f"  perception switched to {v} at t = {t:.1f} s ({season})")
