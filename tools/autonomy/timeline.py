@@ -85,7 +85,13 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                      "rejected": sum(t["state"] == "rejected" for t in retrains),
                      "other": sum(t["state"] not in ("published", "rejected")
                                   for t in retrains),
-                     "by_reason": _count(t["reason"] for t in retrains)},
+                     "by_reason": _count(t["reason"] for t in retrains),
+                     # published, then sent back to its parent by its trial on the road
+                     "rolled_back": [{"day": r["day"], "version": t["version"],
+                                      "parent": t["parent"], "reason": t["reason"]}
+                                     for r in recs for t in r.get("trials", [])
+                                     if t["rolled_back"]]},
+        "bump_alarms": sum(r.get("bump_alarms", 0) for r in recs),
         "collisions_after_retrains": collisions_after_retrains(results),
         "buffer": _buffer(recs),
         "forgetting": results.get("forgetting"),
@@ -169,8 +175,13 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
                  + (f" ({summary['false_alarms_per_month']:g} per month of "
                     f"{summary['month_days']:g} days)" if summary['stable_days'] else ""))
     rt = summary["retrains"]
+    back = rt.get("rolled_back", [])
     lines.append(f"retrains: {rt['published']} published, {rt['rejected']} rejected, "
-                 f"{rt['other']} other; by trigger {rt['by_reason'] or '-'}")
+                 f"{rt['other']} other; by trigger {rt['by_reason'] or '-'}; "
+                 f"bump alarms {summary.get('bump_alarms', 0)}")
+    lines.append("trials on the road: " + ("no adapter rolled back" if not back else
+                                           f"{len(back)} rolled back: " + "; ".join(
+        f"day {b['day']} v{b['version']} -> v{b['parent']}" for b in back)))
     raised = [c for c in summary["collisions_after_retrains"] if c["raised"]]
     lines.append("collisions after each published retrain: "
                  + ("none raised" if not raised else "raised after "
@@ -269,9 +280,13 @@ def plot(results: dict[str, Any], out: Path) -> Path:
                     a.axvline(x, color="green", lw=1.0, alpha=0.6)
                 elif t["state"] == "rejected":
                     a.axvline(x, color="orange", lw=1.0, alpha=0.8)
+            for t in r.get("trials", []):
+                if t["rolled_back"]:  # during that day; its exact time is not recorded
+                    a.axvline(r["day"] + 0.5, color="purple", lw=1.2, alpha=0.8)
         a.legend(fontsize=7, loc="upper left") if a.get_legend_handles_labels()[0] else None
     ax[0].set_title(f"{results['garden']}: season changes (black dashed), drift alarms (red "
-                    "dotted), retrains published (green) / rejected (orange)", fontsize=9)
+                    "dotted), retrains published (green) / rejected (orange), rolled back "
+                    "by their trial (purple)", fontsize=9)
     fig.suptitle("gardenbot simulate --autonomous: the robot alone through the seasons")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
