@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from robot.commands.gardenbot import main as cli
-from tools.autonomy.timeline import summarize
+from tools.autonomy.timeline import format_summary, summarize
 
 
 def _fp32_config(tmp_path: Path) -> Path:
@@ -128,6 +128,30 @@ def test_the_summary_times_each_change_and_counts_false_alarms():
     [after] = s["collisions_after_retrains"]
     assert after["raised"], "5 bumps per 100 m the day after a retrain, 0 the day before"
     assert s["buffer"]["within_cap"] and not s["buffer"]["seasons_missing_at_end"]
+
+
+def test_the_summary_lists_the_adapters_their_trial_rolled_back():
+    day = _day(9, 0.8)
+    day["trials"] = [{"version": 4, "parent": 3, "rolled_back": True,
+                      "reason": "rolled back to version 3: it stopped more: ..."},
+                     {"version": 5, "parent": 3, "rolled_back": False, "reason": "kept: ..."}]
+    day["bump_alarms"] = 1
+    results = {"season_days": 4.0, "transition_days": 2.0, "day_seconds": 100.0,
+               "changes": [], "forgetting": None, "records": [_day(8, 0.1), day],
+               "garden": "g07", "seed": 0, "source_text": "the robot alone",
+               "triggers": {"drift_fraction": 0.3, "drift_novelty": 0.8, "drift_sessions": 2,
+                            "drift_share": 0.5, "schedule": "nightly at 02:00",
+                            "min_new_samples": 500, "bump_alarm": 3, "bump_window": 600},
+               "trial": {"frames": 600}}
+    for r in results["records"]:
+        r.update(missed_obstacle_rate=0.1, distance_m=20.0, held_back=0.9, drift_score=0.2)
+    s = summarize(results)
+    assert s["retrains"]["rolled_back"] == [{"day": 9, "version": 4, "parent": 3, "reason":
+                                             "rolled back to version 3: it stopped more: ..."}]
+    assert s["bump_alarms"] == 1
+    text = format_summary(results, s)
+    assert "1 rolled back: day 9 v4 -> v3" in text and "bump alarms 1" in text
+    assert "v4 rolled back to v3" in text.splitlines()[-2]  # the day's row
 
 
 @pytest.mark.slow

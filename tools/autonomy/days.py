@@ -208,7 +208,7 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
         "triggers": {k: getattr(trig, k) for k in (
             "schedule", "min_new_samples", "drift_novelty", "drift_fraction", "drift_share",
             "drift_sessions", "drift_sustain_s", "drift_gap_s", "drift_cooldown_s",
-            "hold_unconfirmed", "settle_nights")},
+            "hold_unconfirmed", "settle_nights", "bump_alarm", "bump_window")},
         "trial": asdict(parts.settings.trial),
         "changes": changes, "adapter_start": start_version,
         "adapter_end": store.current_version(), "records": records, "forgetting": fm,

@@ -158,7 +158,11 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
              + (f"{t['drift_sessions']} sessions in a row with >= "
                 f"{100 * t['drift_share']:.0f} % novel frames" if "drift_sessions" in t
                 else f"novel frames for {t['drift_sustain_s']:g} s")
-             + f"), schedule {t['schedule']!r} with >= {t['min_new_samples']} new labels", ""]
+             + f"), schedule {t['schedule']!r} with >= {t['min_new_samples']} new labels"
+             + (f"; bump alarm {t['bump_alarm']} in {t['bump_window']} frames"
+                if t.get("bump_alarm") else "")
+             + (f"; new adapters on trial for {results['trial']['frames']} frames"
+                if (results.get("trial") or {}).get("frames") else ""), ""]
     for c in summary["changes"]:
         lines.append(f"season change {c['from']} -> {c['to']} (day {c['change_day']:g}; seen "
                      f"until {_days(c['observed_after'])}): alarm {_days(c['days_to_alarm'])}, "
@@ -205,6 +209,8 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
         tr = ", ".join(f"{x['when']} {x['reason']} {x['state']}"
                        + (f" v{x['version']}" if x.get("version") else "")
                        for x in r["retrains"]) or "-"
+        tr += "".join(f"; v{x['version']} rolled back to v{x['parent']}"
+                      for x in r.get("trials", []) if x["rolled_back"])
         lines.append(f"{r['day']:>3}  {r['season']:<6}  {pct(r['false_stop_rate']):>11}  "
                      f"{pct(r['missed_obstacle_rate']):>6}  {r['distance_m']:>6.1f} m  "
                      f"{num(r['bumps_per_100m']):>10}  {num(r['held_back'], '.3f'):>9}  "
