@@ -213,7 +213,7 @@ def run(args: argparse.Namespace, cfg: Config, port: str) -> int:
                                     keyframe_period_s=0.25)
         experience.source_of = policy.prober.source_at  # probes' labels: source "probe"
         watch = driving_watch(paths, settings, perception.classifier.runner.store, learner,
-                              policy.prober.source_at)
+                              policy)
         places = _places_step(cfg, data_dir, memory, camera, backbone, classes, describe)
         actuation = ActuationStep(link, state, local_time)
         dash = None

@@ -5,21 +5,27 @@ labelled itself; in a garden whose own labels are poor it passes adapters that t
 everywhere or bump (measured: `gardenbot bench autonomy`, docs/benchmarks.md). What the robot
 does measure without any label is how it drives. So for its first ``[learner] trial_frames``
 camera frames a new adapter is on trial, and it goes back to the adapter it replaced (its
-parent) when, against the parent's own most recent driving of the same length:
+parent) when
 
-- it bumped at least ``min_bumps`` times and more than ``bump_margin`` times per 100 m more
-  often (a retrain must never raise collisions), or
-- its policy stopped (or turned on the spot) on a share of frames ``stop_margin`` larger, while
-  the parent bumped no more often than it (within ``bump_margin``): a robot that stands still
-  gathers no labels to learn its way out, and nothing else would ever replace that adapter.
+- it bumped at least ``min_bumps`` times, and more than ``bump_margin`` times per 100 m more
+  often than the parent did over its own last :data:`REFERENCE_M` metres of driving (a retrain
+  must never raise collisions), or
+- on the same frames, the policy stopped (or turned on the spot) on a share ``stop_margin``
+  larger with the new adapter's cells than it would have with the parent's — the parent runs
+  in the shadow on each trial frame's features — while the parent bumped no more often than
+  the new one (within ``bump_margin``): a robot that stands still gathers no labels to learn
+  its way out, and nothing else would ever replace that adapter.
 
-Bumps during a probe do not count: a probe is a deliberate test of ground with the bumper as
-its safety. Without enough recent driving of the parent to compare with (a fresh data folder,
-or a version replaced before its trial ended) the new adapter stays, and the record says so.
+Stops are compared on the same frames because nothing else is comparable: the same adapter
+stopped on 2–43 % of the open frames from one day's weather to the next, and a working day
+starts on the open lawn at the dock and often ends boxed in at a fence. Metres, not frames,
+measure the bump rate, for the same reason. Bumps during a probe do not count: a probe is a
+deliberate test of ground with the bumper as its safety. A new adapter whose parent cannot run
+in the shadow (its version was pruned) stays, and the record says so.
 
-:class:`TrialBook` keeps each version's recent driving and verdict in one small JSON file, so a
-trial runs on across the robot's working days (restarts). Torch-free; the loop step that feeds
-it and rolls back is robot/runtime/watch.py (``DrivingWatch``).
+:class:`TrialBook` keeps each version's recent driving, trial and verdict in one small JSON
+file, so a trial runs on across the robot's working days (restarts). Torch-free; the loop step
+that feeds it, runs the shadow and rolls back is robot/runtime/watch.py (``DrivingWatch``).
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ from robot.learning.config import TrialConfig
 
 log = logging.getLogger(__name__)
 
-BOOK_FORMAT = "gardenbot-trials/1"
-BLOCK_FRAMES = 100  # recent driving is kept in blocks of this many frames
+BOOK_FORMAT = "gardenbot-trials/2"
+REFERENCE_M = 30.0  # a parent's bump rate is taken over its last this many metres of driving
+BLOCK_M = 5.0  # recent driving is kept in blocks of at least this many metres
 KEEP_VERSIONS = 50  # the book forgets the oldest versions beyond this many
 
 
@@ -75,18 +82,22 @@ class Driving:
         frames, stops, metres, bumps = v
         return cls(int(frames), int(stops), float(metres), int(bumps))
 
-    def describe(self) -> str:
-        return (f"stopped on {self.stop_share:.0%} of {self.frames} frames, {self.bumps} "
-                f"bump(s) in {self.metres:.1f} m")
+    def bump_text(self) -> str:
+        return f"{self.bumps} bump(s) in {self.metres:.1f} m"
 
 
-def judge(trial: Driving, parent: Driving, cfg: TrialConfig) -> str:
-    """Why the adapter on trial goes back to its parent; "" when it stays."""
+def judge(trial: Driving, shadow_stops: int, parent: Driving, cfg: TrialConfig) -> str:
+    """Why the adapter on trial goes back to its parent; "" when it stays. ``trial``: its
+    trial; ``shadow_stops``: on how many of the same frames the parent would have stopped;
+    ``parent``: the parent's own recent driving (its bump rate)."""
     mine, theirs = trial.bumps_per_100m, parent.bumps_per_100m
     if trial.bumps >= cfg.min_bumps and mine > theirs + cfg.bump_margin:
-        return f"it bumped more: {trial.describe()}; its parent {parent.describe()}"
-    if trial.stop_share > parent.stop_share + cfg.stop_margin and theirs <= mine + cfg.bump_margin:
-        return f"it stopped more: {trial.describe()}; its parent {parent.describe()}"
+        return (f"it bumped more: {trial.bump_text()} on trial, its parent "
+                f"{parent.bump_text()} before")
+    shadow = shadow_stops / trial.frames if trial.frames else 0.0
+    if trial.stop_share > shadow + cfg.stop_margin and theirs <= mine + cfg.bump_margin:
+        return (f"it stopped more: on {trial.frames} frames it stopped on "
+                f"{trial.stop_share:.0%}, its parent would have on {shadow:.0%}")
     return ""
 
 
@@ -95,23 +106,31 @@ class Record:
     """One version in the book: its parent, its recent driving, its trial and verdict."""
 
     parent: int | None
-    recent: list[Driving] = field(default_factory=list)  # blocks, oldest first
+    recent: list[Driving] = field(default_factory=list)  # blocks of >= BLOCK_M, oldest first
     trial: Driving | None = None  # while on trial (and after: what it was judged on)
+    shadow_stops: int = 0  # trial frames on which the parent would have stopped
     verdict: str = ""  # "" while on trial or never tried
 
-    def recent_total(self, frames: int) -> Driving:
-        """The newest blocks that hold at least ``frames`` frames (all there are if fewer)."""
+    def recent_driving(self) -> Driving:
+        """Its last REFERENCE_M metres of driving (all there is if fewer)."""
         total = Driving()
         for block in reversed(self.recent):
-            if total.frames >= frames:
+            if total.metres >= REFERENCE_M:
                 break
             total.add(block)
         return total
 
+    def add_recent(self, seen: Driving) -> None:
+        if not self.recent or self.recent[-1].metres >= BLOCK_M:
+            self.recent.append(Driving())
+        self.recent[-1].add(seen)
+        keep = math.ceil(REFERENCE_M / BLOCK_M) + 1
+        del self.recent[:-keep]
+
     def to_json(self) -> dict[str, Any]:
         return {"parent": self.parent, "recent": [b.to_list() for b in self.recent],
                 "trial": self.trial.to_list() if self.trial is not None else None,
-                "verdict": self.verdict}
+                "shadow_stops": self.shadow_stops, "verdict": self.verdict}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Record:
@@ -120,7 +139,7 @@ class Record:
         return cls(int(parent) if parent is not None else None,
                    [Driving.from_list(b) for b in d.get("recent", [])],
                    Driving.from_list(trial) if trial is not None else None,
-                   str(d.get("verdict", "")))
+                   int(d.get("shadow_stops", 0)), str(d.get("verdict", "")))
 
 
 @dataclass(frozen=True)
@@ -146,10 +165,7 @@ class TrialBook:
 
     def _load(self) -> dict[int, Record]:
         try:
-            data = json.loads(self.path.read_text())
-            if not isinstance(data, dict) or data.get("format") != BOOK_FORMAT:
-                raise ValueError(f"not a {BOOK_FORMAT} file")
-            return {int(v): Record.from_json(r) for v, r in data["versions"].items()}
+            return _read(self.path)
         except FileNotFoundError:
             return {}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
@@ -165,26 +181,32 @@ class TrialBook:
         atomic_write_json(self.path, {"format": BOOK_FORMAT, "versions": {
             str(v): self.records[v].to_json() for v in keep}})
 
-    def on_trial(self, version: int) -> bool:
-        r = self.records.get(version)
-        return r is not None and r.trial is not None and not r.verdict
-
-    def observe(self, version: int, parent: int | None, seen: Driving) -> Verdict | None:
-        """Count ``seen`` (one frame's driving, or a few) for ``version``; the verdict when its
-        trial ends with this frame. ``parent``: the version it replaced (its store meta)."""
+    def on_trial(self, version: int, parent: int | None = None) -> bool:
+        """Whether ``version`` is on trial now. A version the book has not seen yet goes on
+        trial here if it is newer than all it knows and has a ``parent`` (its store meta)."""
         rec = self.records.get(version)
         if rec is None:
             rec = self._new(version, parent)
-        if rec.recent and rec.recent[-1].frames < BLOCK_FRAMES:
-            rec.recent[-1].add(seen)
-        else:
-            rec.recent.append(Driving(seen.frames, seen.stops, seen.metres, seen.bumps))
-        # the last trial-length of driving, and up to one block more (the newest is filling)
-        keep_blocks = math.ceil(self.config.frames / BLOCK_FRAMES) + 1
-        del rec.recent[:-keep_blocks]
+        return rec.trial is not None and not rec.verdict
+
+    def observe(self, version: int, seen: Driving, shadow_stopped: bool = False,
+                cannot_compare: str = "") -> Verdict | None:
+        """Count ``seen`` (one frame's driving) for ``version``; the verdict when its trial ends
+        with this frame. While it is on trial: ``seen.stops`` and ``shadow_stopped`` are the
+        policy's decisions on this frame with its cells and with its parent's, and
+        ``cannot_compare`` says why the parent could not run in the shadow ("" = it ran)."""
+        rec = self.records.get(version)
+        if rec is None:
+            rec = self._new(version, None)
+        rec.add_recent(seen)
         if rec.trial is None or rec.verdict:
             return None
+        if cannot_compare:
+            rec.verdict = f"kept without a verdict: {cannot_compare}"
+            log.warning("adapter version %d %s", version, rec.verdict)
+            return Verdict(version, rec.parent, False, rec.verdict)
         rec.trial.add(seen)
+        rec.shadow_stops += int(shadow_stopped)
         if rec.trial.frames < self.config.frames:
             return None
         return self._judge(version, rec)
@@ -203,31 +225,33 @@ class TrialBook:
     def _judge(self, version: int, rec: Record) -> Verdict:
         assert rec.trial is not None
         before = self.records.get(rec.parent) if rec.parent is not None else None
-        parent = before.recent_total(self.config.frames) if before is not None else Driving()
-        if parent.frames < self.config.frames // 2:
-            reason = (f"kept without a verdict: {parent.frames} recent frames of its parent's "
-                      f"driving, {self.config.frames // 2} needed to compare")
-            rec.verdict = reason
-            log.info("adapter version %d %s", version, reason)
-            return Verdict(version, rec.parent, False, reason)
-        why = judge(rec.trial, parent, self.config)
+        parent = before.recent_driving() if before is not None else Driving()
+        why = judge(rec.trial, rec.shadow_stops, parent, self.config)
         if why:
             rec.verdict = f"rolled back to version {rec.parent}: {why}"
             log.warning("adapter version %d on trial: %s", version, rec.verdict)
             return Verdict(version, rec.parent, True, rec.verdict)
-        rec.verdict = f"kept: {rec.trial.describe()}; its parent {parent.describe()}"
+        shadow = rec.shadow_stops / rec.trial.frames
+        rec.verdict = (f"kept: on {rec.trial.frames} frames it stopped on "
+                       f"{rec.trial.stop_share:.0%} (its parent would have on {shadow:.0%}), "
+                       f"{rec.trial.bump_text()}; its parent {parent.bump_text()} before")
         log.info("adapter version %d passed its trial (%s)", version, rec.verdict)
         return Verdict(version, rec.parent, False, rec.verdict)
+
+
+def _read(path: Path) -> dict[int, Record]:
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict) or data.get("format") != BOOK_FORMAT:
+        raise ValueError(f"not a {BOOK_FORMAT} file")
+    return {int(v): Record.from_json(r) for v, r in data["versions"].items()}
 
 
 def read_verdicts(path: Path) -> dict[int, str]:
     """Each version's trial as the book holds it, for listing: "on trial", the verdict, or ""
     (never tried). Read-only: an unreadable book reads as empty (the loop sets it aside)."""
     try:
-        data = json.loads(Path(path).read_text())
-        records = {int(v): Record.from_json(r) for v, r in data["versions"].items()}
+        records = _read(path)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
     return {v: r.verdict or ("on trial" if r.trial is not None else "")
             for v, r in records.items()}
-

@@ -1,13 +1,14 @@
 """The loop step that watches how each adapter drives, with no label: the trial of a newly
 published adapter (robot/learning/trial.py) and the bump alarm (robot/learning/triggers.py).
 
-Each tick it counts, for the adapter that made the frame's cells: the frame, whether the
-camera policy's own decision drove forward (``tick.decision``), the metres the odometry moved
-and the bumper's closings outside a probe (``tick.records``). When a trial ends with a verdict
-against the new adapter, the store's pointer goes back to its parent — perception swaps at its
-next pointer check, as after an owner's rollback — and the learner's drift evidence starts
-afresh with it (robot/runtime/learning.py resets on any change of adapter). When the bump alarm
-rings, ``on_bump_alarm`` asks the learner for a retrain.
+Each tick it counts, for the adapter that made the frame's cells: the frame, the metres the
+odometry moved and the bumper's closings outside a probe (``tick.records``). While an adapter
+is on trial it also runs its parent in the shadow on the frame's features and asks the policy
+(without its obstacle memory, the same for both) whether it would stop with either's cells.
+When a trial ends with a verdict against the new adapter, the store's pointer goes back to its
+parent — perception swaps at its next pointer check, as after an owner's rollback — and the
+learner's drift evidence starts afresh with it (robot/runtime/learning.py resets on any change
+of adapter). When the bump alarm rings, ``on_bump_alarm`` asks the learner for a retrain.
 """
 
 from __future__ import annotations
@@ -15,9 +16,16 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from robot.acting.config import PolicyConfig
+from robot.acting.policy import GroundGrid, drive_command
+from robot.adapter.exported import ExportedAdapter
 from robot.adapter.store import AdapterStore
+from robot.common.body import RobotConfig
 from robot.common.errors import GardenbotError
 from robot.learning.config import LearnerSettings
 from robot.learning.paths import LearnerPaths
@@ -25,6 +33,7 @@ from robot.learning.trial import Driving, TrialBook, Verdict
 from robot.learning.triggers import BumpAlarm
 from robot.runtime.learning import LearnerStep
 from robot.runtime.loop import Tick
+from robot.seeing.perception import CellMap
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +42,40 @@ MAX_ODOMETRY_STEP_M = 0.5  # a longer jump between records is a reset of the odo
 PROBE = "probe"  # what ``source_of`` answers for an event during a probe
 
 
+@dataclass(frozen=True)
+class StopRule:
+    """Whether the camera policy would stop (or turn on the spot) on a frame's cells: the
+    policy's own rule without its obstacle memory, so that two adapters' cells of the same frame
+    are judged alike."""
+
+    ground: GroundGrid
+    policy: PolicyConfig
+    robot: RobotConfig
+
+    def stops(self, cells: CellMap) -> bool:
+        return drive_command(cells, self.ground, self.policy, self.robot).v_mps <= 0.0
+
+
 class DrivingWatch:
-    """Feeds the trial book and carries out its rollbacks; rings the bump alarm.
-    ``source_of(t)``: "probe" when a bumper event at loop time ``t`` belongs to a probe (the
-    policy step's prober)."""
+    """Feeds the trial book, runs a new adapter's parent in the shadow and carries out the
+    roll-backs; rings the bump alarm. ``source_of(t)``: "probe" when a bumper event at loop time
+    ``t`` belongs to a probe (the policy step's prober)."""
 
     name = "watch"
 
-    def __init__(self, book: TrialBook, store: AdapterStore,
+    def __init__(self, book: TrialBook, store: AdapterStore, rule: StopRule,
                  source_of: Callable[[float], str] = lambda t: "",
                  bump_alarm: BumpAlarm | None = None,
                  on_bump_alarm: Callable[[], None] = lambda: None) -> None:
         self.book = book
         self.store = store
+        self.rule = rule
         self.source_of = source_of
         self.bump_alarm = bump_alarm
         self.on_bump_alarm = on_bump_alarm
         self.bump_alarms = 0
         self.verdicts: list[Verdict] = []
+        self._parents: dict[int, ExportedAdapter | str] = {}  # the adapter, or why none
         self._last_xy: tuple[float, float] | None = None
         self._bumper = False
         self._since_save = 0
@@ -67,16 +92,26 @@ class DrivingWatch:
             if closed and not self._bumper and self.source_of(rec["t"]) != PROBE:
                 seen.bumps += 1
             self._bumper = closed
-        version = _version_number(tick.cells.adapter_version) if tick.cells is not None else None
-        if version is None or tick.decision is None:
+        cells = tick.cells
+        version = _version_number(cells.adapter_version) if cells is not None else None
+        if cells is None or version is None or tick.decision is None:
             return
         seen.frames = 1
-        seen.stops = int(tick.decision.v_mps <= 0.0)
         if self.bump_alarm is not None and self.bump_alarm.update(version, seen.bumps):
             self.bump_alarms += 1
             self.on_bump_alarm()
         parent = None if version in self.book.records else self.store.parent_of(version)
-        verdict = self.book.observe(version, parent, seen)
+        shadow_stopped, why_not = False, ""
+        if self.book.on_trial(version, parent):
+            seen.stops = int(self.rule.stops(cells))
+            shadow = self._shadow(cells, self.book.records[version].parent)
+            if isinstance(shadow, str):
+                why_not = shadow
+            else:
+                shadow_stopped = self.rule.stops(shadow)
+        else:
+            seen.stops = int(tick.decision.v_mps <= 0.0)
+        verdict = self.book.observe(version, seen, shadow_stopped, why_not)
         self._since_save += 1
         if verdict is not None:
             self.verdicts.append(verdict)
@@ -84,6 +119,26 @@ class DrivingWatch:
                 self._roll_back(verdict)
         if verdict is not None or self._since_save >= SAVE_EVERY_FRAMES:
             self._save()
+
+    def _shadow(self, cells: CellMap, parent: int | None) -> CellMap | str:
+        """The parent's cells of this frame, or why there are none."""
+        if parent is None:
+            return "no parent version"
+        if cells.features is None:
+            return "perception gave no features to run the parent on"
+        adapter = self._parents.get(parent)
+        if adapter is None:
+            try:
+                adapter = self.store.load(parent)[0]
+            except GardenbotError as e:
+                adapter = f"its parent, version {parent}, cannot run ({e})"
+            self._parents = {parent: adapter}  # one trial at a time
+        if isinstance(adapter, str):
+            return adapter
+        p = adapter.predict_grid(cells.features)
+        return CellMap(p.classes.astype(np.uint8), p.confidence.astype(np.float32),
+                       np.asarray(p.novelty, np.float32), cells.class_names, cells.t,
+                       f"v{parent}", traversable_p=p.traversable)
 
     def _roll_back(self, verdict: Verdict) -> None:
         # On the loop's thread (the dashboard's rollback uses a worker): at most once per
@@ -119,11 +174,13 @@ def _version_number(name: str) -> int | None:
 
 
 def driving_watch(paths: LearnerPaths, settings: LearnerSettings, store: AdapterStore,
-                  learner: LearnerStep, source_of: Callable[[float], str]) -> DrivingWatch:
+                  learner: LearnerStep, policy: Any) -> DrivingWatch:
     """The watch as `gardenbot run` and `gardenbot simulate` put it in their loops: the trial
-    book in the data folder, the configured bump alarm asking ``learner`` for a retrain."""
+    book in the data folder, the policy step's rule and prober (``policy``: the loop's
+    PolicyStep), the configured bump alarm asking ``learner`` for a retrain."""
     trig = settings.triggers
-    return DrivingWatch(TrialBook(paths.trials, settings.trial), store, source_of,
-                        BumpAlarm(trig.bump_alarm, trig.bump_window),
+    return DrivingWatch(TrialBook(paths.trials, settings.trial), store,
+                        StopRule(policy.ground, policy.policy, policy.robot),
+                        policy.prober.source_at, BumpAlarm(trig.bump_alarm, trig.bump_window),
                         lambda: learner.request_with_labels("bumps"))
 

@@ -247,7 +247,7 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                               finish_at_end=True, progress=_waiting)
         learner.finish_timeout_s = args.wait_learner
         watch = driving_watch(paths, settings, perception.classifier.runner.store, learner,
-                              policy_step.prober.source_at)
+                              policy_step)
         if args.drift is not None:
             learner.drift = args.drift
         last = len(truths) - 1

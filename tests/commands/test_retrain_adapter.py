@@ -39,8 +39,9 @@ def test_the_list_shows_each_versions_trial(tmp_path, capsys):
                      "--force"]) == 0
     book = TrialBook(tmp_path / "adapter_trials.json", TrialConfig(frames=10))
     for version, parent, stops in ((1, None, 0), (2, 1, 1)):
-        for _ in range(10):
-            book.observe(version, parent, Driving(1, stops, 0.0 if stops else 0.03, 0))
+        for _ in range(10):  # version 2 stops on every frame, where version 1 would drive
+            book.on_trial(version, parent)
+            book.observe(version, Driving(1, stops, 0.0 if stops else 0.03, 0), False)
     book.save()
     capsys.readouterr()
     assert main(["adapter", "--data-dir", str(tmp_path), "list"]) == 0

@@ -1,89 +1,106 @@
-"""A new adapter on trial goes back to its parent when it drives clearly worse."""
+"""A new adapter on trial goes back to its parent when it drives clearly worse: it stops where
+its parent, run in the shadow on the same frames, would have driven, or it bumps more often."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import re
 
 import pytest
 
 from robot.common.errors import ConfigError
 from robot.learning.config import TrialConfig
-from robot.learning.trial import Driving, TrialBook, judge
+from robot.learning.trial import REFERENCE_M, Driving, TrialBook, judge, read_verdicts
 
 CFG = TrialConfig(frames=200)
 
 
-def drive(book: TrialBook, version: int, parent: int | None, frames: int, *, stop_every: int = 0,
-          metres_per_frame: float = 0.03, bumps: int = 0):
-    """``frames`` frames of driving; every ``stop_every``-th one a stop; ``bumps`` spread out.
-    Returns the verdicts (a trial gives at most one)."""
+def drive(book: TrialBook, version: int, parent: int | None, frames: int, *,
+          stop_every: int = 0, shadow_stop_every: int = 0, metres_per_frame: float = 0.03,
+          bumps: int = 0) -> list:
+    """``frames`` frames of driving: every ``stop_every``-th a stop (with its own cells) and
+    every ``shadow_stop_every``-th one where its parent would have stopped; ``bumps`` spread
+    out. Returns the verdicts (a trial gives at most one)."""
     verdicts = []
     bump_at = {round(i * frames / bumps) for i in range(bumps)} if bumps else set()
     for i in range(frames):
+        book.on_trial(version, parent)
         stopped = bool(stop_every) and i % stop_every == 0
-        v = book.observe(version, parent, Driving(1, int(stopped),
-                                                  0.0 if stopped else metres_per_frame,
-                                                  int(i in bump_at)))
+        shadow = bool(shadow_stop_every) and i % shadow_stop_every == 0
+        v = book.observe(version, Driving(1, int(stopped), 0.0 if stopped else metres_per_frame,
+                                          int(i in bump_at)), shadow)
         if v is not None:
             verdicts.append(v)
     return verdicts
 
 
-def test_an_adapter_that_stops_far_more_than_its_parent_goes_back(tmp_path: Path) -> None:
+def test_an_adapter_that_stops_where_its_parent_would_have_driven_goes_back(tmp_path):
     book = TrialBook(tmp_path / "trials.json", CFG)
     assert drive(book, 1, None, 400, stop_every=10) == []  # the first adapter: never on trial
-    [verdict] = drive(book, 2, 1, 300, stop_every=1)  # stops on every frame
+    [verdict] = drive(book, 2, 1, 300, stop_every=1, shadow_stop_every=5)
     assert verdict.rolled_back and verdict.parent == 1
-    assert "stopped more" in verdict.reason and "100%" in verdict.reason
+    assert "it stopped more: on 200 frames it stopped on 100%, its parent would have on 20%" \
+        in verdict.reason
 
 
-def test_an_adapter_that_drives_like_its_parent_stays(tmp_path: Path) -> None:
+def test_stopping_where_the_parent_would_have_stopped_too_is_no_reason_to_go_back(tmp_path):
+    """The same frames decide: a day that ends boxed in at a fence stops both adapters."""
     book = TrialBook(tmp_path / "trials.json", CFG)
-    drive(book, 1, None, 400, stop_every=5)
-    [verdict] = drive(book, 2, 1, 200, stop_every=4)  # 25 % against 20 %: within the margin
+    drive(book, 1, None, 400)
+    [verdict] = drive(book, 2, 1, 200, stop_every=1, shadow_stop_every=1)
     assert not verdict.rolled_back and verdict.reason.startswith("kept")
     assert drive(book, 2, 1, 500, stop_every=1) == []  # after its trial it is never judged again
 
 
-def test_an_adapter_that_bumps_where_its_parent_did_not_goes_back(tmp_path: Path) -> None:
+def test_an_adapter_that_bumps_where_its_parent_did_not_goes_back(tmp_path):
     book = TrialBook(tmp_path / "trials.json", CFG)
-    drive(book, 1, None, 200)
+    drive(book, 1, None, 2000)  # 60 m without a bump
     [verdict] = drive(book, 2, 1, 200, bumps=2)  # 2 bumps in 6 m
-    assert verdict.rolled_back and "bumped more" in verdict.reason
+    assert verdict.rolled_back
+    assert re.search(r"it bumped more: 2 bump\(s\) in 6.0 m on trial, its parent 0 bump\(s\) "
+                     r"in 3\d\.\d m before", verdict.reason), verdict.reason
 
 
-def test_one_bump_is_not_evidence(tmp_path: Path) -> None:
+def test_the_parents_bump_rate_is_its_last_metres_not_its_frames(tmp_path):
+    """A parent that bumped 3 times in its last 30 m and then stood still for long: standing
+    still does not dilute its rate."""
     book = TrialBook(tmp_path / "trials.json", CFG)
-    drive(book, 1, None, 200)
+    drive(book, 1, None, 1000, bumps=3)
+    drive(book, 1, None, 3000, stop_every=1)
+    assert book.records[1].recent_driving().bumps == 3
+    assert book.records[1].recent_driving().metres == pytest.approx(REFERENCE_M, abs=5.0)
+    [verdict] = drive(book, 2, 1, 200, bumps=2)  # 33 per 100 m against 10
+    assert verdict.rolled_back
+    book2 = TrialBook(tmp_path / "other.json", CFG)
+    drive(book2, 1, None, 1000, bumps=12)  # 40 per 100 m: the new one, at 33, bumps less
+    [kept] = drive(book2, 2, 1, 200, bumps=2)
+    assert not kept.rolled_back
+
+
+def test_one_bump_is_not_evidence(tmp_path):
+    book = TrialBook(tmp_path / "trials.json", CFG)
+    drive(book, 1, None, 1000)
     [verdict] = drive(book, 2, 1, 200, bumps=1)
     assert not verdict.rolled_back
 
 
-def test_stopping_more_than_a_parent_that_kept_bumping_is_no_reason_to_go_back() -> None:
+def test_stopping_more_than_a_parent_that_kept_bumping_is_no_reason_to_go_back():
     reckless = Driving(frames=200, stops=10, metres=20.0, bumps=8)
     careful = Driving(frames=200, stops=150, metres=4.0, bumps=0)
-    assert judge(careful, reckless, TrialConfig()) == ""
-    assert "stopped more" in judge(careful, Driving(200, 10, 20.0, 0), TrialConfig())
+    assert judge(careful, 10, reckless, TrialConfig()) == ""
+    assert "stopped more" in judge(careful, 10, Driving(200, 10, 20.0, 0), TrialConfig())
 
 
-def test_without_the_parents_recent_driving_there_is_no_verdict(tmp_path: Path) -> None:
+def test_a_parent_that_cannot_run_in_the_shadow_leaves_no_verdict(tmp_path):
     book = TrialBook(tmp_path / "trials.json", CFG)
-    drive(book, 1, None, 50)  # too little to compare with
-    [verdict] = drive(book, 2, 1, 200, stop_every=1)
-    assert not verdict.rolled_back and "without a verdict" in verdict.reason
+    drive(book, 1, None, 50)
+    assert book.on_trial(2, 1)
+    verdict = book.observe(2, Driving(1, 1, 0.0, 0), cannot_compare="version 1 was pruned")
+    assert verdict is not None and not verdict.rolled_back
+    assert verdict.reason == "kept without a verdict: version 1 was pruned"
 
 
-def test_the_parents_latest_driving_is_the_reference_not_its_whole_life(tmp_path: Path) -> None:
-    """Its old days looked different (another season): only its last trial-length counts."""
-    book = TrialBook(tmp_path / "trials.json", CFG)
-    drive(book, 1, None, 1000)  # drove freely for long ...
-    drive(book, 1, None, 200, stop_every=1)  # ... and stopped everywhere lately
-    [verdict] = drive(book, 2, 1, 200, stop_every=1)
-    assert not verdict.rolled_back
-
-
-def test_a_trial_runs_on_across_restarts(tmp_path: Path) -> None:
+def test_a_trial_runs_on_across_restarts(tmp_path):
     path = tmp_path / "trials.json"
     book = TrialBook(path, CFG)
     drive(book, 1, None, 300)
@@ -93,19 +110,22 @@ def test_a_trial_runs_on_across_restarts(tmp_path: Path) -> None:
     assert again.on_trial(2)
     [verdict] = drive(again, 2, 1, 80, stop_every=1)
     assert verdict.rolled_back
+    again.save()
+    assert read_verdicts(path)[2].startswith("rolled back to version 1")
 
 
-def test_an_older_version_brought_back_by_the_owner_is_not_put_on_trial(tmp_path: Path) -> None:
+def test_an_older_version_brought_back_by_the_owner_is_not_put_on_trial(tmp_path):
     book = TrialBook(tmp_path / "trials.json", CFG)
     drive(book, 1, None, 300)
     drive(book, 3, 1, 300)
-    drive(book, 2, 1, 300, stop_every=1)  # version 2, never seen driving, older than 3
-    assert not book.on_trial(2) and book.records[2].verdict == ""
+    assert not book.on_trial(2, 1)  # version 2, never seen driving, older than 3
+    assert drive(book, 2, 1, 300, stop_every=1) == []
 
 
-def test_a_damaged_book_is_set_aside_and_the_trials_start_afresh(tmp_path: Path) -> None:
+def test_a_damaged_book_is_set_aside_and_the_trials_start_afresh(tmp_path):
     path = tmp_path / "trials.json"
-    path.write_text('{"format": "gardenbot-trials/1", "versions": {"2": {"recent": [[1, 2]]')
+    path.write_text('{"format": "gardenbot-trials/2", "versions": {"2": {"recent": [[1, 2]]')
+    assert read_verdicts(path) == {}  # listing never moves it
     book = TrialBook(path, CFG)
     assert book.records == {}
     assert (tmp_path / "trials.json.corrupt").read_text().startswith('{"format"')
@@ -114,14 +134,14 @@ def test_a_damaged_book_is_set_aside_and_the_trials_start_afresh(tmp_path: Path)
     assert json.loads(path.read_text())["versions"]["1"]["recent"][0][0] == 10
 
 
-def test_the_trial_settings_are_checked() -> None:
+def test_the_trial_settings_are_checked():
     with pytest.raises(ConfigError, match="stop_margin"):
         TrialConfig(stop_margin=0.0)
     with pytest.raises(ConfigError, match="frames"):
         TrialConfig(frames=-1)
 
 
-def test_with_trials_off_no_adapter_is_ever_judged(tmp_path: Path) -> None:
+def test_with_trials_off_no_adapter_is_ever_judged(tmp_path):
     book = TrialBook(tmp_path / "trials.json", TrialConfig(frames=0))
     drive(book, 1, None, 300)
     assert drive(book, 2, 1, 300, stop_every=1) == [] and not book.on_trial(2)

@@ -1,153 +1,202 @@
-"""The loop's driving watch: a published adapter that stops everywhere its parent drove goes
-back to the parent in the real adapter store, and perception's runner swaps back; bumps outside
-probes ring the bump alarm."""
+"""The loop's driving watch, with the real adapter store, adapters and policy rule: a published
+adapter that stops where its parent (run in the shadow on the same frames) would have driven
+goes back to the parent, and perception's runner swaps back; bumps outside probes count
+against it and ring the bump alarm; a probe's bumps do not."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 
 import numpy as np
 import pytest
 
-from robot.acting.policy import DriveCommand
+from robot.acting.config import PolicyConfig
+from robot.acting.policy import DriveCommand, GroundGrid
 from robot.adapter.runner import AdapterRunner
-from robot.adapter.store import AdapterStore
-from robot.common.samples import LabelledCells
+from robot.adapter.store import AdapterStore, version_dir_name
+from robot.common.body import RobotConfig
 from robot.learning.config import TrialConfig
 from robot.learning.learner import LearnerState, train
 from robot.learning.trial import TrialBook
 from robot.learning.triggers import BumpAlarm
+from robot.runtime.config import Config
 from robot.runtime.loop import Tick
-from robot.runtime.watch import DrivingWatch
+from robot.runtime.watch import DrivingWatch, StopRule
 from robot.seeing.perception import CellMap
 from tests.learner_fixtures import CLASSES, DIM, SHA, cells
 
 GRID = (6, 10)
-TRAIN = cells(0, 60, seed=1)
-VAL = LabelledCells.concat([cells(0, 20, seed=21)])
+TRAIN = cells(0, 80, seed=1)
+VAL = cells(0, 20, seed=21)
+LAWN = CLASSES.index("lawn")
+RULE = StopRule(GroundGrid.from_camera(Config().camera.model(), GRID), PolicyConfig(),
+                RobotConfig())
 
 
 @pytest.fixture(scope="module")
-def two_adapters():
+def adapters():
+    """knows: learnt the garden; stopper: a retrain that took the lawn for plants."""
     s0 = LearnerState.initial(CLASSES, DIM, SHA)
-    first, s1 = train("replay", s0, TRAIN, None, seed=0)
-    second, s2 = train("replay", s1, TRAIN, None, seed=1)
-    return (first, s1), (second, s2)
+    knows = train("replay", s0, TRAIN, None, seed=0)
+    labels = TRAIN.labels.copy()
+    labels[labels == LAWN] = CLASSES.index("plant")
+    stopper = train("finetune", knows[1], dataclasses.replace(TRAIN, labels=labels), None,
+                    seed=0)
+    return knows, stopper
 
 
-class Ticks:
-    """Frames of one drive: the odometry advances while it drives; bumper closings on demand."""
+def lawn_grid() -> np.ndarray:
+    lawn = cells(0, 80, seed=5)
+    f = lawn.features_f32()[lawn.labels == LAWN][: GRID[0] * GRID[1]]
+    return f.reshape(*GRID, DIM)
 
-    def __init__(self) -> None:
+
+class Robot:
+    """Perception (the store's current adapter on a lawn frame's features) and odometry:
+    3 cm a frame while the policy drives; bumper closings on demand."""
+
+    def __init__(self, store: AdapterStore) -> None:
+        self.runner = AdapterRunner(store.root, backbone_sha256=SHA, feature_dim=DIM,
+                                    reload_check_s=0)
+        self.grid = lawn_grid()
         self.i, self.x = 0, 0.0
 
-    def __call__(self, version: int, drives: bool, bumper: bool = False) -> Tick:
+    def tick(self, bumper: bool = False) -> Tick:
         self.i += 1
         t = self.i * 0.1
-        self.x += 0.03 if drives else 0.0
-        cells = CellMap(np.zeros(GRID, np.uint8), np.ones(GRID, np.float32),
-                        np.zeros(GRID, np.float32), CLASSES, t, f"v{version}")
-        decision = DriveCommand(0.3 if drives else 0.0, 0.0, 500, "cruise" if drives else "stop",
+        p = self.runner.predict(self.grid)
+        seen = CellMap(p.classes.astype(np.uint8), p.confidence, p.novelty, CLASSES, t,
+                       f"v{p.adapter_version}", self.grid, traversable_p=p.traversable)
+        stops = RULE.stops(seen)
+        self.x += 0.0 if stops else 0.03
+        decision = DriveCommand(0.0 if stops else 0.3, 0.0, 300, "stop" if stops else "cruise",
                                 "")
         rec = {"t": t, "x_m": self.x, "y_m": 0.0, "bumper": bumper}
-        return Tick(self.i, t, cells=cells, decision=decision, records=[rec])
+        return Tick(self.i, t, cells=seen, decision=decision, records=[rec])
 
 
-def test_a_new_adapter_that_stops_everywhere_goes_back_to_its_parent(tmp_path, two_adapters):
+def watch_of(tmp_path, store, **kw) -> DrivingWatch:
+    return DrivingWatch(TrialBook(tmp_path / "trials.json", TrialConfig(frames=100)), store,
+                        RULE, **kw)
+
+
+def test_a_new_adapter_that_stops_where_its_parent_drove_goes_back(tmp_path, adapters):
     store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
-    store.publish(*two_adapters[0], VAL, margin=1.0)
-    runner = AdapterRunner(store.root, backbone_sha256=SHA, feature_dim=DIM, reload_check_s=0)
-    book = TrialBook(tmp_path / "trials.json", TrialConfig(frames=100))
-    step = DrivingWatch(book, store)
-    ticks = Ticks()
+    store.publish(*adapters[0], VAL, margin=1.0)
+    robot, watch = Robot(store), watch_of(tmp_path, store)
     for _ in range(150):
-        step.run(ticks(1, drives=True))
-    store.publish(*two_adapters[1], VAL, margin=1.0)  # the night's retrain
-    assert store.current_version() == 2
+        watch.run(robot.tick())
+    assert robot.x > 4.0, "the adapter that knows the lawn drives"
+    store.publish(*adapters[1], VAL, margin=1.0)  # the night's retrain
     for _ in range(100):
-        step.run(ticks(2, drives=False))
-    [verdict] = step.summary()
+        watch.run(robot.tick())
+    [verdict] = watch.summary()
     assert verdict["rolled_back"] and verdict["parent"] == 1, verdict
+    assert "on 100 frames it stopped on 100%, its parent would have on 0%" in verdict["reason"]
     assert store.current_version() == 1
-    assert runner.reload_if_changed() and runner.version == 1  # perception drives v1 again
-    step.shutdown()
-    assert "rolled back to version 1" in TrialBook(book.path, book.config).records[2].verdict
+    robot.tick()
+    assert robot.runner.version == 1  # perception drives v1 again
+    watch.shutdown()
+    assert "rolled back to version 1" in TrialBook(watch.book.path,
+                                                   watch.book.config).records[2].verdict
 
 
-def test_bumps_during_a_probe_do_not_count_against_the_adapter(tmp_path, two_adapters):
+def test_a_new_adapter_that_drives_like_its_parent_stays(tmp_path, adapters):
     store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
-    store.publish(*two_adapters[0], VAL, margin=1.0)
+    store.publish(*adapters[0], VAL, margin=1.0)
+    robot, watch = Robot(store), watch_of(tmp_path, store)
+    for _ in range(150):
+        watch.run(robot.tick())
+    store.publish(*adapters[0], VAL, margin=1.0)  # the same weights again, as version 2
+    for _ in range(100):
+        watch.run(robot.tick())
+    [verdict] = watch.summary()
+    assert not verdict["rolled_back"] and verdict["reason"].startswith("kept")
+    assert store.current_version() == 2
+
+
+def test_bumps_during_a_probe_do_not_count_against_the_adapter(tmp_path, adapters):
+    store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
+    store.publish(*adapters[0], VAL, margin=1.0)
     probing = {"on": False}
-    step = DrivingWatch(TrialBook(tmp_path / "trials.json", TrialConfig(frames=100)), store,
-                     lambda t: "probe" if probing["on"] else "experience")
-    ticks = Ticks()
-    for _ in range(120):
-        step.run(ticks(1, drives=True))
-    store.publish(*two_adapters[1], VAL, margin=1.0)
+    robot = Robot(store)
+    watch = watch_of(tmp_path, store, source_of=lambda t: "probe" if probing["on"] else "")
+    for _ in range(1200):
+        watch.run(robot.tick())
+    store.publish(*adapters[0], VAL, margin=1.0)
     for i in range(100):  # three bumper closings, all while probing
         probing["on"] = i % 30 < 3
-        step.run(ticks(2, drives=True, bumper=i % 30 == 1))
-    [verdict] = step.summary()
-    assert not verdict["rolled_back"] and "0 bump(s)" in verdict["reason"]
-    assert "3.0 m" in verdict["reason"]  # 100 frames at 3 cm: odometry metres are counted
-    assert store.current_version() == 2
+        watch.run(robot.tick(bumper=i % 30 == 1))
+    [verdict] = watch.summary()
+    assert not verdict["rolled_back"] and "0 bump(s) in 3.0 m" in verdict["reason"]
 
 
-def test_the_same_bumps_outside_a_probe_send_it_back(tmp_path, two_adapters):
+def test_the_same_bumps_outside_a_probe_send_it_back(tmp_path, adapters):
     store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
-    store.publish(*two_adapters[0], VAL, margin=1.0)
-    step = DrivingWatch(TrialBook(tmp_path / "trials.json", TrialConfig(frames=100)), store)
-    ticks = Ticks()
-    for _ in range(120):
-        step.run(ticks(1, drives=True))
-    store.publish(*two_adapters[1], VAL, margin=1.0)
+    store.publish(*adapters[0], VAL, margin=1.0)
+    robot, watch = Robot(store), watch_of(tmp_path, store)
+    for _ in range(1200):
+        watch.run(robot.tick())
+    store.publish(*adapters[0], VAL, margin=1.0)
     for i in range(100):
-        step.run(ticks(2, drives=True, bumper=i % 30 == 1))
-    [verdict] = step.summary()
-    assert verdict["rolled_back"] and "bumped more" in verdict["reason"]
+        watch.run(robot.tick(bumper=i % 30 == 1))
+    [verdict] = watch.summary()
+    assert verdict["rolled_back"] and "it bumped more" in verdict["reason"]
     assert store.current_version() == 1
 
 
-def test_an_adapter_replaced_before_its_verdict_is_not_rolled_back(tmp_path: Path,
-                                                                   two_adapters) -> None:
+def test_an_adapter_replaced_before_its_verdict_is_not_rolled_back(tmp_path, adapters):
     store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
-    store.publish(*two_adapters[0], VAL, margin=1.0)
-    step = DrivingWatch(TrialBook(tmp_path / "trials.json", TrialConfig(frames=100)), store)
-    ticks = Ticks()
-    for _ in range(120):
-        step.run(ticks(1, drives=True))
-    store.publish(*two_adapters[1], VAL, margin=1.0)
+    store.publish(*adapters[0], VAL, margin=1.0)
+    robot, watch = Robot(store), watch_of(tmp_path, store)
+    for _ in range(150):
+        watch.run(robot.tick())
+    store.publish(*adapters[1], VAL, margin=1.0)
     for _ in range(99):
-        step.run(ticks(2, drives=False))
-    store.publish(*two_adapters[0], VAL, margin=1.0)  # v3 published meanwhile
-    step.run(ticks(2, drives=False))  # the last frame perception made with v2
-    assert step.summary()[0]["rolled_back"] and store.current_version() == 3
+        watch.run(robot.tick())
+    last = robot.tick()  # the last frame perception made with v2 ...
+    store.publish(*adapters[0], VAL, margin=1.0)  # ... and v3 is published meanwhile
+    watch.run(last)
+    assert watch.summary()[0]["rolled_back"] and store.current_version() == 3
 
 
-def test_three_bumps_outside_probes_within_a_minute_ring_the_bump_alarm(tmp_path, two_adapters):
+def test_a_pruned_parent_leaves_the_new_adapter_without_a_verdict(tmp_path, adapters):
     store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
-    store.publish(*two_adapters[0], VAL, margin=1.0)
+    store.publish(*adapters[0], VAL, margin=1.0)
+    robot, watch = Robot(store), watch_of(tmp_path, store)
+    for _ in range(150):
+        watch.run(robot.tick())
+    store.publish(*adapters[1], VAL, margin=1.0)
+    (store.root / version_dir_name(1) / "adapter.onnx").write_bytes(b"damaged")
+    watch.run(robot.tick())
+    [verdict] = watch.summary()
+    assert not verdict["rolled_back"] and "cannot run" in verdict["reason"]
+    assert store.current_version() == 2
+
+
+def test_three_bumps_outside_probes_within_a_minute_ring_the_bump_alarm(tmp_path, adapters):
+    store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
+    store.publish(*adapters[0], VAL, margin=1.0)
     rang: list[int] = []
     probing = {"on": False}
-    watch = DrivingWatch(TrialBook(tmp_path / "trials.json", TrialConfig(frames=100)), store,
-                         lambda t: "probe" if probing["on"] else "", BumpAlarm(3, 600),
-                         lambda: rang.append(watch.bump_alarms))
-    ticks = Ticks()
+    robot = Robot(store)
+    watch = watch_of(tmp_path, store, source_of=lambda t: "probe" if probing["on"] else "",
+                     bump_alarm=BumpAlarm(3, 600),
+                     on_bump_alarm=lambda: rang.append(watch.bump_alarms))
     for i in range(1000):  # bumps 300 frames apart: never three within 600 frames
-        watch.run(ticks(1, drives=True, bumper=i % 300 == 5))
+        watch.run(robot.tick(bumper=i % 300 == 5))
     assert rang == []
     probing["on"] = True
     for i in range(100):  # three while probing: a probe's bumps are its purpose
-        watch.run(ticks(1, drives=True, bumper=i % 30 == 5))
+        watch.run(robot.tick(bumper=i % 30 == 5))
     probing["on"] = False
     assert rang == []
     for i in range(10):  # the third outside probes within 600 frames
-        watch.run(ticks(1, drives=True, bumper=i == 0))
+        watch.run(robot.tick(bumper=i == 0))
     assert rang == [1]
-    assert watch.bump_alarms == 1
 
 
-def test_the_bump_alarm_counts_each_adapter_afresh() -> None:
+def test_the_bump_alarm_counts_each_adapter_afresh():
     alarm = BumpAlarm(3, 600)
     assert not alarm.update(1, 2)
     assert not alarm.update(2, 1)  # a new adapter: v1's bumps say nothing about it

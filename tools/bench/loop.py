@@ -165,7 +165,7 @@ def run(port: str, data_dir: Path, card: Path | None, frames_from: Path | None,
                                 cfg.experience, cfg.watering.moisture_threshold, origin,
                                 keyframe_period_s=0.25),
                  driving_watch(paths, settings, perception.classifier.runner.store, learner,
-                               policy.prober.source_at),
+                               policy),
                  *([dash.questions] if dash else []),
                  learner, Phases(learner, clock, idle_s, busy_s), clock,
                  *([dash.snapshot] if dash else [])]
