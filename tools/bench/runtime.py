@@ -3,10 +3,11 @@
 Measures, on synthetic inputs at the default geometry (320×240 frames, a 15×20 grid, 256
 features): the learner's adapter (an ONNX graph from the adapter store, here trained with
 the closed-form ``ncm`` strategy on random cells), the drive policy, the watering rules, the overlay
-renderer, and experience labelling (per frame, over a 20 s straight drive at 0.3 m/s with
-telemetry at 20 Hz and frames at 30/s). The backbone is benchmarked by its own tools. Prints
-medians over repeats; nothing is asserted. Record results with the machine in
-docs/benchmarks.md.
+renderer, experience labelling (per frame, over a 20 s straight drive at 0.3 m/s with
+telemetry at 20 Hz and frames at 30/s), and the driving watch's step (robot/runtime/watch.py)
+with no adapter on trial and with one on trial (its parent run in the shadow). The backbone
+is benchmarked by its own tools. Prints medians over repeats; nothing is asserted. Record
+results with the machine in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -82,11 +83,49 @@ def measure(repeat: int = 7, inner: int = 50, drive_s: float = 20.0) -> dict[str
             lambda: events_from_telemetry(records, DEFAULT_CLASSES, cfg.robot, cfg.experience),
             repeat, 1),
     }
+    results.update(_watch_ms(adapter, feats, ground, cfg, repeat, inner))
     t_all = _median_ms(lambda: experience_labels(frame_times, track, events, cam, grid,
                                                  cfg.experience), max(1, repeat // 2), 1)
     results["experience_labels_per_frame_ms"] = t_all / len(frame_times)
     results["experience_events"] = len(events)
     return {k: round(v, 4) for k, v in results.items()}
+
+
+def _watch_ms(adapter: Any, feats: np.ndarray, ground: Any, cfg: Any, repeat: int,
+              inner: int) -> dict[str, float]:
+    """The driving watch's step on one frame: counting only, and on trial (the parent adapter
+    run on the frame's features, the policy's rule on both adapters' cells)."""
+    import tempfile
+
+    from robot.acting.policy import DriveCommand
+    from robot.adapter.store import AdapterStore
+    from robot.common.classes import DEFAULT_CLASSES
+    from robot.learning.config import TrialConfig
+    from robot.learning.learner import LearnerState
+    from robot.learning.trial import TrialBook
+    from robot.runtime.loop import Tick
+    from robot.runtime.watch import DrivingWatch, StopRule
+    from robot.seeing.perception import CellMap
+
+    state = LearnerState.initial(DEFAULT_CLASSES, feats.shape[-1], "bench")
+    p = adapter.predict_grid(feats)
+    cells = CellMap(p.classes.astype(np.uint8), p.confidence, p.novelty, DEFAULT_CLASSES, 0.0,
+                    "v2", feats, traversable_p=p.traversable)
+    tick = Tick(0, 0.0, cells=cells, decision=DriveCommand(0.3, 0.0, 300, "cruise", ""),
+                records=[{"t": 0.0, "x_m": 0.0, "y_m": 0.0, "bumper": False}])
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = AdapterStore(Path(tmp) / "adapters")
+        store.add_version(adapter, state, {"parent": None})
+        store.add_version(adapter, state, {"parent": 1})
+        store.set_current(2)
+        rule = StopRule(ground, cfg.policy, cfg.robot)
+        for name, frames in (("watch_step_ms", 0), ("watch_step_on_trial_ms", 10**9)):
+            book = TrialBook(Path(tmp) / f"trials-{frames}.json", TrialConfig(frames=frames))
+            book.on_trial(1, None)  # version 1 drove first: version 2 is the new one
+            watch = DrivingWatch(book, store, rule)
+            out[name] = _median_ms(lambda w=watch: w.run(tick), repeat, inner)
+    return out
 
 
 def main(argv: list[str]) -> int:
