@@ -10,4 +10,3 @@ def test_runtime_benchmark_runs_and_reports_every_step():
                 "watch_step_on_trial_ms"):
         assert res[key] > 0, key
     assert res["experience_events"] > 5, "the benchmark drive produces events to project"
-    assert res["watch_step_on_trial_ms"] > res["watch_step_ms"], "a trial runs the shadow"
