@@ -9,7 +9,7 @@ parent) when
 
 - it bumped at least ``min_bumps`` times, and more than ``bump_margin`` times per 100 m more
   often than the parent did over its own last :data:`REFERENCE_M` metres of driving (a retrain
-  must never raise collisions), or
+  must never raise collisions; judged as soon as a bump makes it so, not at the trial's end), or
 - on the same frames, the policy stopped (or turned on the spot) on a share ``stop_margin``
   larger with the new adapter's cells than it would have with the parent's — the parent runs
   in the shadow on each trial frame's features — while the parent bumped no more often than
@@ -207,9 +207,19 @@ class TrialBook:
             return Verdict(version, rec.parent, False, rec.verdict)
         rec.trial.add(seen)
         rec.shadow_stops += int(shadow_stopped)
-        if rec.trial.frames < self.config.frames:
-            return None
+        if rec.trial.frames < self.config.frames and not (
+                seen.bumps and self._bumps_more(rec)):
+            return None  # stops are judged at the end; bumps as soon as they tell
         return self._judge(version, rec)
+
+    def _parent_driving(self, rec: Record) -> Driving:
+        before = self.records.get(rec.parent) if rec.parent is not None else None
+        return before.recent_driving() if before is not None else Driving()
+
+    def _bumps_more(self, rec: Record) -> bool:
+        assert rec.trial is not None
+        return judge(rec.trial, rec.trial.stops, self._parent_driving(rec),
+                     self.config).startswith("it bumped more")
 
     def _new(self, version: int, parent: int | None) -> Record:
         rec = Record(parent)
@@ -224,8 +234,7 @@ class TrialBook:
 
     def _judge(self, version: int, rec: Record) -> Verdict:
         assert rec.trial is not None
-        before = self.records.get(rec.parent) if rec.parent is not None else None
-        parent = before.recent_driving() if before is not None else Driving()
+        parent = self._parent_driving(rec)
         why = judge(rec.trial, rec.shadow_stops, parent, self.config)
         if why:
             rec.verdict = f"rolled back to version {rec.parent}: {why}"

@@ -55,9 +55,9 @@ def test_stopping_where_the_parent_would_have_stopped_too_is_no_reason_to_go_bac
 def test_an_adapter_that_bumps_where_its_parent_did_not_goes_back(tmp_path):
     book = TrialBook(tmp_path / "trials.json", CFG)
     drive(book, 1, None, 2000)  # 60 m without a bump
-    [verdict] = drive(book, 2, 1, 200, bumps=2)  # 2 bumps in 6 m
+    [verdict] = drive(book, 2, 1, 200, bumps=2)  # 2 bumps, the second 3 m in
     assert verdict.rolled_back
-    assert re.search(r"it bumped more: 2 bump\(s\) in 6.0 m on trial, its parent 0 bump\(s\) "
+    assert re.search(r"it bumped more: 2 bump\(s\) in 3.0 m on trial, its parent 0 bump\(s\) "
                      r"in 3\d\.\d m before", verdict.reason), verdict.reason
 
 
@@ -69,10 +69,10 @@ def test_the_parents_bump_rate_is_its_last_metres_not_its_frames(tmp_path):
     drive(book, 1, None, 3000, stop_every=1)
     assert book.records[1].recent_driving().bumps == 3
     assert book.records[1].recent_driving().metres == pytest.approx(REFERENCE_M, abs=5.0)
-    [verdict] = drive(book, 2, 1, 200, bumps=2)  # 33 per 100 m against 10
+    [verdict] = drive(book, 2, 1, 200, bumps=2)  # 67 per 100 m against 10
     assert verdict.rolled_back
     book2 = TrialBook(tmp_path / "other.json", CFG)
-    drive(book2, 1, None, 1000, bumps=12)  # 40 per 100 m: the new one, at 33, bumps less
+    drive(book2, 1, None, 1000, bumps=30)  # 100 per 100 m: the new one, at 67, bumps less
     [kept] = drive(book2, 2, 1, 200, bumps=2)
     assert not kept.rolled_back
 
@@ -145,3 +145,11 @@ def test_with_trials_off_no_adapter_is_ever_judged(tmp_path):
     book = TrialBook(tmp_path / "trials.json", TrialConfig(frames=0))
     drive(book, 1, None, 300)
     assert drive(book, 2, 1, 300, stop_every=1) == [] and not book.on_trial(2)
+
+
+def test_bumps_send_it_back_at_once_not_at_the_end_of_the_trial(tmp_path):
+    book = TrialBook(tmp_path / "trials.json", TrialConfig(frames=600))
+    drive(book, 1, None, 2000)  # 60 m without a bump
+    verdicts = drive(book, 2, 1, 100, bumps=2)  # its second bump, 50 frames in
+    assert len(verdicts) == 1 and verdicts[0].rolled_back
+    assert book.records[2].trial.frames == 51
