@@ -143,8 +143,8 @@ class TrialConfig:
     clearly worse than the parent did (robot/learning/trial.py)."""
 
     frames: int = 600  # camera frames of driving the trial lasts (a minute at 10 fps); 0 = off
-    stop_margin: float = 0.30  # roll back when it stops on this much more of its frames
-    bump_margin: float = 1.0  # ... or bumps this many more times per 100 m (bumps per 100 m)
+    stop_margin: float = 0.30  # roll back when it stops on this much more of the same frames
+    bump_margin: float = 1.0  # ... or bumps this many more times per 100 m than the parent
     min_bumps: int = 2  # ... and at least this many times (one bump is not evidence)
 
     def __post_init__(self) -> None:
@@ -287,11 +287,13 @@ class LearnerConfig:
                                 "trial", "frames", in_range(0, 10_000_000))
     trial_stop_margin: float = setting(_TRIAL.stop_margin, "on trial, it goes back when it "
                                        "stops on this much larger a share of its frames "
-                                       "than its parent did while the parent bumped no more",
-                                       "share, 0..1", in_range(0.01, 1))
+                                       "than its parent, run on the same frames, would have "
+                                       "(unless the parent bumped more)", "share, 0..1",
+                                       in_range(0.01, 1))
     trial_bump_margin: float = setting(_TRIAL.bump_margin, "on trial, it goes back when it "
                                        "bumps at least twice and this much more often than "
-                                       "its parent did", "bumps per 100 m", non_negative)
+                                       "its parent did over its last 30 m", "bumps per 100 m",
+                                       non_negative)
     nice: int = setting(_PROCESS.nice_increment, "OS priority of the learner process (higher "
                         "= lower priority)", "", in_range(0, 19))
 
