@@ -90,12 +90,21 @@ def judge(trial: Driving, shadow_stops: int, parent: Driving, cfg: TrialConfig) 
     """Why the adapter on trial goes back to its parent; "" when it stays. ``trial``: its
     trial; ``shadow_stops``: on how many of the same frames the parent would have stopped;
     ``parent``: the parent's own recent driving (its bump rate)."""
-    mine, theirs = trial.bumps_per_100m, parent.bumps_per_100m
-    if trial.bumps >= cfg.min_bumps and mine > theirs + cfg.bump_margin:
+    return bumped_more(trial, parent, cfg) or stopped_more(trial, shadow_stops, parent, cfg)
+
+
+def bumped_more(trial: Driving, parent: Driving, cfg: TrialConfig) -> str:
+    if trial.bumps >= cfg.min_bumps and \
+            trial.bumps_per_100m > parent.bumps_per_100m + cfg.bump_margin:
         return (f"it bumped more: {trial.bump_text()} on trial, its parent "
                 f"{parent.bump_text()} before")
+    return ""
+
+
+def stopped_more(trial: Driving, shadow_stops: int, parent: Driving, cfg: TrialConfig) -> str:
     shadow = shadow_stops / trial.frames if trial.frames else 0.0
-    if trial.stop_share > shadow + cfg.stop_margin and theirs <= mine + cfg.bump_margin:
+    if (trial.stop_share > shadow + cfg.stop_margin
+            and parent.bumps_per_100m <= trial.bumps_per_100m + cfg.bump_margin):
         return (f"it stopped more: on {trial.frames} frames it stopped on "
                 f"{trial.stop_share:.0%}, its parent would have on {shadow:.0%}")
     return ""
@@ -218,8 +227,7 @@ class TrialBook:
 
     def _bumps_more(self, rec: Record) -> bool:
         assert rec.trial is not None
-        return judge(rec.trial, rec.trial.stops, self._parent_driving(rec),
-                     self.config).startswith("it bumped more")
+        return bool(bumped_more(rec.trial, self._parent_driving(rec), self.config))
 
     def _new(self, version: int, parent: int | None) -> Record:
         rec = Record(parent)
