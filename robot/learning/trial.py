@@ -4,12 +4,13 @@ The publish check (robot/adapter/store.py) judges a candidate on held-out cells 
 labelled itself; in a garden whose own labels are poor it passes adapters that then stop
 everywhere or bump (measured: `gardenbot bench autonomy`, docs/benchmarks.md). What the robot
 does measure without any label is how it drives. So for its first ``[learner] trial_frames``
-camera frames a new adapter is on trial, and it goes back to the adapter it replaced (its
-parent) when
+camera frames, and for its first :data:`REFERENCE_M` metres, a new adapter is on trial, and it
+goes back to the adapter it replaced (its parent) when
 
-- it bumped at least ``min_bumps`` times, and more than ``bump_margin`` times per 100 m more
-  often than the parent did over its own last :data:`REFERENCE_M` metres of driving (a retrain
-  must never raise collisions; judged as soon as a bump makes it so, not at the trial's end), or
+- over its first :data:`REFERENCE_M` metres it bumped at least ``min_bumps`` times, and more
+  than ``bump_margin`` times per 100 m more often than the parent did over its own last
+  :data:`REFERENCE_M` metres (a retrain must never raise collisions; judged at the bump that
+  makes it so), or
 - on the same frames, the policy stopped (or turned on the spot) on a share ``stop_margin``
   larger with the new adapter's cells than it would have with the parent's — the parent runs
   in the shadow on each trial frame's features — while the parent bumped no more often than
@@ -116,8 +117,9 @@ class Record:
 
     parent: int | None
     recent: list[Driving] = field(default_factory=list)  # blocks of >= BLOCK_M, oldest first
-    trial: Driving | None = None  # while on trial (and after: what it was judged on)
-    shadow_stops: int = 0  # trial frames on which the parent would have stopped
+    trial: Driving | None = None  # its first `frames` frames on trial: where it stopped
+    shadow_stops: int = 0  # of those frames, how many the parent would have stopped on
+    road: Driving | None = None  # its first REFERENCE_M metres on trial: how often it bumped
     verdict: str = ""  # "" while on trial or never tried
 
     def recent_driving(self) -> Driving:
@@ -139,16 +141,19 @@ class Record:
     def to_json(self) -> dict[str, Any]:
         return {"parent": self.parent, "recent": [b.to_list() for b in self.recent],
                 "trial": self.trial.to_list() if self.trial is not None else None,
-                "shadow_stops": self.shadow_stops, "verdict": self.verdict}
+                "shadow_stops": self.shadow_stops,
+                "road": self.road.to_list() if self.road is not None else None,
+                "verdict": self.verdict}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Record:
-        parent = d.get("parent")
-        trial = d.get("trial")
+        parent, trial, road = d.get("parent"), d.get("trial"), d.get("road")
         return cls(int(parent) if parent is not None else None,
                    [Driving.from_list(b) for b in d.get("recent", [])],
                    Driving.from_list(trial) if trial is not None else None,
-                   int(d.get("shadow_stops", 0)), str(d.get("verdict", "")))
+                   int(d.get("shadow_stops", 0)),
+                   Driving.from_list(road) if road is not None else None,
+                   str(d.get("verdict", "")))
 
 
 @dataclass(frozen=True)
@@ -198,62 +203,72 @@ class TrialBook:
             rec = self._new(version, parent)
         return rec.trial is not None and not rec.verdict
 
+    def needs_shadow(self, version: int) -> bool:
+        """Whether ``version``'s next frame is one of its trial's first ``frames``: the ones
+        its parent runs in the shadow on."""
+        rec = self.records.get(version)
+        return (rec is not None and rec.trial is not None and not rec.verdict
+                and rec.trial.frames < self.config.frames)
+
     def observe(self, version: int, seen: Driving, shadow_stopped: bool = False,
                 cannot_compare: str = "") -> Verdict | None:
-        """Count ``seen`` (one frame's driving) for ``version``; the verdict when its trial ends
-        with this frame. While it is on trial: ``seen.stops`` and ``shadow_stopped`` are the
-        policy's decisions on this frame with its cells and with its parent's, and
-        ``cannot_compare`` says why the parent could not run in the shadow ("" = it ran)."""
+        """Count ``seen`` (one frame's driving) for ``version``; the verdict when this frame
+        decides its trial. On the trial's first ``frames`` frames ``seen.stops`` and
+        ``shadow_stopped`` are the policy's decisions with its cells and with its parent's, and
+        ``cannot_compare`` says why the parent could not run in the shadow ("" = it ran).
+
+        Stops are judged once, at the end of those frames; bumps at each bump, over the trial's
+        first REFERENCE_M metres — the same distance the parent's rate is taken over (a minute
+        of driving is too short to show a bump rate). The trial ends, kept, when both are done.
+        """
         rec = self.records.get(version)
         if rec is None:
             rec = self._new(version, None)
         rec.add_recent(seen)
-        if rec.trial is None or rec.verdict:
+        if rec.trial is None or rec.road is None or rec.verdict:
             return None
-        if cannot_compare:
+        window = rec.trial.frames < self.config.frames
+        if window and cannot_compare:
             rec.verdict = f"kept without a verdict: {cannot_compare}"
             log.warning("adapter version %d %s", version, rec.verdict)
             return Verdict(version, rec.parent, False, rec.verdict)
-        rec.trial.add(seen)
-        rec.shadow_stops += int(shadow_stopped)
-        if rec.trial.frames < self.config.frames and not (
-                seen.bumps and self._bumps_more(rec)):
-            return None  # stops are judged at the end; bumps as soon as they tell
-        return self._judge(version, rec)
+        if window:
+            rec.trial.add(seen)
+            rec.shadow_stops += int(shadow_stopped)
+        road = rec.road.metres < REFERENCE_M
+        if road:
+            rec.road.add(Driving(seen.frames, 0, seen.metres, seen.bumps))
+        parent = self._parent_driving(rec)
+        why = bumped_more(rec.road, parent, self.config) if road and seen.bumps else ""
+        if not why and window and rec.trial.frames >= self.config.frames:
+            why = stopped_more(rec.trial, rec.shadow_stops, parent, self.config)
+        if why:
+            rec.verdict = f"rolled back to version {rec.parent}: {why}"
+            log.warning("adapter version %d on trial: %s", version, rec.verdict)
+            return Verdict(version, rec.parent, True, rec.verdict)
+        if rec.trial.frames < self.config.frames or rec.road.metres < REFERENCE_M:
+            return None
+        shadow = rec.shadow_stops / rec.trial.frames
+        rec.verdict = (f"kept: on {rec.trial.frames} frames it stopped on "
+                       f"{rec.trial.stop_share:.0%} (its parent would have on {shadow:.0%}); "
+                       f"{rec.road.bump_text()} on trial, its parent {parent.bump_text()} "
+                       "before")
+        log.info("adapter version %d passed its trial (%s)", version, rec.verdict)
+        return Verdict(version, rec.parent, False, rec.verdict)
 
     def _parent_driving(self, rec: Record) -> Driving:
         before = self.records.get(rec.parent) if rec.parent is not None else None
         return before.recent_driving() if before is not None else Driving()
-
-    def _bumps_more(self, rec: Record) -> bool:
-        assert rec.trial is not None
-        return bool(bumped_more(rec.trial, self._parent_driving(rec), self.config))
 
     def _new(self, version: int, parent: int | None) -> Record:
         rec = Record(parent)
         newest = max(self.records, default=None)
         if self.config.frames > 0 and parent is not None and (newest is None or
                                                               version > newest):
-            rec.trial = Driving()
-            log.info("adapter version %d drives on trial for %d frames (its parent: %d)",
-                     version, self.config.frames, parent)
+            rec.trial, rec.road = Driving(), Driving()
+            log.info("adapter version %d drives on trial (its parent: %d)", version, parent)
         self.records[version] = rec
         return rec
-
-    def _judge(self, version: int, rec: Record) -> Verdict:
-        assert rec.trial is not None
-        parent = self._parent_driving(rec)
-        why = judge(rec.trial, rec.shadow_stops, parent, self.config)
-        if why:
-            rec.verdict = f"rolled back to version {rec.parent}: {why}"
-            log.warning("adapter version %d on trial: %s", version, rec.verdict)
-            return Verdict(version, rec.parent, True, rec.verdict)
-        shadow = rec.shadow_stops / rec.trial.frames
-        rec.verdict = (f"kept: on {rec.trial.frames} frames it stopped on "
-                       f"{rec.trial.stop_share:.0%} (its parent would have on {shadow:.0%}), "
-                       f"{rec.trial.bump_text()}; its parent {parent.bump_text()} before")
-        log.info("adapter version %d passed its trial (%s)", version, rec.verdict)
-        return Verdict(version, rec.parent, False, rec.verdict)
 
 
 def _read(path: Path) -> dict[int, Record]:

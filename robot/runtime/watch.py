@@ -102,7 +102,7 @@ class DrivingWatch:
             self.on_bump_alarm()
         parent = None if version in self.book.records else self.store.parent_of(version)
         shadow_stopped, why_not = False, ""
-        if self.book.on_trial(version, parent):
+        if self.book.on_trial(version, parent) and self.book.needs_shadow(version):
             seen.stops = int(self.rule.stops(cells))
             shadow = self._shadow(cells, self.book.records[version].parent)
             if isinstance(shadow, str):

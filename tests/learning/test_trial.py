@@ -47,8 +47,12 @@ def test_stopping_where_the_parent_would_have_stopped_too_is_no_reason_to_go_bac
     """The same frames decide: a day that ends boxed in at a fence stops both adapters."""
     book = TrialBook(tmp_path / "trials.json", CFG)
     drive(book, 1, None, 400)
-    [verdict] = drive(book, 2, 1, 200, stop_every=1, shadow_stop_every=1)
-    assert not verdict.rolled_back and verdict.reason.startswith("kept")
+    assert drive(book, 2, 1, 200, stop_every=1, shadow_stop_every=1) == []
+    assert book.on_trial(2) and not book.needs_shadow(2)  # stops judged; bumps until 30 m
+    [verdict] = drive(book, 2, 1, 1100)
+    assert not verdict.rolled_back and verdict.reason.startswith("kept: on 200 frames it "
+                                                                  "stopped on 100% (its parent "
+                                                                  "would have on 100%)")
     assert drive(book, 2, 1, 500, stop_every=1) == []  # after its trial it is never judged again
 
 
@@ -72,16 +76,16 @@ def test_the_parents_bump_rate_is_its_last_metres_not_its_frames(tmp_path):
     [verdict] = drive(book, 2, 1, 200, bumps=2)  # 67 per 100 m against 10
     assert verdict.rolled_back
     book2 = TrialBook(tmp_path / "other.json", CFG)
-    drive(book2, 1, None, 1000, bumps=30)  # 100 per 100 m: the new one, at 67, bumps less
-    [kept] = drive(book2, 2, 1, 200, bumps=2)
+    drive(book2, 1, None, 1000, bumps=30)  # 100 per 100 m: the new one bumps less
+    [kept] = drive(book2, 2, 1, 1100, bumps=2)
     assert not kept.rolled_back
 
 
 def test_one_bump_is_not_evidence(tmp_path):
     book = TrialBook(tmp_path / "trials.json", CFG)
     drive(book, 1, None, 1000)
-    [verdict] = drive(book, 2, 1, 200, bumps=1)
-    assert not verdict.rolled_back
+    [verdict] = drive(book, 2, 1, 1100, bumps=1)
+    assert not verdict.rolled_back and "1 bump(s) in 30" in verdict.reason
 
 
 def test_stopping_more_than_a_parent_that_kept_bumping_is_no_reason_to_go_back():
@@ -153,3 +157,14 @@ def test_bumps_send_it_back_at_once_not_at_the_end_of_the_trial(tmp_path):
     verdicts = drive(book, 2, 1, 100, bumps=2)  # its second bump, 50 frames in
     assert len(verdicts) == 1 and verdicts[0].rolled_back
     assert book.records[2].trial.frames == 51
+
+
+def test_bumps_count_over_its_first_30_m_not_only_its_first_minute(tmp_path):
+    """A bump rate needs distance: the parent's is over its last 30 m, the new adapter's over
+    its first 30 m, though its stops were judged after 200 frames (6 m)."""
+    book = TrialBook(tmp_path / "trials.json", CFG)
+    drive(book, 1, None, 2000)
+    assert drive(book, 2, 1, 400) == []  # stops judged: kept so far; 12 m driven
+    [verdict] = drive(book, 2, 1, 400, bumps=2)  # two bumps between 12 and 24 m
+    assert verdict.rolled_back and "it bumped more: 2 bump(s) in 1" in verdict.reason
+

@@ -6,6 +6,7 @@ against it and ring the bump alarm; a probe's bumps do not."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -108,7 +109,7 @@ def test_a_new_adapter_that_drives_like_its_parent_stays(tmp_path, adapters):
     for _ in range(150):
         watch.run(robot.tick())
     store.publish(*adapters[0], VAL, margin=1.0)  # the same weights again, as version 2
-    for _ in range(100):
+    for _ in range(1100):  # its first 100 frames for stops, its first 30 m for bumps
         watch.run(robot.tick())
     [verdict] = watch.summary()
     assert not verdict["rolled_back"] and verdict["reason"].startswith("kept")
@@ -124,11 +125,12 @@ def test_bumps_during_a_probe_do_not_count_against_the_adapter(tmp_path, adapter
     for _ in range(1200):
         watch.run(robot.tick())
     store.publish(*adapters[0], VAL, margin=1.0)
-    for i in range(100):  # three bumper closings, all while probing
-        probing["on"] = i % 30 < 3
-        watch.run(robot.tick(bumper=i % 30 == 1))
+    for i in range(1100):  # three bumper closings, all while probing, then 30 m of driving
+        probing["on"] = i < 90 and i % 30 < 3
+        watch.run(robot.tick(bumper=i < 90 and i % 30 == 1))
     [verdict] = watch.summary()
-    assert not verdict["rolled_back"] and "0 bump(s) in 3.0 m" in verdict["reason"]
+    assert not verdict["rolled_back"], verdict
+    assert re.search(r"0 bump\(s\) in 30\.\d m on trial", verdict["reason"]), verdict
 
 
 def test_the_same_bumps_outside_a_probe_send_it_back(tmp_path, adapters):
