@@ -30,8 +30,9 @@ LIST_NOTE = """
 score: the version's validation (mean over seasons of balanced accuracy) on the held-out buffer
 cells of its own retrain; parent's: its parent version on those same cells. Each row was
 measured on different cells, so compare a score with its parent's, not with another row.
-trial: how the version drove in its first frames against its parent (docs/learner.md, "On
-trial after publishing"); `gardenbot adapter show VERSION` gives the verdict in full."""
+trial: how the version drove in its first minute and first 30 m against its parent
+(docs/learner.md, "On trial after publishing"); `gardenbot adapter show VERSION` gives the
+verdict in full."""
 
 
 def _score(value: float | None) -> str:

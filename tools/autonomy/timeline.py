@@ -161,8 +161,8 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
              + f"), schedule {t['schedule']!r} with >= {t['min_new_samples']} new labels"
              + (f"; bump alarm {t['bump_alarm']} in {t['bump_window']} frames"
                 if t.get("bump_alarm") else "")
-             + (f"; new adapters on trial for {results['trial']['frames']} frames"
-                if (results.get("trial") or {}).get("frames") else ""), ""]
+             + (f"; new adapters on trial for {results['trial']['frames']} frames (stops) "
+                "and 30 m (bumps)" if (results.get("trial") or {}).get("frames") else ""), ""]
     for c in summary["changes"]:
         lines.append(f"season change {c['from']} -> {c['to']} (day {c['change_day']:g}; seen "
                      f"until {_days(c['observed_after'])}): alarm {_days(c['days_to_alarm'])}, "
