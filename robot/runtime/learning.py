@@ -387,7 +387,7 @@ class LearnerStep:
         self.schedule = ScheduleTrigger(settings.triggers.schedule,
                                         settings.triggers.min_new_samples, now(),
                                         ScheduleGate(self.drift, settings.triggers))
-        self._drift_version: str | None = None  # the adapter the drift evidence is about
+        self._version: str | None = None  # the adapter perception runs (as of the last tick)
         self.button: RetrainButton | None = None
         pin = settings.triggers.button_pin
         if use_button and pin:
@@ -433,13 +433,11 @@ class LearnerStep:
         if tick.stop == "end of input" and self.finish_at_end:
             self.finish = True
         t = tick.frame.t if tick.frame is not None else tick.wall_s
+        if tick.cells is not None and tick.cells.adapter_version != self._version:
+            if self._version is not None:
+                self._adapter_changed(tick.cells.adapter_version)
+            self._version = tick.cells.adapter_version
         if self.drift is not None and tick.cells is not None:
-            if tick.cells.adapter_version != self._drift_version:
-                # a new adapter (published or rolled back): its novelty has a new reference,
-                # so the evidence gathered under the old one no longer counts
-                if self._drift_version is not None:
-                    self.drift.reset()
-                self._drift_version = tick.cells.adapter_version
             alarm = self.drift.update(t, tick.cells.novelty, self.memory.new_cells)
             if alarm is not None:
                 if alarm.action == "retrain":
@@ -466,6 +464,26 @@ class LearnerStep:
         if wall >= self._next_save and not self.running:
             self._next_save = wall + self.save_period_s
             self._save_in_background()
+
+    def _adapter_changed(self, version: str) -> None:
+        """Perception runs another adapter (published, or rolled back by its trial or the
+        owner): its novelty has a new reference, so the drift evidence gathered under the old
+        one no longer counts; and "new cells" are those *it* was not trained on — after a
+        roll-back, the cells its successor learnt are new again."""
+        if self.drift is not None:
+            self.drift.reset()
+        number = version[1:] if version.startswith("v") else version
+        if not number.isdigit():
+            return
+        from robot.adapter.store import AdapterStore
+
+        try:
+            state = AdapterStore(self.paths.store).load_state(int(number))
+        except GardenbotError as e:
+            log.warning("cannot read what adapter %s was trained on (%s); new cells are "
+                        "counted as before", version, e)
+            return
+        self.memory.trained_upto_uid = int(state.info.get("trained_upto_uid", -1))
 
     def _save_in_background(self) -> None:
         if self._saver is not None and self._saver.is_alive():

@@ -81,3 +81,31 @@ def test_the_bump_alarm_asks_for_a_retrain_only_with_enough_new_labels(tmp_path:
                                     TriggerConfig(schedule="off", min_new_samples=0), True)
     step.request_with_labels("bumps")
     assert list(step._requests) == ["bumps"]
+
+
+def test_after_a_roll_back_the_cells_its_successor_learnt_are_new_again(tmp_path: Path) -> None:
+    """The schedule, the drift and the bump alarms count new cells against the adapter that
+    drives: rolled back to version 1, the cells version 2 was trained on are new again."""
+    from robot.adapter.store import AdapterStore
+    from robot.learning.learner import LearnerState, train
+    from tests.learner_fixtures import cells
+
+    data = cells(0, 20, seed=1, dim=DIM)
+    adapter, state = train("replay", LearnerState.initial(DEFAULT_CLASSES, DIM, SHA), data,
+                           None, seed=0)
+    store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
+    for upto in (40, 90):
+        store.publish(adapter, state.evolve(info={**state.info, "trained_upto_uid": upto}),
+                      data, margin=1.0)
+    buf = ReplayBuffer(DIM, SHA, DEFAULT_CLASSES)
+    buf.add(cells(0, 30, seed=2, dim=DIM))  # uids 0..149
+    settings = LearnerSettings(BufferConfig(), TrainConfig(), PublishConfig(),
+                               LearnerProcessConfig(), TriggerConfig(schedule="off"), True)
+    step = LearnerStep(Memory(buf, tmp_path / "b.gbrb", trained_upto_uid=90),
+                       LearnerPaths(tmp_path), settings, backbone_sha256=SHA, feature_dim=DIM,
+                       classes=DEFAULT_CLASSES, use_button=False, now=lambda: datetime(2026, 1, 1))
+    step.run(tick(0, 36_000.0, "v2"))
+    assert step.memory.new_cells == 59
+    store.rollback(1)
+    step.run(tick(1, 36_001.0, "v1"))  # perception swapped back
+    assert step.memory.trained_upto_uid == 40 and step.memory.new_cells == 109
