@@ -152,7 +152,8 @@ class Record:
                    [Driving.from_list(b) for b in d.get("recent", [])],
                    Driving.from_list(trial) if trial is not None else None,
                    int(d.get("shadow_stops", 0)),
-                   Driving.from_list(road) if road is not None else None,
+                   Driving.from_list(road) if road is not None
+                   else Driving() if trial is not None else None,
                    str(d.get("verdict", "")))
 
 
