@@ -118,6 +118,19 @@ def test_a_trial_runs_on_across_restarts(tmp_path):
     assert read_verdicts(path)[2].startswith("rolled back to version 1")
 
 
+def test_a_trial_saved_before_bumps_were_counted_by_distance_still_ends(tmp_path):
+    """A book written while a trial was under way, by a version with no "road" tally."""
+    path = tmp_path / "trials.json"
+    path.write_text(json.dumps({"format": "gardenbot-trials/2", "versions": {
+        "1": {"parent": None, "recent": [[400, 0, 12.0, 0]], "trial": None, "verdict": ""},
+        "2": {"parent": 1, "recent": [[100, 0, 3.0, 0]], "trial": [100, 0, 3.0, 0],
+              "shadow_stops": 0, "verdict": ""}}}))
+    book = TrialBook(path, CFG)
+    assert book.on_trial(2)
+    [verdict] = drive(book, 2, 1, 1100)
+    assert not verdict.rolled_back and verdict.reason.startswith("kept: on 200 frames")
+
+
 def test_an_older_version_brought_back_by_the_owner_is_not_put_on_trial(tmp_path):
     book = TrialBook(tmp_path / "trials.json", CFG)
     drive(book, 1, None, 300)
