@@ -112,7 +112,8 @@ def test_the_summary_times_each_change_and_counts_false_alarms():
             _day(5, 0.02, alarms=[5 * 86_400 + 130.0]),  # a stable day: a false alarm
             _day(6, 0.01), _day(7, 0.03),
             _day(8, 0.90, alarms=[8 * 86_400 + 43_200.0]),  # half a day after the change
-            _day(9, 0.40, retrains=[night], bumps=0.0),
+            # still blending: a second alarm here repeats the change's, it is not a false one
+            _day(9, 0.40, retrains=[night], bumps=0.0, alarms=[9 * 86_400 + 50.0]),
             _day(10, 0.05, bumps=5.0), _day(11, 0.04),
         ],
     }
@@ -124,6 +125,7 @@ def test_the_summary_times_each_change_and_counts_false_alarms():
     assert c["days_to_back"] == 2 and c["days_to_stay_back"] == 2
     assert c["worst_false_stop_rate"] == 0.9
     assert [a["day"] for a in s["false_alarms"]] == [5]
+    assert [a["day"] for a in s["repeat_alarms_in_changes"]] == [9]
     assert s["stable_days"] == [5, 6, 10, 11]
     [after] = s["collisions_after_retrains"]
     assert after["raised"], "5 bumps per 100 m the day after a retrain, 0 the day before"

@@ -68,16 +68,20 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             "last_day_seen": inside[-1]["day"] if inside else None,
             "observed_after": (inside[-1]["day"] - c) if inside else None,
         })
-    false_alarms = [{"day": r["day"], "time_s": a["time_s"]} for r in recs
-                    for k, a in enumerate(r["alarms"]) if (r["day"], k) not in detections]
     stable = [r["day"] for r in recs
               if not any(abs(r["day"] - c) <= td / 2 for c in results["changes"])]
+    # Alarms after the first one of a change: on a stable day a false alarm, counted against the
+    # stable days; while the look is still blending, a repeat that is listed but not counted.
+    later = [{"day": r["day"], "time_s": a["time_s"]} for r in recs
+             for k, a in enumerate(r["alarms"]) if (r["day"], k) not in detections]
+    false_alarms = [a for a in later if a["day"] in stable]
+    repeats = [a for a in later if a["day"] not in stable]
     month_days = 4 * results["season_days"] / 12  # a month of the compressed year
     retrains = [{"day": r["day"], **t} for r in recs for t in r["retrains"]]
     return {
         "changes": changes,
         "alarms": sum(len(r["alarms"]) for r in recs),
-        "false_alarms": false_alarms,
+        "false_alarms": false_alarms, "repeat_alarms_in_changes": repeats,
         "stable_days": stable, "month_days": round(month_days, 2),
         "false_alarms_per_month": (round(len(false_alarms) / (len(stable) / month_days), 2)
                                    if stable else None),
@@ -177,7 +181,9 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
     lines.append(f"alarms: {summary['alarms']}; false alarms {len(fa)} on "
                  f"{len(summary['stable_days'])} days with no change"
                  + (f" ({summary['false_alarms_per_month']:g} per month of "
-                    f"{summary['month_days']:g} days)" if summary['stable_days'] else ""))
+                    f"{summary['month_days']:g} days)" if summary['stable_days'] else "")
+                 + f"; {len(summary.get('repeat_alarms_in_changes', []))} more while a change "
+                   "was still blending in")
     rt = summary["retrains"]
     back = rt.get("rolled_back", [])
     lines.append(f"retrains: {rt['published']} published, {rt['rejected']} rejected, "
