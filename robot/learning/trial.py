@@ -239,14 +239,18 @@ class TrialBook:
         road = rec.road.metres < REFERENCE_M
         if road:
             rec.road.add(Driving(seen.frames, 0, seen.metres, seen.bumps))
-        parent = self._parent_driving(rec)
+        back_to, parent = self._reference(rec)
         why = bumped_more(rec.road, parent, self.config) if road and seen.bumps else ""
+        if why and back_to != rec.parent:
+            why = why.replace("its parent", f"version {back_to}", 1) + (
+                f" (its parent {rec.parent} had not driven {REFERENCE_M:g} m)")
         if not why and window and rec.trial.frames >= self.config.frames:
+            back_to = rec.parent  # the shadow that stopped less is the parent itself
             why = stopped_more(rec.trial, rec.shadow_stops, parent, self.config)
         if why:
-            rec.verdict = f"rolled back to version {rec.parent}: {why}"
+            rec.verdict = f"rolled back to version {back_to}: {why}"
             log.warning("adapter version %d on trial: %s", version, rec.verdict)
-            return Verdict(version, rec.parent, True, rec.verdict)
+            return Verdict(version, back_to, True, rec.verdict)
         if rec.trial.frames < self.config.frames or rec.road.metres < REFERENCE_M:
             return None
         shadow = rec.shadow_stops / rec.trial.frames
@@ -257,9 +261,22 @@ class TrialBook:
         log.info("adapter version %d passed its trial (%s)", version, rec.verdict)
         return Verdict(version, rec.parent, False, rec.verdict)
 
-    def _parent_driving(self, rec: Record) -> Driving:
-        before = self.records.get(rec.parent) if rec.parent is not None else None
-        return before.recent_driving() if before is not None else Driving()
+    def _reference(self, rec: Record) -> tuple[int | None, Driving]:
+        """The version a trial is measured against and goes back to: its parent, or, when the
+        parent has not driven REFERENCE_M metres of its own (a drift retrain replaced within
+        hours), the nearest ancestor that has — 0 bumps in 0 m is no record of safety."""
+        version, seen = rec.parent, set()
+        while version is not None and version not in seen:
+            seen.add(version)
+            before = self.records.get(version)
+            if before is None:
+                break
+            driving = before.recent_driving()
+            if driving.metres >= REFERENCE_M:
+                return version, driving
+            version = before.parent
+        parent = self.records.get(rec.parent) if rec.parent is not None else None
+        return rec.parent, parent.recent_driving() if parent is not None else Driving()
 
     def _new(self, version: int, parent: int | None) -> Record:
         rec = Record(parent)

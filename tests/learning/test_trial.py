@@ -65,6 +65,18 @@ def test_an_adapter_that_bumps_where_its_parent_did_not_goes_back(tmp_path):
                      r"in 3\d\.\d m before", verdict.reason), verdict.reason
 
 
+def test_a_parent_that_never_drove_its_30_m_is_no_record_to_go_back_to(tmp_path):
+    """Version 2 was replaced after 0.3 m; its parent 1 drove 60 m without a bump."""
+    book = TrialBook(tmp_path / "trials.json", CFG)
+    drive(book, 1, None, 2000)
+    drive(book, 2, 1, 10)
+    [verdict] = drive(book, 3, 2, 200, bumps=2)
+    assert verdict.rolled_back and verdict.parent == 1
+    assert verdict.reason.startswith("rolled back to version 1: it bumped more"), verdict.reason
+    assert "version 1 0 bump(s) in 3" in verdict.reason  # its last 30 m or so
+    assert "its parent 2 had not driven 30 m" in verdict.reason
+
+
 def test_the_parents_bump_rate_is_its_last_metres_not_its_frames(tmp_path):
     """A parent that bumped 3 times in its last 30 m and then stood still for long: standing
     still does not dilute its rate."""
