@@ -94,10 +94,13 @@ def judge(trial: Driving, shadow_stops: int, parent: Driving, cfg: TrialConfig) 
     return bumped_more(trial, parent, cfg) or stopped_more(trial, shadow_stops, parent, cfg)
 
 
-def bumped_more(trial: Driving, parent: Driving, cfg: TrialConfig) -> str:
+def bumped_more(trial: Driving, parent: Driving, cfg: TrialConfig,
+                name: str = "its parent") -> str:
+    """Why ``trial`` bumped too often against ``parent`` (the driving of the version ``name``
+    says); "" when it did not."""
     if trial.bumps >= cfg.min_bumps and \
             trial.bumps_per_100m > parent.bumps_per_100m + cfg.bump_margin:
-        return (f"it bumped more: {trial.bump_text()} on trial, its parent "
+        return (f"it bumped more: {trial.bump_text()} on trial, {name} "
                 f"{parent.bump_text()} before")
     return ""
 
@@ -240,10 +243,10 @@ class TrialBook:
         if road:
             rec.road.add(Driving(seen.frames, 0, seen.metres, seen.bumps))
         back_to, parent = self._reference(rec)
-        why = bumped_more(rec.road, parent, self.config) if road and seen.bumps else ""
+        name = "its parent" if back_to == rec.parent else f"version {back_to}"
+        why = bumped_more(rec.road, parent, self.config, name) if road and seen.bumps else ""
         if why and back_to != rec.parent:
-            why = why.replace("its parent", f"version {back_to}", 1) + (
-                f" (its parent {rec.parent} had not driven {REFERENCE_M:g} m)")
+            why += f" (its parent {rec.parent} had not driven {REFERENCE_M:g} m)"
         if not why and window and rec.trial.frames >= self.config.frames:
             back_to = rec.parent  # the shadow that stopped less is the parent itself
             why = stopped_more(rec.trial, rec.shadow_stops, parent, self.config)
@@ -256,8 +259,7 @@ class TrialBook:
         shadow = rec.shadow_stops / rec.trial.frames
         rec.verdict = (f"kept: on {rec.trial.frames} frames it stopped on "
                        f"{rec.trial.stop_share:.0%} (its parent would have on {shadow:.0%}); "
-                       f"{rec.road.bump_text()} on trial, its parent {parent.bump_text()} "
-                       "before")
+                       f"{rec.road.bump_text()} on trial, {name} {parent.bump_text()} before")
         log.info("adapter version %d passed its trial (%s)", version, rec.verdict)
         return Verdict(version, rec.parent, False, rec.verdict)
 
