@@ -95,6 +95,8 @@ def describe_drive(reason: str, detail: str) -> str:
     """"stopped: unsure of the ground ahead (mean confidence 0.41 < 0.60)" for the owner."""
     base = reason.split("+")[0]
     text = _DOING.get(base, base or "waiting")
+    if "+caution" in reason:  # the driving watch's speed cap after the bump alarm
+        text += ", slowly after bumps"
     return f"{text} ({detail})" if detail else text
 
 

@@ -194,6 +194,10 @@ class TriggerConfig:
     # probes within bump_window frames of one adapter request a retrain at once; 0 = off.
     bump_alarm: int = 3
     bump_window: int = 600  # camera frames (a minute at 10 fps)
+    # After the bump alarm the robot drives no faster than bump_slow_mps until another adapter
+    # drives or this one has driven bump_clear_m without a bump; bump_slow_mps 0 = full speed.
+    bump_slow_mps: float = 0.12
+    bump_clear_m: float = 30.0
 
     def __post_init__(self) -> None:
         try:  # the parser is the validator
@@ -220,6 +224,8 @@ class TriggerConfig:
                "settle_nights", f"must be a whole number >= 0, got {self.settle_nights!r}")
         _check(self.bump_alarm >= 0, "bump_alarm", "must be >= 0 (0 = off)")
         _check(self.bump_window >= 1, "bump_window", "must be >= 1 frame")
+        _check(self.bump_slow_mps >= 0, "bump_slow_mps", "must be >= 0 m/s (0 = full speed)")
+        _check(self.bump_clear_m > 0, "bump_clear_m", "must be > 0 m")
 
 
 @dataclass(frozen=True)
@@ -331,6 +337,13 @@ class TriggersConfig:
                               "it missed); 0 = off", "bumps", in_range(0, 1000))
     bump_window: int = setting(_TRIGGER.bump_window, "the bump alarm counts over this many "
                                "camera frames", "frames", in_range(1, 10_000_000))
+    bump_slow_mps: float = setting(_TRIGGER.bump_slow_mps, "after the bump alarm the robot "
+                                   "drives no faster than this until another adapter drives "
+                                   "(the retrain published, or a roll-back) or it has driven "
+                                   "bump_clear_m without a bump; 0 = full speed", "m/s",
+                                   non_negative)
+    bump_clear_m: float = setting(_TRIGGER.bump_clear_m, "metres without a bump that end the "
+                                  "slow driving after a bump alarm", "m", positive)
     settle_nights: int = setting(_TRIGGER.settle_nights, "retrain on schedule only on this "
                                  "many due times after a drift alarm (a new season settling "
                                  "in); 0 = every due time with enough new labels", "",

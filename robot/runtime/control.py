@@ -237,6 +237,8 @@ class PolicyStep:
     for a way out (robot/acting/reflex.py). ``tick.decision`` keeps the policy's own decision.
     Stopped with only unsure or novel ground in the way, the robot may probe it first
     (robot/acting/probe.py, ``probe``; None = never): the bumper still outranks a probe.
+    ``speed_cap`` (m/s; None = none) is set by the driving watch after the bump alarm: the
+    adapter that drives is missing obstacles, so it drives slowly until another one takes over.
 
     No frame this tick (a camera outage) → a stop command. Watering is checked every
     second of loop time against the zones, the pose and the soil moisture in ``state``, with
@@ -260,6 +262,7 @@ class PolicyStep:
         self.unstick = Unstick()
         self.memory = ObstacleMemory()
         self.prober = Prober(probe if probe is not None else ProbeConfig(enabled=False))
+        self.speed_cap: float | None = None
         self._visible = visible_ground(ground, policy.lookahead_m)
         self._next_water_t = -math.inf
 
@@ -287,6 +290,8 @@ class PolicyStep:
             or probing or search
         if reflex is not None:
             cmd = reflex  # the bumper outranks the camera; boxed in, look around
+        if self.speed_cap is not None and cmd.v_mps > self.speed_cap:
+            cmd = replace(cmd, v_mps=self.speed_cap, reason=f"{cmd.reason}+caution")
         self.reasons[cmd.reason] += 1
         tick.drive = clamp_drive(cmd, self.policy.max_speed_mps, self.policy.max_omega_radps)
         t = tick.cells.t

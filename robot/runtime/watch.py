@@ -8,7 +8,10 @@ is on trial it also runs its parent in the shadow on the frame's features and as
 When a trial ends with a verdict against the new adapter, the store's pointer goes back to its
 parent — perception swaps at its next pointer check, as after an owner's rollback — and the
 learner's drift evidence starts afresh with it (robot/runtime/learning.py resets on any change
-of adapter). When the bump alarm rings, ``on_bump_alarm`` asks the learner for a retrain.
+of adapter). When the bump alarm rings, ``on_bump_alarm`` asks the learner for a retrain, and
+the robot drives slowly (``slow``) until another adapter drives — the retrain published, or a
+roll-back — or this one has driven ``clear_m`` without a bump: a retrain takes minutes, and
+until it is in, the adapter that drives is the one that missed the obstacles.
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ MAX_ODOMETRY_STEP_M = 0.5  # a longer jump between records is a reset of the odo
 PROBE = "probe"  # what ``source_of`` answers for an event during a probe
 
 
+@dataclass
+class Caution:
+    """The slow driving after a bump alarm: which adapter it is for, and how far that adapter
+    has driven since its last bump."""
+
+    version: int
+    clean_m: float = 0.0
+
+
 @dataclass(frozen=True)
 class StopRule:
     """Whether the camera policy would stop (or turn on the spot) on a frame's cells: the
@@ -66,7 +78,9 @@ class DrivingWatch:
     def __init__(self, book: TrialBook, store: AdapterStore, rule: StopRule,
                  source_of: Callable[[float], str] = lambda t: "",
                  bump_alarm: BumpAlarm | None = None,
-                 on_bump_alarm: Callable[[], None] = lambda: None) -> None:
+                 on_bump_alarm: Callable[[], None] = lambda: None,
+                 slow: Callable[[float | None], None] = lambda cap: None,
+                 slow_mps: float = 0.0, clear_m: float = 30.0) -> None:
         self.book = book
         self.store = store
         self.rule = rule
@@ -74,6 +88,9 @@ class DrivingWatch:
         self.bump_alarm = bump_alarm
         self.on_bump_alarm = on_bump_alarm
         self.bump_alarms = 0
+        self.slow, self.slow_mps, self.clear_m = slow, slow_mps, clear_m
+        self.caution: Caution | None = None
+        self.slow_m = 0.0  # metres driven slowly after bump alarms
         self.verdicts: list[Verdict] = []
         self._parents: dict[int, ExportedAdapter | str] = {}  # the adapter, or why none
         self._last_xy: tuple[float, float] | None = None
@@ -100,6 +117,9 @@ class DrivingWatch:
         if self.bump_alarm is not None and self.bump_alarm.update(version, seen.bumps):
             self.bump_alarms += 1
             self.on_bump_alarm()
+            self._slow_down(version)
+        elif self.caution is not None:
+            self._watch_caution(version, seen)
         parent = None if version in self.book.records else self.store.parent_of(version)
         shadow_stopped, why_not = False, ""
         if self.book.on_trial(version, parent) and self.book.needs_shadow(version):
@@ -119,6 +139,30 @@ class DrivingWatch:
                 self._roll_back(verdict)
         if verdict is not None or self._since_save >= SAVE_EVERY_FRAMES:
             self._save()
+
+    def _slow_down(self, version: int) -> None:
+        if self.slow_mps <= 0:
+            return
+        if self.caution is None:
+            log.warning("driving at %.2f m/s at most until another adapter drives or version "
+                        "%d has driven %.0f m without a bump", self.slow_mps, version,
+                        self.clear_m)
+        self.caution = Caution(version)
+        self.slow(self.slow_mps)
+
+    def _watch_caution(self, version: int, seen: Driving) -> None:
+        assert self.caution is not None
+        if version != self.caution.version:
+            why = f"version {version} drives now"
+        else:
+            self.slow_m += seen.metres
+            self.caution.clean_m = 0.0 if seen.bumps else self.caution.clean_m + seen.metres
+            if self.caution.clean_m < self.clear_m:
+                return
+            why = f"version {version} drove {self.caution.clean_m:.0f} m without a bump"
+        log.info("full speed again: %s", why)
+        self.caution = None
+        self.slow(None)
 
     def _shadow(self, cells: CellMap, parent: int | None) -> CellMap | str:
         """The parent's cells of this frame, or why there are none."""
@@ -177,10 +221,16 @@ def driving_watch(paths: LearnerPaths, settings: LearnerSettings, store: Adapter
                   learner: LearnerStep, policy: Any) -> DrivingWatch:
     """The watch as `gardenbot run` and `gardenbot simulate` put it in their loops: the trial
     book in the data folder, the policy step's rule and prober (``policy``: the loop's
-    PolicyStep), the configured bump alarm asking ``learner`` for a retrain."""
+    PolicyStep), the configured bump alarm asking ``learner`` for a retrain and setting the
+    policy's speed cap."""
     trig = settings.triggers
+
+    def slow(cap: float | None) -> None:
+        policy.speed_cap = cap
+
     return DrivingWatch(TrialBook(paths.trials, settings.trial), store,
                         StopRule(policy.ground, policy.policy, policy.robot),
                         policy.prober.source_at, BumpAlarm(trig.bump_alarm, trig.bump_window),
-                        lambda: learner.request_with_labels("bumps"))
+                        lambda: learner.request_with_labels("bumps"), slow,
+                        trig.bump_slow_mps, trig.bump_clear_m)
 

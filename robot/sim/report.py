@@ -71,7 +71,8 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append(f"  trial of v{trial['version']}: {trial['reason']}")
     if s.get("bump_alarms"):
         lines.append(f"  bump alarm: rang {s['bump_alarms']} time(s) (three bumps outside "
-                     "probes within a minute)")
+                     f"probes within a minute); drove {s.get('slow_m', 0.0):.1f} m slowly "
+                     "after it")
     if s["version_changes"]:
         t, season, v = s["version_changes"][0]
         lines.append(f"  perception switched to {v} at t = {t:.1f} s ({season})")

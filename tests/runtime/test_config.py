@@ -98,6 +98,8 @@ def test_bad_values_name_key_and_line(line: str, problem: str):
     ("watering", "quiet_hours = \"22-07\"", "'22' is not a 24-hour time HH:MM"),
     ("watering", "quiet_hours = \"22:00-25:00\"", "'25:00' is not a 24-hour time"),
     ("triggers", "schedule = \"2am\"", "cannot read schedule '2am'; use 'off'"),
+    ("triggers", "bump_slow_mps = -0.1", "must be >= 0"),
+    ("triggers", "bump_clear_m = 0", "must be > 0"),
     ("learner", "strategy = \"magic\"", "must be one of 'finetune', 'replay'"),
     ("logging", "json = \"yes\"", "must be true or false"),
     ("serial", "port = \"\"", "must not be empty"),

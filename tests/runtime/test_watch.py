@@ -18,11 +18,14 @@ from robot.adapter.store import AdapterStore, version_dir_name
 from robot.common.body import RobotConfig
 from robot.learning.config import TrialConfig
 from robot.learning.learner import LearnerState, train
+from robot.learning.paths import LearnerPaths
 from robot.learning.trial import TrialBook
 from robot.learning.triggers import BumpAlarm
 from robot.runtime.config import Config
+from robot.runtime.control import PolicyStep, RobotState
 from robot.runtime.loop import Tick
-from robot.runtime.watch import DrivingWatch, StopRule
+from robot.runtime.settings import learner_settings
+from robot.runtime.watch import DrivingWatch, StopRule, driving_watch
 from robot.seeing.perception import CellMap
 from tests.learner_fixtures import CLASSES, DIM, SHA, cells
 
@@ -62,14 +65,14 @@ class Robot:
         self.grid = lawn_grid()
         self.i, self.x = 0, 0.0
 
-    def tick(self, bumper: bool = False) -> Tick:
+    def tick(self, bumper: bool = False, step_m: float = 0.03) -> Tick:
         self.i += 1
         t = self.i * 0.1
         p = self.runner.predict(self.grid)
         seen = CellMap(p.classes.astype(np.uint8), p.confidence, p.novelty, CLASSES, t,
                        f"v{p.adapter_version}", self.grid, traversable_p=p.traversable)
         stops = RULE.stops(seen)
-        self.x += 0.0 if stops else 0.03
+        self.x += 0.0 if stops else step_m
         decision = DriveCommand(0.0 if stops else 0.3, 0.0, 300, "stop" if stops else "cruise",
                                 "")
         rec = {"t": t, "x_m": self.x, "y_m": 0.0, "bumper": bumper}
@@ -204,3 +207,66 @@ def test_the_bump_alarm_counts_each_adapter_afresh():
     assert not alarm.update(2, 1)  # a new adapter: v1's bumps say nothing about it
     assert not alarm.update(2, 1) and alarm.update(2, 1)
     assert not BumpAlarm(0, 600).update(1, 50)  # off
+
+
+class Learner:
+    """The learner step as the watch sees it: asked for a retrain."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def request_with_labels(self, why: str) -> None:
+        self.asked.append(why)
+
+
+class SlowableRobot:
+    """The loop's policy step between the robot's perception and the watch, wired as
+    `gardenbot run` wires them (``driving_watch``); the robot moves as fast as it is told."""
+
+    def __init__(self, tmp_path, store: AdapterStore) -> None:
+        cfg = Config()
+        self.robot, self.learner = Robot(store), Learner()
+        self.policy = PolicyStep(RULE.ground, cfg.camera.model(), cfg.policy, cfg.robot,
+                                 cfg.watering, [], RobotState(), lambda t: None)
+        self.watch = driving_watch(LearnerPaths(tmp_path), learner_settings(cfg), store,
+                                   self.learner, self.policy)
+        self.v = 0.0
+
+    def drive(self, frames: int, bump_every: int = 0) -> str:
+        """The reason of the last drive command."""
+        for i in range(frames):
+            tick = self.robot.tick(bumper=bump_every > 0 and i % bump_every == 0,
+                                   step_m=self.v * 0.1)
+            self.policy.run(tick)
+            self.watch.run(tick)
+            self.v = tick.drive.v_mps
+        return tick.drive.reason
+
+
+def test_after_the_bump_alarm_the_robot_drives_slowly_until_the_retrain_drives(tmp_path,
+                                                                                adapters):
+    store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
+    store.publish(*adapters[0], VAL, margin=1.0)
+    bot = SlowableRobot(tmp_path, store)
+    assert bot.drive(100) == "cruise" and bot.v == pytest.approx(0.4)
+    bot.drive(6, bump_every=2)  # three bumps within a minute
+    assert bot.learner.asked == ["bumps"]
+    assert bot.drive(1) == "cruise+caution" and bot.v == pytest.approx(0.12)
+    assert bot.drive(300) == "cruise+caution", "slow while the retrain runs"
+    store.publish(*adapters[0], VAL, margin=1.0)  # the retrain is in
+    assert bot.drive(2) == "cruise" and bot.v == pytest.approx(0.4)
+    assert bot.watch.slow_m == pytest.approx(301 * 0.012, rel=0.05)
+
+
+def test_slow_driving_ends_after_30_m_without_a_bump(tmp_path, adapters):
+    store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
+    store.publish(*adapters[0], VAL, margin=1.0)
+    bot = SlowableRobot(tmp_path, store)
+    bot.drive(100)
+    bot.drive(6, bump_every=2)
+    bot.drive(2000)  # 24 m
+    bot.drive(1, bump_every=1)  # one more bump: the 30 m start again
+    assert bot.drive(2000) == "cruise+caution"
+    assert bot.learner.asked == ["bumps"], "one bump is not an alarm"
+    assert bot.drive(600) == "cruise", "30 m without a bump since the last one"
+    assert bot.v == pytest.approx(0.4)

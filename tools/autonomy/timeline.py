@@ -96,6 +96,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                                      for r in recs for t in r.get("trials", [])
                                      if t["rolled_back"]]},
         "bump_alarms": sum(r.get("bump_alarms", 0) for r in recs),
+        "slow_m": round(sum(r.get("slow_m", 0.0) for r in recs), 1),
         "collisions_after_retrains": collisions_after_retrains(results),
         "buffer": _buffer(recs),
         "forgetting": results.get("forgetting"),
@@ -188,7 +189,8 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
     back = rt.get("rolled_back", [])
     lines.append(f"retrains: {rt['published']} published, {rt['rejected']} rejected, "
                  f"{rt['other']} other; by trigger {rt['by_reason'] or '-'}; "
-                 f"bump alarms {summary.get('bump_alarms', 0)}")
+                 f"bump alarms {summary.get('bump_alarms', 0)} "
+                 f"(then {summary.get('slow_m', 0.0):.0f} m driven slowly)")
     lines.append("trials on the road: " + ("no adapter rolled back" if not back else
                                            f"{len(back)} rolled back: " + "; ".join(
         f"day {b['day']} v{b['version']} -> v{b['parent']}" for b in back)))
