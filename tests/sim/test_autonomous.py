@@ -184,3 +184,50 @@ def test_a_drift_alarm_on_the_simulated_clock_retrains_in_the_middle_of_the_day(
     drift = [t for d in r["records"] for t in d["retrains"]]
     assert drift and all(t["state"] in ("published", "rejected") for t in drift)
     assert r["summary"]["alarms"] == 2
+
+
+def _pair(old_bumps: int, old_m: float, new_bumps: int, new_m: float) -> dict:
+    def side(v: int, b: int, m: float) -> dict:
+        return {"version": v, "distance_m": m, "bumps": b,
+                "bumps_per_100m": round(100 * b / m, 2) if m else None}
+    return {"old": side(3, old_bumps, old_m), "new": side(4, new_bumps, new_m)}
+
+
+def test_the_pairs_judge_each_retrain_on_the_same_ground():
+    days = [_day(9, 0.1), _day(10, 0.1), _day(11, 0.1), _day(12, 0.1)]
+    days[1]["pair"] = _pair(0, 40.0, 1, 40.0)  # one bump: not evidence
+    days[2]["pair"] = _pair(1, 50.0, 3, 50.0)  # 2 -> 6 per 100 m: raised
+    days[3]["pair"] = {"old": 3, "new": 5, "why_not": "version 3 cannot drive (pruned)"}
+    s = summarize({"season_days": 4.0, "transition_days": 2.0, "day_seconds": 100.0,
+                   "changes": [], "forgetting": None, "records": days})
+    p = s["paired_collisions"]
+    assert p["raised"] == [11] and p["not_driven"] == [12]
+    assert p["total"] == {"old": {"bumps": 1, "distance_m": 90.0, "bumps_per_100m": 1.11},
+                          "new": {"bumps": 4, "distance_m": 90.0, "bumps_per_100m": 4.44}}
+    assert summarize({"season_days": 4.0, "transition_days": 2.0, "day_seconds": 100.0,
+                      "changes": [], "forgetting": None,
+                      "records": days[:1]})["paired_collisions"] is None, "no pairs driven"
+
+
+@pytest.mark.slow
+def test_bench_autonomy_drives_the_morning_after_a_retrain_with_both_adapters(
+        tiny_backbone_card, tiny_defaults, tmp_path, capsys):
+    out = tmp_path / "bench"
+    cli(["bench", "autonomy", "--gardens", "g07", "--days", "2", "--first-day", "7",
+         "--season-days", "4", "--transition-days", "2", "--seconds", "6", "--pairs",
+         "--card", str(tiny_backbone_card), "--defaults", str(tiny_defaults),
+         "--config", str(_fp32_config(tmp_path)), "--out", str(out)])
+    r = json.loads((out / "autonomy.json").read_text())
+    first, second = r["runs"]["g07"]["records"]
+    assert "pair" not in first, "nothing to compare on the first morning"
+    assert second["adapter_start"] != first["adapter_start"], "the night retrained"
+    pair = second["pair"]
+    assert pair["old"]["version"] == first["adapter_start"]
+    assert pair["new"]["version"] == second["adapter_start"], \
+        "the old adapter drove last, in a copy: the robot's own store is where the night left it"
+    for side in ("old", "new"):
+        assert pair[side]["distance_m"] > 0, "each adapter drove the morning"
+    [bar] = [b for b in r["acceptance"] if b["name"] == "collisions_paired"]
+    assert "g07: 1 pairs" in bar["text"]
+    assert "the same morning driven by the old and the new adapter (1 pairs)" in \
+        capsys.readouterr().out

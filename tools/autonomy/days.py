@@ -66,6 +66,9 @@ class AutonomyOptions:
     eval_views: int = DEFAULT_EVAL_VIEWS
     weather: bool = True
     speed: float = 0.0  # 0 = as fast as it goes
+    # after each night that changed the adapter, the next day's look is driven twice more with
+    # the learning off: by the day before's adapter and by the new one (``drive_pair``)
+    pairs: bool = False
     card: Path | None = None
     defaults: Path | None = None
 
@@ -182,6 +185,11 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
             stages=(Stage(looks[day].season, opts.day_seconds),), fps=opts.fps, press_after=-1,
             annotate=0.0, owner_answers=0, drive_frames=0, eval_views=opts.eval_views,
             wait_learner=300.0, drift=drift, quiet=True, **src.options)
+        pair = None
+        if opts.pairs and records and records[-1]["adapter_start"] != store.current_version():
+            pair = drive_pair(options, robot_cfg, data_dir, opts,
+                              records[-1]["adapter_start"], store.current_version(),
+                              looks[day])
         t0 = time.monotonic()
         s = simulate(options, robot_cfg, data_dir)
         rec = day_record(day, looks[day].season, season_of_day(day, opts.season_days), s, drift)
@@ -193,6 +201,8 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
             # adapter's novelty is new, the evidence gathered under the old one is forgotten
             monitor.reset()
         rec["buffer"] = buffer_state(parts)
+        if pair is not None:
+            rec["pair"] = pair
         rec["wall_s"] = round(time.monotonic() - t0, 1)
         records.append(rec)
         say(day_line(rec))
@@ -216,14 +226,51 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
     }
 
 
-def clock(day: float, seconds: float) -> datetime:
-    """The simulated calendar the schedule reads: ``day`` days after EPOCH, plus seconds."""
-    return EPOCH + timedelta(days=day, seconds=seconds)
+def drive_pair(options: Any, cfg: Any, data_dir: Path, opts: AutonomyOptions, old: int,
+               new: int, look: Any) -> dict[str, Any]:
+    """The morning's look driven twice more before the day: by ``old`` (the adapter that
+    started the day before) and by ``new`` (the one the night or the day left), each from a
+    copy of the data folder, in a fresh garden of that look from the same dock, with every
+    retrain trigger, the trial and the bump alarm off. Bumps per 100 m of the two on the same
+    ground, light and start: whether the retrains raised collisions — comparing one day with
+    the next mixes in each day's own ground and luck. Odometry, the obstacle memory and the
+    memory of places start alike; the runs differ only in the adapter."""
+    import shutil
+    import tempfile
+    from dataclasses import replace
+
+    from robot.adapter.store import AdapterStore
+    from robot.common.errors import GardenbotError
+    from robot.sim.session import simulate
+    from tools.garden.live import LiveGarden
+
+    quiet = replace(cfg, triggers=replace(cfg.triggers, schedule="off", drift_novelty=0.0,
+                                          bump_alarm=0),
+                    learner=replace(cfg.learner, trial_frames=0))
+    out: dict[str, Any] = {"old": old, "new": new}
+    t0 = time.monotonic()
+    for name, version in (("new", new), ("old", old)):  # old last: a leak would show
+        with tempfile.TemporaryDirectory(prefix="gardenbot-pair-") as tmp:
+            copy = Path(tmp) / "data"
+            shutil.copytree(data_dir, copy)
+            try:
+                AdapterStore(copy / "adapters").rollback(version)
+            except GardenbotError as e:
+                return out | {"why_not": f"version {version} cannot drive ({e})"}
+            garden = LiveGarden(opts.garden, look.season, seed=opts.seed)
+            garden.set_look(look)
+            s = simulate(replace(options, garden=garden, drift=None, eval_views=1), quiet,
+                         copy)
+        d = driving(s)
+        out[name] = {"version": s["adapter"]["end"],
+                     **{k: d[k] for k in ("distance_m", "bumps", "bumps_per_100m",
+                                          "false_stop_rate")}}
+    out["wall_s"] = round(time.monotonic() - t0, 1)
+    return out
 
 
-def day_record(day: int, season: str, calendar: str, s: dict[str, Any],
-               drift: ClockedDrift) -> dict[str, Any]:
-    """One day's numbers from the session's summary (robot/sim/session.py)."""
+def driving(s: dict[str, Any]) -> dict[str, Any]:
+    """How a session drove, against the oracle, from its summary (robot/sim/session.py)."""
     rows = [r for k, r in s["drive"].items() if not k.endswith("|oracle")]
     frames = sum(r["frames"] for r in rows)
     oracle_drives = sum(r["oracle_drive_frames"] for r in rows)
@@ -235,10 +282,7 @@ def day_record(day: int, season: str, calendar: str, s: dict[str, Any],
     distance = sum(r["distance_m"] for r in rows)
     bumps = sum(r["bumps"] for r in rows)
     drove = sum(round((r["drove_share"] or 0.0) * r["frames"]) for r in rows)
-    start, end = s["adapter"]["start"], s["adapter"]["end"]
-    held = next(iter(s["held_back"].values()), {})
     return {
-        "day": day, "season": season, "calendar_season": calendar,
         "frames": frames, "drove_share": _ratio(drove, frames),
         "oracle_drove_share": _ratio(oracle_drives, frames),
         "false_stop_rate": _ratio(false_stops, oracle_drives),
@@ -248,6 +292,21 @@ def day_record(day: int, season: str, calendar: str, s: dict[str, Any],
         "missed_obstacle_rate": _ratio(missed, oracle_stops),
         "distance_m": round(distance, 2), "bumps": bumps,
         "bumps_per_100m": round(100.0 * bumps / distance, 2) if distance > 0 else None,
+    }
+
+
+def clock(day: float, seconds: float) -> datetime:
+    """The simulated calendar the schedule reads: ``day`` days after EPOCH, plus seconds."""
+    return EPOCH + timedelta(days=day, seconds=seconds)
+
+
+def day_record(day: int, season: str, calendar: str, s: dict[str, Any],
+               drift: ClockedDrift) -> dict[str, Any]:
+    """One day's numbers from the session's summary (robot/sim/session.py)."""
+    start, end = s["adapter"]["start"], s["adapter"]["end"]
+    held = next(iter(s["held_back"].values()), {})
+    return {
+        "day": day, "season": season, "calendar_season": calendar, **driving(s),
         "held_back_start": held.get(f"v{start}"), "held_back": held.get(f"v{end}"),
         "held_back_frames": held.get("frames"),
         "adapter_start": start, "adapter_end": end,

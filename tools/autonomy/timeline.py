@@ -98,6 +98,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         "bump_alarms": sum(r.get("bump_alarms", 0) for r in recs),
         "slow_m": round(sum(r.get("slow_m", 0.0) for r in recs), 1),
         "collisions_after_retrains": collisions_after_retrains(results),
+        "paired_collisions": paired_collisions(results),
         "buffer": _buffer(recs),
         "forgetting": results.get("forgetting"),
         "days_run": [recs[0]["day"], last_day] if recs else None,
@@ -121,6 +122,29 @@ def collisions_after_retrains(results: dict[str, Any]) -> list[dict[str, Any]]:
                         "probe_bumps_after": nxt.get("probe_bumps") if nxt else None,
                         "raised": (after is not None and after > (before or 0.0) + BUMP_SLACK)})
     return out
+
+
+def paired_collisions(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The pairs (``--pairs``, tools/autonomy/days.py ``drive_pair``): per morning after a
+    change of adapter, the old and the new adapter's bumps per 100 m on the same ground and
+    light, raised when the new one is above by > BUMP_SLACK with at least two bumps (one is not
+    evidence, as in a trial); and all the pairs' bumps and metres added up. None: no pairs."""
+    pairs = [dict(r["pair"], day=r["day"]) for r in results["records"] if r.get("pair")]
+    if not pairs:
+        return None
+    done = [p for p in pairs if "why_not" not in p]
+    for p in done:
+        old, new = p["old"], p["new"]
+        p["raised"] = (new["bumps"] >= 2 and new["bumps_per_100m"] is not None
+                       and new["bumps_per_100m"] > (old["bumps_per_100m"] or 0.0) + BUMP_SLACK)
+    total = {side: {"bumps": sum(p[side]["bumps"] for p in done),
+                    "distance_m": round(sum(p[side]["distance_m"] for p in done), 1)}
+             for side in ("old", "new")}
+    for t in total.values():
+        t["bumps_per_100m"] = round(100 * t["bumps"] / t["distance_m"], 2) \
+            if t["distance_m"] else None
+    return {"pairs": pairs, "raised": [p["day"] for p in done if p["raised"]],
+            "not_driven": [p["day"] for p in pairs if "why_not" in p], "total": total}
 
 
 def _buffer(recs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -201,6 +225,15 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
                                 f"{c['after']} per 100 m; {c['bumps_after']} bumps, "
                                 f"{c['probe_bumps_after']} of them ending a probe)"
                                 for c in raised)))
+    paired = summary.get("paired_collisions")
+    if paired:
+        t = paired["total"]
+        lines.append(f"the same morning driven by the old and the new adapter "
+                     f"({len(paired['pairs'])} pairs): old {t['old']['bumps']} bumps in "
+                     f"{t['old']['distance_m']} m ({t['old']['bumps_per_100m']} per 100 m), "
+                     f"new {t['new']['bumps']} in {t['new']['distance_m']} m "
+                     f"({t['new']['bumps_per_100m']} per 100 m); raised on "
+                     + (", ".join(f"day {d}" for d in paired["raised"]) or "no day"))
     b = summary["buffer"]
     if b:
         lines.append(f"replay buffer: at most {b['max_bytes']} of {b['capacity_bytes']} bytes; "

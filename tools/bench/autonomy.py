@@ -12,7 +12,9 @@ JSON, markdown and one timeline plot per garden; PASS/FAIL against issue 17's ba
 - no false alarm on days with no change, or at most one per simulated month;
 - after each change back within 10 points of the oracle's false-stop rate within ``BACK_DAYS``
   (whether it stayed so for the rest of the season is reported beside);
-- no published retrain raises collisions (bumps per 100 m the next day);
+- no published retrain raises collisions (bumps per 100 m the next day); with ``--pairs`` also
+  on the same ground: each morning after a change of adapter is driven once more by the old and
+  by the new adapter, learning off (tools/autonomy/days.py ``drive_pair``);
 - the replay buffer within its byte cap, every season driven still in it at the end, FM <= 3
   points on evaluation views of each earlier season's days.
 
@@ -114,6 +116,22 @@ def acceptance(results: dict[str, Any]) -> list[Bar]:
                     f"no published retrain raises collisions: bumps per 100 m the day after "
                     f"<= the day it was asked for + 1 ({n} published retrains)"
                     + (" — raised: " + "; ".join(raised) if raised else "")))
+    paired = {g: r["summary"].get("paired_collisions") for g, r in runs.items()}
+    if any(paired.values()):
+        parts, raised = [], []
+        for g, pc in paired.items():
+            if not pc:
+                continue
+            t = pc["total"]
+            parts.append(f"{g}: {len(pc['pairs'])} pairs, old {t['old']['bumps']} bumps in "
+                         f"{t['old']['distance_m']:g} m, new {t['new']['bumps']} in "
+                         f"{t['new']['distance_m']:g} m")
+            raised += [f"{g} day {d}" for d in pc["raised"]]
+        bars.append(Bar("collisions_paired", QUALITY, not raised,
+                        "no change of adapter raises collisions on the same morning (the old "
+                        "and the new adapter, learning off: bumps per 100 m <= old + 1, or "
+                        "fewer than 2 bumps) (" + "; ".join(parts) + ")"
+                        + (" — raised: " + ", ".join(raised) if raised else "")))
     over, missing, fms = [], [], []
     for g, r in runs.items():
         b = r["summary"]["buffer"]
@@ -174,6 +192,10 @@ def main(argv: list[str]) -> int:
                         f"{FULL.transition_days:g})")
     p.add_argument("--quick", action="store_true",
                    help="CI size: g07, one change (summer→autumn), 6 days of 130 s")
+    p.add_argument("--pairs", action="store_true",
+                   help="also drive each morning after a change of adapter twice more, by the "
+                        "old and by the new adapter with the learning off: collisions on the "
+                        "same ground (about 1.5x the time)")
     p.add_argument("--report", type=Path, metavar="AUTONOMY.JSON",
                    help="run nothing: judge and write the report again from a run's saved "
                         "autonomy.json (its day records), e.g. after the summary changed")
@@ -185,7 +207,7 @@ def main(argv: list[str]) -> int:
     given = {"days": args.days, "first_day": args.first_day, "season_days": args.season_days,
              "transition_days": args.transition_days, "day_seconds": args.seconds}
     opts = replace(base, seed=args.seed, card=args.card, defaults=args.defaults,
-                   **{k: v for k, v in given.items() if v is not None})
+                   pairs=args.pairs, **{k: v for k, v in given.items() if v is not None})
     try:
         opts.check()
     except ValueError as e:
