@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="garden seed (dock, soil, camera noise; default 0)")
     world.add_argument("--drive-frames", type=int, default=100, metavar="N",
                        help="after a retrain, run on until the new adapter has driven N frames "
-                            "(default 100; at most 120 simulated seconds more)")
+                            "(default 100; at most 120 s more, simulated or wall-clock, whichever "
+                            "is longer)")
     auto = p.add_argument_group(
         "autonomous: many simulated days, nobody there (tools/autonomy; docs/simulate.md)")
     auto.add_argument("--autonomous", action="store_true",

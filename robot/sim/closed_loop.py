@@ -129,8 +129,12 @@ class GardenWorld:
         self.garden, self.stages, self.dt = garden, list(stages), 1.0 / fps
         self.outcomes = outcomes
         self.on_stage = on_stage  # called with (stage index, start pose) when a stage starts
-        self.extend = extend  # the last stage runs on while this says so (up to max_extra_s)
+        # The last stage runs on while ``extend`` says so, up to max_extra_s — simulated or on
+        # the wall clock, whichever is longer: faster than real time on a busy machine, 120
+        # simulated seconds pass in a few wall seconds while the retrain they wait for runs.
+        self.extend = extend
         self.max_extra_s = max_extra_s
+        self._extra_since: float | None = None  # time.monotonic() at the first extra frame
         self.before_physics: Callable[[], None] | None = None  # deliver the last command
         self.mcu = McuEmulator()
         self.segment: Segment | None = None
@@ -227,7 +231,12 @@ class GardenWorld:
     # --- inside -----------------------------------------------------------------------------
 
     def _may_extend(self) -> bool:
-        if self.extend is None or self.extra_frames * self.dt >= self.max_extra_s:
+        if self.extend is None:
+            return False
+        if self._extra_since is None:
+            self._extra_since = time.monotonic()
+        if self.extra_frames * self.dt >= self.max_extra_s and \
+                time.monotonic() - self._extra_since >= self.max_extra_s:
             return False
         return bool(self.extend())
 

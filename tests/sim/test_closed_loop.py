@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import time
 
 import pytest
 
@@ -122,5 +123,19 @@ def test_the_run_ends_after_its_stages_unless_asked_to_run_on():
             assert frame.t == pytest.approx((len(seasons) - 1) / FPS)
         assert seasons == ["summer"] * 3 + ["autumn"] * 4  # 2 frames + 2 run on
         assert world.extra_frames == 2 and world.finished
+    finally:
+        world.shutdown()
+
+
+def test_running_on_lasts_its_time_on_the_wall_clock_when_faster_than_real_time():
+    garden = LiveGarden("g00", "summer")
+    world = GardenWorld(garden, [Stage("summer", 0.1)], FPS, Outcomes(),
+                        extend=lambda: True, max_extra_s=0.3)
+    try:
+        t0 = time.monotonic()
+        while world.read_frame() is not None:
+            pass
+        assert time.monotonic() - t0 >= 0.3, "a retrain on a busy machine gets its wall time"
+        assert world.extra_frames * (1 / FPS) >= 0.3, "and at least that much simulated time"
     finally:
         world.shutdown()
