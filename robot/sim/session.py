@@ -18,6 +18,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -71,6 +72,12 @@ class SimulationOptions:
     # sessions of many days, read on the simulated clock (an object with DriftMonitor's
     # ``update``); None = the learner's own, on this session's loop time
     drift: Any = None
+    # closed loop: a retrain asked for while the robot drives lands this many simulated seconds
+    # later — the loop waits for the learner process then, if it has not finished — so that
+    # where it lands does not depend on the machine's speed and load; None = the learner runs
+    # on the wall clock beside the loop (at --speed 0, 10 wall seconds of a retrain are
+    # ~100 simulated ones on the 2-core machine, more under load)
+    learn_s: float | None = None
     quiet: bool = False  # no status line and no opening line on stderr (a run of many days)
 
 
@@ -282,7 +289,9 @@ def simulate(args: SimulationOptions, cfg: Config, data_dir: Path,
                   *own, watch,
                   AnnotationStep(memory, args.annotate, _describe),
                   *([questions] if questions else []), *([sim_owner] if sim_owner else []),
-                  owner, learner]
+                  owner, learner, *([LearnerClock(learner, args.learn_s,
+                                                  perception.classifier.runner.reload_if_changed)]
+                                    if closed and args.learn_s is not None else [])]
         overlay = OverlayStep(args.out, args.show, fps,
                               lambda tick: _caption(tick, scoreboard))
         status = StatusLine(lambda tick, f: _status(tick, f, scoreboard, link, memory, learner))
@@ -385,6 +394,33 @@ def _own_label_steps(args: SimulationOptions, cfg: Config, memory: Any, camera: 
     if cfg.experience.pseudo if args.pseudo is None else args.pseudo:
         steps.append(PseudoStep(memory, camera, backbone.grid_hw, classes, _describe))
     return steps
+
+
+class LearnerClock:
+    """Puts the learner on the simulated clock: when a retrain asked for at loop time ``t`` is
+    still running at ``t + learn_s``, the loop waits for it (the robot's last command expires
+    meanwhile, as on a robot whose computer is busy), and perception takes a published adapter
+    from the next frame on (``swap``: the runner's pointer check, not on its wall-clock
+    period)."""
+
+    name = "learner clock"
+
+    def __init__(self, learner: Any, learn_s: float, swap: Callable[[], Any]) -> None:
+        self.learner, self.learn_s, self.swap = learner, learn_s, swap
+        self.waited_s = 0.0  # wall seconds the loop stood still for the learner
+
+    def run(self, tick: Tick) -> None:
+        if tick.frame is None or not self.learner.running or not self.learner.retrains:
+            return
+        if tick.frame.t - self.learner.retrains[-1].requested_t < self.learn_s:
+            return
+        t0 = time.monotonic()
+        self.learner.wait(self.learner.finish_timeout_s)
+        self.waited_s += time.monotonic() - t0
+        self.swap()
+
+    def shutdown(self) -> None:
+        pass
 
 
 def _new_adapter_driving(learner: Any, outcomes: Any, start_version: str,

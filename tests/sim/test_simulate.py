@@ -251,3 +251,25 @@ def test_owner_answers_are_for_the_closed_loop_only(capsys):
 def test_bad_place_drift_flags_are_a_clear_error(flags, message, capsys):
     assert cli(["simulate", "--places", "on", *flags]) == 1
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_retrain_lands_on_the_simulated_clock_whatever_the_machine(tiny_backbone_card,
+                                                                     tiny_defaults, tmp_path):
+    from robot.runtime.config import load_config
+    from robot.sim.closed_loop import Stage
+    from robot.sim.session import SimulationOptions, simulate
+    from tools.garden.live import LiveGarden
+
+    options = SimulationOptions(
+        speed=0, card=tiny_backbone_card, defaults=tiny_defaults,
+        garden=LiveGarden("g07", "autumn"), stages=(Stage("autumn", 6.0),), press_after=5,
+        drive_frames=15, eval_views=2, learn_s=2.0, quiet=True)
+    s = simulate(options, load_config(_fp32_config(tmp_path)), tmp_path / "data")
+    [retrain] = s["retrains"]
+    assert retrain["state"] == "published"
+    t, _, version = s["version_changes"][0]
+    assert version == "v2"
+    # at --speed 0 a retrain of a few wall seconds would otherwise land tens of simulated
+    # seconds later; the loop waited for it at 2.0 s and swapped on the next frame
+    assert retrain["requested_t"] + 2.0 <= t <= retrain["requested_t"] + 2.15

@@ -69,6 +69,10 @@ class AutonomyOptions:
     # after each night that changed the adapter, the next day's look is driven twice more with
     # the learning off: by the day before's adapter and by the new one (``drive_pair``)
     pairs: bool = False
+    # a retrain asked for while the robot works lands this many simulated seconds later
+    # (SimulationOptions.learn_s): chosen, not measured on a robot — the adapter's training
+    # takes seconds, starting the learner process with torch longer on a small computer
+    learn_s: float = 60.0
     card: Path | None = None
     defaults: Path | None = None
 
@@ -91,6 +95,8 @@ class AutonomyOptions:
                        f"{self.transition_days:g})")
         if not (math.isfinite(self.day_seconds) and self.day_seconds > 0):
             bad.append(f"--day-seconds must be > 0 (got {self.day_seconds:g})")
+        if not (math.isfinite(self.learn_s) and self.learn_s >= 0):
+            bad.append(f"learn_s must be >= 0 simulated seconds (got {self.learn_s:g})")
         if self.fps <= 0 or self.eval_views < 1 or self.speed < 0:
             bad.append("--fps must be > 0, --eval-views >= 1 and --speed >= 0")
         if bad:
@@ -184,7 +190,7 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
             speed=opts.speed, card=opts.card, defaults=defaults, garden=garden,
             stages=(Stage(looks[day].season, opts.day_seconds),), fps=opts.fps, press_after=-1,
             annotate=0.0, owner_answers=0, drive_frames=0, eval_views=opts.eval_views,
-            wait_learner=300.0, drift=drift, quiet=True, **src.options)
+            wait_learner=300.0, drift=drift, learn_s=opts.learn_s, quiet=True, **src.options)
         pair = None
         if opts.pairs and records and records[-1]["adapter_start"] != store.current_version():
             pair = drive_pair(options, robot_cfg, data_dir, opts,
@@ -214,7 +220,8 @@ def run_days(opts: AutonomyOptions, cfg: Any, data_dir: Path, sources: Any,
         "garden": opts.garden, "seed": opts.seed, "first_day": first, "days": opts.days,
         "season_days": opts.season_days, "transition_days": opts.transition_days,
         "day_seconds": opts.day_seconds, "fps": opts.fps, "eval_views": opts.eval_views,
-        "weather": opts.weather, "sources": src.name, "source_text": src.text,
+        "weather": opts.weather, "learn_s": opts.learn_s, "sources": src.name,
+        "source_text": src.text,
         "triggers": {k: getattr(trig, k) for k in (
             "schedule", "min_new_samples", "drift_novelty", "drift_fraction", "drift_share",
             "drift_sessions", "drift_sustain_s", "drift_gap_s", "drift_cooldown_s",
