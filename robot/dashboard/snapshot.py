@@ -97,6 +97,8 @@ def describe_drive(reason: str, detail: str) -> str:
     text = _DOING.get(base, base or "waiting")
     if "+caution" in reason:  # the driving watch's speed cap after the bump alarm
         text += ", slowly after bumps"
+    elif "+hold" in reason:
+        text = "holding still after bumps until the retrain is in"
     return f"{text} ({detail})" if detail else text
 
 

@@ -198,6 +198,7 @@ class TriggerConfig:
     # drives or this one has driven bump_clear_m without a bump; bump_slow_mps 0 = full speed.
     bump_slow_mps: float = 0.12
     bump_clear_m: float = 30.0
+    bump_hold: bool = False  # stand still while the alarm's retrain runs, then drive slowly
 
     def __post_init__(self) -> None:
         try:  # the parser is the validator
@@ -344,6 +345,9 @@ class TriggersConfig:
                                    non_negative)
     bump_clear_m: float = setting(_TRIGGER.bump_clear_m, "metres without a bump that end the "
                                   "slow driving after a bump alarm", "m", positive)
+    bump_hold: bool = setting(_TRIGGER.bump_hold, "after the bump alarm the robot stands "
+                              "still while the retrain it asked for runs, then drives slowly "
+                              "(bump_slow_mps) if that retrain was not published")
     settle_nights: int = setting(_TRIGGER.settle_nights, "retrain on schedule only on this "
                                  "many due times after a drift alarm (a new season settling "
                                  "in); 0 = every due time with enough new labels", "",

@@ -238,7 +238,8 @@ class PolicyStep:
     Stopped with only unsure or novel ground in the way, the robot may probe it first
     (robot/acting/probe.py, ``probe``; None = never): the bumper still outranks a probe.
     ``speed_cap`` (m/s; None = none) is set by the driving watch after the bump alarm: the
-    adapter that drives is missing obstacles, so it drives slowly until another one takes over.
+    adapter that drives is missing obstacles, so it drives slowly until another one takes over
+    (0: it holds still — forward and turning — while the alarm's retrain runs).
 
     No frame this tick (a camera outage) → a stop command. Watering is checked every
     second of loop time against the zones, the pose and the soil moisture in ``state``, with
@@ -291,7 +292,10 @@ class PolicyStep:
         if reflex is not None:
             cmd = reflex  # the bumper outranks the camera; boxed in, look around
         if self.speed_cap is not None and cmd.v_mps > self.speed_cap:
-            cmd = replace(cmd, v_mps=self.speed_cap, reason=f"{cmd.reason}+caution")
+            if self.speed_cap > 0:
+                cmd = replace(cmd, v_mps=self.speed_cap, reason=f"{cmd.reason}+caution")
+            else:  # hold: no turn on the spot either
+                cmd = replace(cmd, v_mps=0.0, omega_radps=0.0, reason=f"{cmd.reason}+hold")
         self.reasons[cmd.reason] += 1
         tick.drive = clamp_drive(cmd, self.policy.max_speed_mps, self.policy.max_omega_radps)
         t = tick.cells.t

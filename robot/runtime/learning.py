@@ -414,6 +414,11 @@ class LearnerStep:
             log.warning("%s: too few new labelled cells to retrain (%d < %d)", reason, new, need)
 
     @property
+    def busy(self) -> bool:
+        """A retrain is asked for (and starts at this step's next tick) or running."""
+        return bool(self._requests) or self.running
+
+    @property
     def running(self) -> bool:
         starter = self._starter
         if starter is not None and starter.is_alive():

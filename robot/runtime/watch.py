@@ -11,7 +11,9 @@ learner's drift evidence starts afresh with it (robot/runtime/learning.py resets
 of adapter). When the bump alarm rings, ``on_bump_alarm`` asks the learner for a retrain, and
 the robot drives slowly (``slow``) until another adapter drives — the retrain published, or a
 roll-back — or this one has driven ``clear_m`` without a bump: a retrain takes minutes, and
-until it is in, the adapter that drives is the one that missed the obstacles.
+until it is in, the adapter that drives is the one that missed the obstacles. With ``hold``
+(``[triggers] bump_hold``) it stands still while that retrain runs, and drives slowly after it
+only if the retrain left the same adapter driving.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Caution:
 
     version: int
     clean_m: float = 0.0
+    holding: bool = False  # standing still while the alarm's retrain runs
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ class DrivingWatch:
                  bump_alarm: BumpAlarm | None = None,
                  on_bump_alarm: Callable[[], None] = lambda: None,
                  slow: Callable[[float | None], None] = lambda cap: None,
-                 slow_mps: float = 0.0, clear_m: float = 30.0) -> None:
+                 slow_mps: float = 0.0, clear_m: float = 30.0,
+                 hold: Callable[[], bool] | None = None) -> None:
         self.book = book
         self.store = store
         self.rule = rule
@@ -89,6 +93,8 @@ class DrivingWatch:
         self.on_bump_alarm = on_bump_alarm
         self.bump_alarms = 0
         self.slow, self.slow_mps, self.clear_m = slow, slow_mps, clear_m
+        self.hold = hold  # None: never hold; else whether the alarm's retrain is still on
+        self.hold_frames = 0  # frames held still after bump alarms
         self.caution: Caution | None = None
         self.slow_m = 0.0  # metres driven slowly after bump alarms
         self.verdicts: list[Verdict] = []
@@ -141,19 +147,33 @@ class DrivingWatch:
             self._save()
 
     def _slow_down(self, version: int) -> None:
-        if self.slow_mps <= 0:
+        holding = self.hold is not None and self.hold()
+        if self.slow_mps <= 0 and not holding:
             return
-        if self.caution is None:
+        if holding:
+            log.warning("holding still while the retrain the bump alarm asked for runs")
+        elif self.caution is None:
             log.warning("driving at %.2f m/s at most until another adapter drives or version "
                         "%d has driven %.0f m without a bump", self.slow_mps, version,
                         self.clear_m)
-        self.caution = Caution(version)
-        self.slow(self.slow_mps)
+        self.caution = Caution(version, holding=holding)
+        self.slow(0.0 if holding else self.slow_mps)
 
     def _watch_caution(self, version: int, seen: Driving) -> None:
         assert self.caution is not None
         if version != self.caution.version:
             why = f"version {version} drives now"
+        elif self.caution.holding:
+            self.hold_frames += 1
+            if self.hold is not None and self.hold():
+                return
+            self.caution.holding = False
+            if self.slow_mps > 0:
+                log.info("the retrain ended and version %d still drives: driving slowly",
+                         version)
+                self.slow(self.slow_mps)
+                return
+            why = "the retrain ended"
         else:
             self.slow_m += seen.metres
             self.caution.clean_m = 0.0 if seen.bumps else self.caution.clean_m + seen.metres
@@ -232,5 +252,6 @@ def driving_watch(paths: LearnerPaths, settings: LearnerSettings, store: Adapter
                         StopRule(policy.ground, policy.policy, policy.robot),
                         policy.prober.source_at, BumpAlarm(trig.bump_alarm, trig.bump_window),
                         lambda: learner.request_with_labels("bumps"), slow,
-                        trig.bump_slow_mps, trig.bump_clear_m)
+                        trig.bump_slow_mps, trig.bump_clear_m,
+                        (lambda: learner.busy) if trig.bump_hold else None)
 

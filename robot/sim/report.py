@@ -72,7 +72,8 @@ def format_summary(s: dict[str, Any]) -> str:
     if s.get("bump_alarms"):
         lines.append(f"  bump alarm: rang {s['bump_alarms']} time(s) (three bumps outside "
                      f"probes within a minute); drove {s.get('slow_m', 0.0):.1f} m slowly "
-                     "after it")
+                     f"after it" + (f", held still for {s['hold_frames']} frames"
+                                    if s.get("hold_frames") else ""))
     if s["version_changes"]:
         t, season, v = s["version_changes"][0]
         lines.append(f"  perception switched to {v} at t = {t:.1f} s ({season})")

@@ -210,21 +210,23 @@ def test_the_bump_alarm_counts_each_adapter_afresh():
 
 
 class Learner:
-    """The learner step as the watch sees it: asked for a retrain."""
+    """The learner step as the watch sees it: asked for a retrain, busy until it ends."""
 
     def __init__(self) -> None:
         self.asked: list[str] = []
+        self.busy = False
 
     def request_with_labels(self, why: str) -> None:
         self.asked.append(why)
+        self.busy = True
 
 
 class SlowableRobot:
     """The loop's policy step between the robot's perception and the watch, wired as
     `gardenbot run` wires them (``driving_watch``); the robot moves as fast as it is told."""
 
-    def __init__(self, tmp_path, store: AdapterStore) -> None:
-        cfg = Config()
+    def __init__(self, tmp_path, store: AdapterStore, cfg: Config | None = None) -> None:
+        cfg = cfg or Config()
         self.robot, self.learner = Robot(store), Learner()
         self.policy = PolicyStep(RULE.ground, cfg.camera.model(), cfg.policy, cfg.robot,
                                  cfg.watering, [], RobotState(), lambda t: None)
@@ -270,3 +272,25 @@ def test_slow_driving_ends_after_30_m_without_a_bump(tmp_path, adapters):
     assert bot.learner.asked == ["bumps"], "one bump is not an alarm"
     assert bot.drive(600) == "cruise", "30 m without a bump since the last one"
     assert bot.v == pytest.approx(0.4)
+
+
+def test_with_bump_hold_the_robot_stands_still_while_the_alarms_retrain_runs(tmp_path,
+                                                                             adapters):
+    store = AdapterStore(tmp_path / "adapters", backbone_sha256=SHA, feature_dim=DIM)
+    store.publish(*adapters[0], VAL, margin=1.0)
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, triggers=dataclasses.replace(cfg.triggers, bump_hold=True))
+    bot = SlowableRobot(tmp_path, store, cfg)
+    bot.drive(100)
+    bot.drive(6, bump_every=2)  # the alarm: its retrain is asked for
+    x = bot.robot.x
+    assert bot.drive(50) == "cruise+hold" and bot.v == 0.0
+    assert bot.robot.x == pytest.approx(x, abs=1e-9), "not a centimetre while it learns"
+    bot.learner.busy = False  # the retrain ended, rejected: the same adapter drives on
+    assert bot.drive(2) == "cruise+caution" and bot.v == pytest.approx(0.12)
+    bot.drive(6, bump_every=2)  # a second alarm; this time the retrain is published
+    assert bot.drive(3) == "cruise+hold"
+    store.publish(*adapters[0], VAL, margin=1.0)
+    bot.learner.busy = False
+    assert bot.drive(2) == "cruise" and bot.v == pytest.approx(0.4)
+    assert bot.watch.hold_frames >= 53

@@ -323,6 +323,7 @@ def day_record(day: int, season: str, calendar: str, s: dict[str, Any],
         "trials": s.get("trials", []),
         "bump_alarms": s.get("bump_alarms", 0),
         "slow_m": s.get("slow_m", 0.0),  # metres driven slowly after a bump alarm
+        "hold_frames": s.get("hold_frames", 0),  # frames held still after one
         "labels_offered": s["buffer"]["offered"], "probes": (s.get("probe") or {}).get("probes"),
         # bumps that ended a probe: the bumper as the safety of a deliberate test of ground
         "probe_bumps": ((s.get("probe") or {}).get("outcomes") or {}).get("bump", 0),

@@ -97,6 +97,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                                      if t["rolled_back"]]},
         "bump_alarms": sum(r.get("bump_alarms", 0) for r in recs),
         "slow_m": round(sum(r.get("slow_m", 0.0) for r in recs), 1),
+        "hold_frames": sum(r.get("hold_frames", 0) for r in recs),
         "collisions_after_retrains": collisions_after_retrains(results),
         "paired_collisions": paired_collisions(results),
         "buffer": _buffer(recs),
@@ -214,7 +215,9 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
     lines.append(f"retrains: {rt['published']} published, {rt['rejected']} rejected, "
                  f"{rt['other']} other; by trigger {rt['by_reason'] or '-'}; "
                  f"bump alarms {summary.get('bump_alarms', 0)} "
-                 f"(then {summary.get('slow_m', 0.0):.0f} m driven slowly)")
+                 f"(then {summary.get('slow_m', 0.0):.0f} m driven slowly"
+                 + (f", {summary['hold_frames']} frames held still"
+                    if summary.get("hold_frames") else "") + ")")
     lines.append("trials on the road: " + ("no adapter rolled back" if not back else
                                            f"{len(back)} rolled back: " + "; ".join(
         f"day {b['day']} v{b['version']} -> v{b['parent']}" for b in back)))
