@@ -72,11 +72,11 @@ class SimulationOptions:
     # sessions of many days, read on the simulated clock (an object with DriftMonitor's
     # ``update``); None = the learner's own, on this session's loop time
     drift: Any = None
-    # closed loop: a retrain asked for while the robot drives lands this many simulated seconds
-    # later — the loop waits for the learner process then, if it has not finished — so that
-    # where it lands does not depend on the machine's speed and load; None = the learner runs
-    # on the wall clock beside the loop (at --speed 0, 10 wall seconds of a retrain are
-    # ~100 simulated ones on the 2-core machine, more under load)
+    # closed loop: a retrain asked for while the robot drives lands at most this many simulated
+    # seconds later — the loop waits for the learner process then, if it has not finished — so
+    # that a slow or busy machine cannot push it later (one that finishes sooner on the wall
+    # clock still lands sooner); None = the learner runs on the wall clock beside the loop (at
+    # --speed 0, 10 wall seconds of a retrain are ~100 simulated ones on the 2-core machine)
     learn_s: float | None = None
     quiet: bool = False  # no status line and no opening line on stderr (a run of many days)
 

@@ -69,7 +69,7 @@ class AutonomyOptions:
     # after each night that changed the adapter, the next day's look is driven twice more with
     # the learning off: by the day before's adapter and by the new one (``drive_pair``)
     pairs: bool = False
-    # a retrain asked for while the robot works lands this many simulated seconds later
+    # a retrain asked for while the robot works lands at most this many simulated seconds later
     # (SimulationOptions.learn_s): chosen, not measured on a robot — the adapter's training
     # takes seconds, starting the learner process with torch longer on a small computer
     learn_s: float = 60.0
