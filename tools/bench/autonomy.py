@@ -195,7 +195,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--pairs", action="store_true",
                    help="also drive each morning after a change of adapter twice more, by the "
                         "old and by the new adapter with the learning off: collisions on the "
-                        "same ground (about 1.5x the time)")
+                        "same ground (about 1.8x the time)")
     p.add_argument("--report", type=Path, metavar="AUTONOMY.JSON",
                    help="run nothing: judge and write the report again from a run's saved "
                         "autonomy.json (its day records), e.g. after the summary changed")
