@@ -407,16 +407,13 @@ class LearnerClock:
 
     def __init__(self, learner: Any, learn_s: float, swap: Callable[[], Any]) -> None:
         self.learner, self.learn_s, self.swap = learner, learn_s, swap
-        self.waited_s = 0.0  # wall seconds the loop stood still for the learner
 
     def run(self, tick: Tick) -> None:
         if tick.frame is None or not self.learner.running or not self.learner.retrains:
             return
         if tick.frame.t - self.learner.retrains[-1].requested_t < self.learn_s:
             return
-        t0 = time.monotonic()
         self.learner.wait(self.learner.finish_timeout_s)
-        self.waited_s += time.monotonic() - t0
         self.swap()
 
     def shutdown(self) -> None:

@@ -66,8 +66,8 @@ class AutonomyOptions:
     eval_views: int = DEFAULT_EVAL_VIEWS
     weather: bool = True
     speed: float = 0.0  # 0 = as fast as it goes
-    # after each night that changed the adapter, the next day's look is driven twice more with
-    # the learning off: by the day before's adapter and by the new one (``drive_pair``)
+    # each morning whose adapter is not the one that started the day before is driven twice
+    # more with the learning off: by that one and by the new one (``drive_pair``)
     pairs: bool = False
     # a retrain asked for while the robot works lands at most this many simulated seconds later
     # (SimulationOptions.learn_s): chosen, not measured on a robot — the adapter's training
