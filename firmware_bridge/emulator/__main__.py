@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="exit this long after the starting process died (default 60; "
                              "0 = never)")
     args = parser.parse_args(argv)
+    # Read before the pty path is printed: a host that reads that line and dies at once would
+    # otherwise already be gone, and the emulator would take its new parent for its host.
+    parent = os.getppid()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         stream=sys.stderr, format="%(asctime)s emulator: %(message)s")
     stopped = threading.Event()
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     with Emulator(link_path=args.link) as emu:
         print(emu.pty_path, flush=True)
         threading.Thread(target=_serve, args=(emu,), daemon=True, name="control").start()
-        parent, orphaned_at = os.getppid(), None
+        orphaned_at = None
         while not stopped.wait(0.5):
             if args.orphan_exit_s <= 0 or os.getppid() == parent:
                 continue
