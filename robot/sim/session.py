@@ -75,8 +75,8 @@ class SimulationOptions:
     # closed loop: a retrain asked for while the robot drives lands at most this many simulated
     # seconds later — the loop waits for the learner process then, if it has not finished — so
     # that a slow or busy machine cannot push it later (one that finishes sooner on the wall
-    # clock still lands sooner); None = the learner runs on the wall clock beside the loop (at
-    # --speed 0, 10 wall seconds of a retrain are ~100 simulated ones on the 2-core machine)
+    # clock still lands sooner); None = the learner runs on the wall clock beside the loop (in
+    # `bench autonomy`'s days on the 2-core machine, 4–8 simulated seconds per wall second)
     learn_s: float | None = None
     quiet: bool = False  # no status line and no opening line on stderr (a run of many days)
 

@@ -197,7 +197,8 @@ def test_the_pairs_judge_each_retrain_on_the_same_ground():
     days = [_day(9, 0.1), _day(10, 0.1), _day(11, 0.1), _day(12, 0.1)]
     days[1]["pair"] = _pair(0, 40.0, 1, 40.0)  # one bump: not evidence
     days[2]["pair"] = _pair(1, 50.0, 3, 50.0)  # 2 -> 6 per 100 m: raised
-    days[3]["pair"] = {"old": 3, "new": 5, "why_not": "version 3 cannot drive (pruned)"}
+    days[3]["pair"] = {"old": {"version": 3}, "new": {"version": 5},
+                       "why_not": "version 3 cannot drive (pruned)"}
     s = summarize({"season_days": 4.0, "transition_days": 2.0, "day_seconds": 100.0,
                    "changes": [], "forgetting": None, "records": days})
     p = s["paired_collisions"]

@@ -254,7 +254,7 @@ def drive_pair(options: Any, cfg: Any, data_dir: Path, opts: AutonomyOptions, ol
     quiet = replace(cfg, triggers=replace(cfg.triggers, schedule="off", drift_novelty=0.0,
                                           bump_alarm=0),
                     learner=replace(cfg.learner, trial_frames=0))
-    out: dict[str, Any] = {"old": old, "new": new}
+    out: dict[str, Any] = {"old": {"version": old}, "new": {"version": new}}
     t0 = time.monotonic()
     for name, version in (("new", new), ("old", old)):  # old last: a leak would show
         with tempfile.TemporaryDirectory(prefix="gardenbot-pair-") as tmp:
@@ -263,7 +263,8 @@ def drive_pair(options: Any, cfg: Any, data_dir: Path, opts: AutonomyOptions, ol
             try:
                 AdapterStore(copy / "adapters").rollback(version)
             except GardenbotError as e:
-                return out | {"why_not": f"version {version} cannot drive ({e})"}
+                return {"old": {"version": old}, "new": {"version": new},
+                        "why_not": f"version {version} cannot drive ({e})"}
             garden = LiveGarden(opts.garden, look.season, seed=opts.seed)
             garden.set_look(look)
             s = simulate(replace(options, garden=garden, drift=None, eval_views=1), quiet,
