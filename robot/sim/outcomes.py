@@ -9,6 +9,10 @@ decisions are compared (:func:`judge`):
   spot;
 - a *missed obstacle*: the robot drives where the oracle stops or turns on the spot.
 
+For each false stop it also counts what stopped the robot (:func:`stop_culprits`): the cells
+near enough to stop it that block its way and would not block the oracle's, each as "true class
+→ what the robot saw" — "lawn → plant" is the season's leaf-covered lawn.
+
 :class:`DriveTally` adds up, per (season, adapter version), these frame verdicts and what the
 body did in the closed loop: distance, bumper hits, time stuck, time in beds, waterings.
 """
@@ -22,7 +26,13 @@ import numpy as np
 
 from robot.acting.config import PolicyConfig
 from robot.acting.memory import ObstacleMemory, recall
-from robot.acting.policy import GroundGrid, drive_command, visible_ground
+from robot.acting.policy import (
+    GroundGrid,
+    blocked_cells,
+    drive_command,
+    unsure_cells,
+    visible_ground,
+)
 from robot.common.body import RobotConfig
 from robot.common.classes import UNLABELLED
 from robot.common.geometry import CameraModel
@@ -61,6 +71,34 @@ def oracle_cells(truth: np.ndarray, like: CellMap) -> CellMap:
     return CellMap(np.where(known, truth, 0).astype(np.uint8),
                    known.astype(np.float32), np.zeros(truth.shape, np.float32),
                    like.class_names, like.t, ORACLE_VERSION, like.features)
+
+
+def stop_culprits(seen: CellMap, truth: np.ndarray, oracle: CellMap, near: np.ndarray,
+                  policy: PolicyConfig) -> dict[str, int]:
+    """What stopped the robot where the oracle drove: the ``near`` cells (those close enough
+    to stop or turn it) that block its way but not the oracle's, counted by "true class → what
+    the robot saw" — a class name, or "unsure" for a cell it could not vouch for (low
+    confidence or novel). ``truth``: :func:`truth_cells`; ``oracle``: :func:`oracle_cells` of
+    it. Empty when no cell in view explains the stop (an obstacle remembered out of view, a
+    frame too unsure as a whole)."""
+    unsure = unsure_cells(seen, policy)
+    extra = near & blocked_cells(seen, policy, unsure) & ~blocked_cells(oracle, policy)
+    names = seen.class_names
+    out: dict[str, int] = {}
+    for y, x in zip(*np.nonzero(extra), strict=True):
+        t = int(truth[y, x])
+        key = (f"{names[t] if t < len(names) else 'unlabelled'} → "
+               f"{'unsure' if unsure[y, x] else names[int(seen.classes[y, x])]}")
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def culprit_text(cells: dict[str, int], k: int = 1) -> str:
+    """The ``k`` commonest entries of a :func:`stop_culprits` count with their shares
+    ("lawn → plant 61 %, lawn → unsure 20 %"); "-" for none."""
+    total = sum(cells.values())
+    ranked = sorted(cells.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+    return ", ".join(f"{name} {round(100 * n / total)} %" for name, n in ranked) or "-"
 
 
 def drives(cmd: Any) -> bool:
@@ -105,6 +143,12 @@ class DriveTally:
     waterings_right: int = 0  # the zone watered is the zone of the bed nearest the robot
     waterings_wrong: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    # on false-stop frames, the cells that stopped the robot (:func:`stop_culprits`)
+    false_stop_cells: dict[str, int] = field(default_factory=dict)
+
+    def add_culprits(self, cells: dict[str, int]) -> None:
+        for k, n in cells.items():
+            self.false_stop_cells[k] = self.false_stop_cells.get(k, 0) + n
 
     def add_verdict(self, v: Verdict) -> None:
         self.frames += 1
@@ -144,7 +188,9 @@ class DriveTally:
                 "in_bed_share": r(self.in_bed_s / self.seconds if self.seconds else None),
                 "waterings_right": self.waterings_right,
                 "waterings_wrong": self.waterings_wrong,
-                "reasons": dict(sorted(self.reasons.items()))}
+                "reasons": dict(sorted(self.reasons.items())),
+                "false_stop_cells": dict(sorted(self.false_stop_cells.items(),
+                                                key=lambda kv: (-kv[1], kv[0])))}
 
 
 class Coverage:
@@ -252,6 +298,9 @@ class OracleStep:
         self.state, self.camera = state, camera  # the robot's pose, for the oracle's memory
         self.memory = ObstacleMemory()
         self._visible = visible_ground(ground, policy.lookahead_m)
+        # the cells that can stop or turn the robot: free ground shorter than the slow-down
+        # distance, from the bumper, is where its speed falls below creeping
+        self._near = visible_ground(ground, robot.front_m + policy.slow_down_distance_m)
 
     def run(self, tick: Any) -> None:
         cells = tick.cells
@@ -269,13 +318,18 @@ class OracleStep:
         labels = tick.frame.labels if tick.frame is not None else None
         if labels is None or decided is None:
             return
-        truth = oracle_cells(truth_cells(labels, cells.grid_hw, cells.class_names), cells)
+        true_ids = truth_cells(labels, cells.grid_hw, cells.class_names)
+        truth = oracle_cells(true_ids, cells)
         remembered = None
         if self.state is not None and self.camera is not None:
             remembered = recall(self.memory, truth, self.ground, self._visible, self.policy,
                                 self.state.pose, self.camera)
         oracle = drive_command(truth, self.ground, self.policy, self.robot, remembered)
-        tally.add_verdict(judge(decided, oracle))
+        verdict = judge(decided, oracle)
+        tally.add_verdict(verdict)
+        if verdict.false_stop:
+            tally.add_culprits(stop_culprits(cells, true_ids, truth, self._near, self.policy))
+
 
     def shutdown(self) -> None:
         pass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from robot.sim.outcomes import culprit_text
+
 
 def _version_order(v: str) -> tuple[int, int, str]:
     """v1, v2, … in number order; a name that is not a number ("oracle": `--oracle-eyes`) last."""
@@ -157,8 +159,11 @@ def _drive_lines(s: dict[str, Any]) -> list[str]:
             row += (f"  {d['distance_m']:>6.1f} m  {'-' if bumps is None else f'{bumps:.1f}':>10}"
                     f"  {_pct(d['stuck_share'])}  {d.get('lawn_covered_m2', 0.0):>7.1f} m²")
         lines.append(row)
+    lines += [f"    {key.replace('|', ' ')} stopped by: {culprit_text(d['false_stop_cells'], 3)}"
+              for key, d in drive.items() if d.get("false_stop_cells")]
     lines.append("  false stop: stopped or turned on the spot where the oracle drove on; missed "
-                 "obstacle: drove on where the oracle stopped")
+                 "obstacle: drove on where the oracle stopped; stopped by: on false stops, the "
+                 "cells that blocked the robot and not the oracle, as true class → what it saw")
     return lines
 
 

@@ -138,6 +138,7 @@ def test_the_summary_lists_the_adapters_their_trial_rolled_back():
                       "reason": "rolled back to version 3: it stopped more: ..."},
                      {"version": 5, "parent": 3, "rolled_back": False, "reason": "kept: ..."}]
     day["bump_alarms"] = 1
+    day["false_stop_cells"] = {"lawn → plant": 6, "lawn → unsure": 2}
     results = {"season_days": 4.0, "transition_days": 2.0, "day_seconds": 100.0,
                "changes": [], "forgetting": None, "records": [_day(8, 0.1), day],
                "garden": "g07", "seed": 0, "source_text": "the robot alone",
@@ -154,6 +155,8 @@ def test_the_summary_lists_the_adapters_their_trial_rolled_back():
     text = format_summary(results, s)
     assert "1 rolled back: day 9 v4 -> v3" in text and "bump alarms 1" in text
     assert "v4 rolled back to v3" in text.splitlines()[-2]  # the day's row
+    assert "lawn → plant 75 %" in text.splitlines()[-2], "what stopped it that day"
+    assert "  autumn: lawn → plant 75 %, lawn → unsure 25 %" in text.splitlines()
 
 
 @pytest.mark.slow

@@ -290,6 +290,10 @@ def driving(s: dict[str, Any]) -> dict[str, Any]:
     distance = sum(r["distance_m"] for r in rows)
     bumps = sum(r["bumps"] for r in rows)
     drove = sum(round((r["drove_share"] or 0.0) * r["frames"]) for r in rows)
+    culprits: dict[str, int] = {}
+    for r in rows:
+        for k, n in (r.get("false_stop_cells") or {}).items():
+            culprits[k] = culprits.get(k, 0) + n
     return {
         "frames": frames, "drove_share": _ratio(drove, frames),
         "oracle_drove_share": _ratio(oracle_drives, frames),
@@ -300,6 +304,8 @@ def driving(s: dict[str, Any]) -> dict[str, Any]:
         "missed_obstacle_rate": _ratio(missed, oracle_stops),
         "distance_m": round(distance, 2), "bumps": bumps,
         "bumps_per_100m": round(100.0 * bumps / distance, 2) if distance > 0 else None,
+        # what stopped the robot where the oracle drove (robot/sim/outcomes.py stop_culprits)
+        "false_stop_cells": dict(sorted(culprits.items(), key=lambda kv: (-kv[1], kv[0]))),
     }
 
 

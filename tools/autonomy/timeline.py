@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from robot.common.classes import SEASONS
+from robot.sim.outcomes import culprit_text
 from tools.formatting import num, pct
 from tools.garden.season import season_of_day
 
@@ -247,8 +248,9 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
     if fm.get("fm_points") is not None:
         lines.append(f"forgetting at the end (evaluation views of each earlier season's days): "
                      f"FM {fm['fm_points']:.2f} points {fm['drop_points']}")
+    lines += _culprit_lines(results["records"])
     lines += ["", "day  season  false stops  missed  distance  bumps/100m  held-back  drift  "
-              "alarms  retrains"]
+              "alarms  stopped by            retrains"]
     for r in results["records"]:
         tr = ", ".join(f"{x['when']} {x['reason']} {x['state']}"
                        + (f" v{x['version']}" if x.get("version") else "")
@@ -258,10 +260,26 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
         lines.append(f"{r['day']:>3}  {r['season']:<6}  {pct(r['false_stop_rate']):>11}  "
                      f"{pct(r['missed_obstacle_rate']):>6}  {r['distance_m']:>6.1f} m  "
                      f"{num(r['bumps_per_100m']):>10}  {num(r['held_back'], '.3f'):>9}  "
-                     f"{pct(r['drift_score']):>5}  {len(r['alarms']):>6}  {tr}")
+                     f"{pct(r['drift_score']):>5}  {len(r['alarms']):>6}  "
+                     f"{culprit_text(r.get('false_stop_cells') or {}):<18}  {tr}")
     lines.append("(the oracle — the same policy on the true cells — is the reference each "
                  "frame is judged against: its false-stop rate is 0)")
     return "\n".join(lines)
+
+
+def _culprit_lines(records: list[dict[str, Any]]) -> list[str]:
+    """Per season, what stopped the robot where the oracle drove (the cells, all days)."""
+    by_season: dict[str, dict[str, int]] = {}
+    for r in records:
+        cells = by_season.setdefault(r["season"], {})
+        for k, n in (r.get("false_stop_cells") or {}).items():
+            cells[k] = cells.get(k, 0) + n
+    if not any(by_season.values()):
+        return []
+    return ["what stopped the robot where the oracle drove (true class → what it saw; share of "
+            "the cells that blocked it and not the oracle):"] + [
+        f"  {season}: {culprit_text(cells, 3)}"
+        for season, cells in by_season.items() if cells]
 
 
 def write(results: dict[str, Any], out_dir: Path, stem: str = "timeline") -> dict[str, Path]:

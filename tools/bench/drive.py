@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from robot.common.classes import SEASONS
+from robot.sim.outcomes import culprit_text
 from tools.bench.measure import machine
 from tools.bench.verdict import QUALITY, TIMING, Bar, exit_status
 from tools.formatting import num, pct
@@ -233,19 +234,20 @@ def write_markdown(results: dict[str, Any], out: Path) -> Path:
              f"{results['seconds_per_run']:g} simulated s per run, seed {results['seed']}, "
              f"annotated share {results['annotate']:g}; {results['wall_s']:.0f} s in all.", "",
              "| garden | season | run | false stops | missed obstacles | distance m | "
-             "bumps/100 m | stuck | in beds | lawn covered m² |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "bumps/100 m | stuck | in beds | lawn covered m² | stopped by |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
         for run in RUNS:
             d = r.get(run)
             if d is None:
-                lines.append(f"| {r['garden']} | {r['season']} | {run} | (none) ||||||| |")
+                lines.append(f"| {r['garden']} | {r['season']} | {run} | (none) |||||||| |")
                 continue
             lines.append(
                 f"| {r['garden']} | {r['season']} | {run} | {pct(d['false_stop_rate'])} | "
                 f"{pct(d['missed_obstacle_rate'])} | {d['distance_m']:.1f} | "
                 f"{num(d['bumps_per_100m'])} | {pct(d['stuck_share'])} | "
-                f"{pct(d['in_bed_share'])} | {num(d.get('lawn_covered_m2'))} |")
+                f"{pct(d['in_bed_share'])} | {num(d.get('lawn_covered_m2'))} | "
+                f"{culprit_text(d.get('false_stop_cells') or {})} |")
     lines += ["", "Retrains (button at the end of the shipped run):", ""]
     for r in results["rows"]:
         t = r.get("retrain") or {}
