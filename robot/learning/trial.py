@@ -8,9 +8,10 @@ camera frames, and for its first :data:`REFERENCE_M` metres, a new adapter is on
 goes back to the adapter it replaced (its parent) when
 
 - over its first :data:`REFERENCE_M` metres it bumped at least ``min_bumps`` times, and more
-  than ``bump_margin`` times per 100 m more often than the parent did over its own last
-  :data:`REFERENCE_M` metres (a retrain must never raise collisions; judged at the bump that
-  makes it so), or
+  than ``bump_margin`` times per 100 m more often than the adapters it replaced did over their
+  last :data:`REFERENCE_M` metres — the parent's, and before those the grandparent's when the
+  parent drove less (a retrain must never raise collisions; judged at the bump that makes it
+  so), or
 - on the same frames, the policy stopped (or turned on the spot) on a share ``stop_margin``
   larger with the new adapter's cells than it would have with the parent's — the parent runs
   in the shadow on each trial frame's features — while the parent bumped no more often than
@@ -242,18 +243,20 @@ class TrialBook:
         road = rec.road.metres < REFERENCE_M
         if road:
             rec.road.add(Driving(seen.frames, 0, seen.metres, seen.bumps))
-        back_to, parent = self._reference(rec)
-        name = "its parent" if back_to == rec.parent else f"version {back_to}"
+        parent, versions = self._reference(rec)
+        name = "its parent" if versions <= 1 else f"its parent and the {versions - 1} " \
+            f"version(s) before it"
         why = bumped_more(rec.road, parent, self.config, name) if road and seen.bumps else ""
-        if why and back_to != rec.parent:
-            why += f" (its parent {rec.parent} had not driven {REFERENCE_M:g} m)"
         if not why and window and rec.trial.frames >= self.config.frames:
-            back_to = rec.parent  # the shadow that stopped less is the parent itself
             why = stopped_more(rec.trial, rec.shadow_stops, parent, self.config)
         if why:
-            rec.verdict = f"rolled back to version {back_to}: {why}"
+            # Always to the parent, never past it: the three trials that went back to an
+            # earlier ancestor (2026-12-04) each woke up the next day with an adapter of the
+            # season before (false stops 50-99 %). A parent still on its own trial goes back
+            # one step further if it bumps in turn.
+            rec.verdict = f"rolled back to version {rec.parent}: {why}"
             log.warning("adapter version %d on trial: %s", version, rec.verdict)
-            return Verdict(version, back_to, True, rec.verdict)
+            return Verdict(version, rec.parent, True, rec.verdict)
         if rec.trial.frames < self.config.frames or rec.road.metres < REFERENCE_M:
             return None
         shadow = rec.shadow_stops / rec.trial.frames
@@ -263,22 +266,25 @@ class TrialBook:
         log.info("adapter version %d passed its trial (%s)", version, rec.verdict)
         return Verdict(version, rec.parent, False, rec.verdict)
 
-    def _reference(self, rec: Record) -> tuple[int | None, Driving]:
-        """The version a trial is measured against and goes back to: its parent, or, when the
-        parent has not driven REFERENCE_M metres of its own (a drift retrain replaced within
-        hours), the nearest ancestor that has — 0 bumps in 0 m is no record of safety."""
+    def _reference(self, rec: Record) -> tuple[Driving, int]:
+        """What a trial's bumps are measured against: the last REFERENCE_M metres driven by
+        the versions it replaced — its parent's, and when the parent drove less (a drift
+        retrain replaced within hours; 0 bumps in 0 m is no record of safety), its parent's
+        before that, and so on. Also how many versions that took."""
+        total, versions = Driving(), 0
         version, seen = rec.parent, set()
-        while version is not None and version not in seen:
+        while version is not None and version not in seen and total.metres < REFERENCE_M:
             seen.add(version)
             before = self.records.get(version)
             if before is None:
                 break
-            driving = before.recent_driving()
-            if driving.metres >= REFERENCE_M:
-                return version, driving
+            versions += 1
+            for block in reversed(before.recent):
+                if total.metres >= REFERENCE_M:
+                    break
+                total.add(block)
             version = before.parent
-        parent = self.records.get(rec.parent) if rec.parent is not None else None
-        return rec.parent, parent.recent_driving() if parent is not None else Driving()
+        return total, versions
 
     def _new(self, version: int, parent: int | None) -> Record:
         rec = Record(parent)
