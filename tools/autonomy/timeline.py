@@ -250,7 +250,7 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
                      f"FM {fm['fm_points']:.2f} points {fm['drop_points']}")
     lines += _culprit_lines(results["records"])
     lines += ["", "day  season  false stops  missed  distance  bumps/100m  held-back  drift  "
-              "alarms  stopped by            retrains"]
+              "alarms  stopped by              retrains"]
     for r in results["records"]:
         tr = ", ".join(f"{x['when']} {x['reason']} {x['state']}"
                        + (f" v{x['version']}" if x.get("version") else "")
@@ -261,7 +261,7 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
                      f"{pct(r['missed_obstacle_rate']):>6}  {r['distance_m']:>6.1f} m  "
                      f"{num(r['bumps_per_100m']):>10}  {num(r['held_back'], '.3f'):>9}  "
                      f"{pct(r['drift_score']):>5}  {len(r['alarms']):>6}  "
-                     f"{culprit_text(r.get('false_stop_cells') or {}):<18}  {tr}")
+                     f"{culprit_text(r.get('false_stop_cells') or {}):<22}  {tr}")
     lines.append("(the oracle — the same policy on the true cells — is the reference each "
                  "frame is judged against: its false-stop rate is 0)")
     return "\n".join(lines)
