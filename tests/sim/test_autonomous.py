@@ -84,6 +84,19 @@ def test_bench_autonomy_refuses_a_bad_garden_or_day_count(capsys):
     assert e.value.code == 2 and "--days must be >= 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("content", [None, "{not json", '{"runs": 3}'])
+def test_bench_autonomy_report_of_a_missing_or_foreign_file_is_a_clear_error(tmp_path, capsys,
+                                                                               content):
+    saved = tmp_path / "autonomy.json"
+    if content is not None:
+        saved.write_text(content)
+    with pytest.raises(SystemExit) as e:
+        cli(["bench", "autonomy", "--report", str(saved), "--out", str(tmp_path / "out")])
+    assert e.value.code == 2
+    assert "not a saved `gardenbot bench autonomy` run" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "autonomy.md").exists()
+
+
 @pytest.mark.parametrize("argv", [["simulate", "--help"], ["bench", "autonomy", "--help"]])
 def test_help_works(argv, capsys):
     with pytest.raises(SystemExit) as e:

@@ -201,7 +201,12 @@ def main(argv: list[str]) -> int:
                         "autonomy.json (its day records), e.g. after the summary changed")
     args = p.parse_args(argv)
     if args.report is not None:
-        return report(json.loads(args.report.read_text()), args.out)
+        try:
+            saved = json.loads(args.report.read_text())
+            return report(saved, args.out)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            p.error(f"--report {args.report}: not a saved `gardenbot bench autonomy` run "
+                    f"({type(e).__name__}: {e})")
     base = QUICK if args.quick else FULL
     gardens = split_list("g07" if args.quick and args.gardens == "g06,g07" else args.gardens)
     given = {"days": args.days, "first_day": args.first_day, "season_days": args.season_days,
