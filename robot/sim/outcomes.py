@@ -298,8 +298,8 @@ class OracleStep:
         self.state, self.camera = state, camera  # the robot's pose, for the oracle's memory
         self.memory = ObstacleMemory()
         self._visible = visible_ground(ground, policy.lookahead_m)
-        # the cells that can stop or turn the robot: free ground shorter than the slow-down
-        # distance, from the bumper, is where its speed falls below creeping
+        # the cells that can stop or turn the robot: the policy slows below full speed only
+        # for a block within the slow-down distance of the bumper, and stops or turns nearer
         self._near = visible_ground(ground, robot.front_m + policy.slow_down_distance_m)
 
     def run(self, tick: Any) -> None:
@@ -329,7 +329,6 @@ class OracleStep:
         tally.add_verdict(verdict)
         if verdict.false_stop:
             tally.add_culprits(stop_culprits(cells, true_ids, truth, self._near, self.policy))
-
 
     def shutdown(self) -> None:
         pass
