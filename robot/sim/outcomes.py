@@ -19,6 +19,8 @@ body did in the closed loop: distance, bumper hits, time stuck, time in beds, wa
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,21 +86,21 @@ def stop_culprits(seen: CellMap, truth: np.ndarray, oracle: CellMap, near: np.nd
     unsure = unsure_cells(seen, policy)
     extra = near & blocked_cells(seen, policy, unsure) & ~blocked_cells(oracle, policy)
     names = seen.class_names
-    out: dict[str, int] = {}
-    for y, x in zip(*np.nonzero(extra), strict=True):
-        t = int(truth[y, x])
-        key = (f"{names[t] if t < len(names) else 'unlabelled'} → "
-               f"{'unsure' if unsure[y, x] else names[int(seen.classes[y, x])]}")
-        out[key] = out.get(key, 0) + 1
-    return out
+
+    def name(c: int) -> str:
+        return names[c] if c < len(names) else "unlabelled"
+
+    return dict(Counter(
+        f"{name(int(truth[y, x]))} → {'unsure' if unsure[y, x] else name(int(seen.classes[y, x]))}"
+        for y, x in zip(*np.nonzero(extra), strict=True)))
 
 
-def culprit_text(cells: dict[str, int], k: int = 1) -> str:
+def culprit_text(cells: Mapping[str, int], k: int = 1) -> str:
     """The ``k`` commonest entries of a :func:`stop_culprits` count with their shares
     ("lawn → plant 61 %, lawn → unsure 20 %"); "-" for none."""
     total = sum(cells.values())
-    ranked = sorted(cells.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-    return ", ".join(f"{name} {round(100 * n / total)} %" for name, n in ranked) or "-"
+    return ", ".join(f"{name} {round(100 * n / total)} %"
+                     for name, n in Counter(cells).most_common(k)) or "-"
 
 
 def drives(cmd: Any) -> bool:
@@ -144,11 +146,7 @@ class DriveTally:
     waterings_wrong: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     # on false-stop frames, the cells that stopped the robot (:func:`stop_culprits`)
-    false_stop_cells: dict[str, int] = field(default_factory=dict)
-
-    def add_culprits(self, cells: dict[str, int]) -> None:
-        for k, n in cells.items():
-            self.false_stop_cells[k] = self.false_stop_cells.get(k, 0) + n
+    false_stop_cells: Counter[str] = field(default_factory=Counter)
 
     def add_verdict(self, v: Verdict) -> None:
         self.frames += 1
@@ -189,8 +187,7 @@ class DriveTally:
                 "waterings_right": self.waterings_right,
                 "waterings_wrong": self.waterings_wrong,
                 "reasons": dict(sorted(self.reasons.items())),
-                "false_stop_cells": dict(sorted(self.false_stop_cells.items(),
-                                                key=lambda kv: (-kv[1], kv[0])))}
+                "false_stop_cells": dict(self.false_stop_cells.most_common())}
 
 
 class Coverage:
@@ -328,7 +325,8 @@ class OracleStep:
         verdict = judge(decided, oracle)
         tally.add_verdict(verdict)
         if verdict.false_stop:
-            tally.add_culprits(stop_culprits(cells, true_ids, truth, self._near, self.policy))
+            tally.false_stop_cells.update(stop_culprits(cells, true_ids, truth, self._near,
+                                                        self.policy))
 
     def shutdown(self) -> None:
         pass

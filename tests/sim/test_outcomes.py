@@ -160,6 +160,6 @@ def test_simulates_summary_says_what_stopped_each_adapter():
 
     tally = DriveTally()
     tally.add_verdict(judge(stop("stop_blocked"), DriveCommand(0.3, 0.0, 300, "cruise")))
-    tally.add_culprits({"lawn → plant": 9, "path → unsure": 1})
+    tally.false_stop_cells.update({"lawn → plant": 9, "path → unsure": 1})
     text = "\n".join(_drive_lines({"drive": {"autumn|v1": tally.summary()}}))
     assert "autumn v1 stopped by: lawn → plant 90 %, path → unsure 10 %" in text

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -290,10 +291,9 @@ def driving(s: dict[str, Any]) -> dict[str, Any]:
     distance = sum(r["distance_m"] for r in rows)
     bumps = sum(r["bumps"] for r in rows)
     drove = sum(round((r["drove_share"] or 0.0) * r["frames"]) for r in rows)
-    culprits: dict[str, int] = {}
+    culprits: Counter[str] = Counter()
     for r in rows:
-        for k, n in (r.get("false_stop_cells") or {}).items():
-            culprits[k] = culprits.get(k, 0) + n
+        culprits.update(r.get("false_stop_cells") or {})
     return {
         "frames": frames, "drove_share": _ratio(drove, frames),
         "oracle_drove_share": _ratio(oracle_drives, frames),
@@ -305,7 +305,7 @@ def driving(s: dict[str, Any]) -> dict[str, Any]:
         "distance_m": round(distance, 2), "bumps": bumps,
         "bumps_per_100m": round(100.0 * bumps / distance, 2) if distance > 0 else None,
         # what stopped the robot where the oracle drove (robot/sim/outcomes.py stop_culprits)
-        "false_stop_cells": dict(sorted(culprits.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "false_stop_cells": dict(culprits.most_common()),
     }
 
 

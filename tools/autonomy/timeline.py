@@ -13,6 +13,7 @@ detection, every other alarm is a false alarm.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -269,11 +270,9 @@ def format_summary(results: dict[str, Any], summary: dict[str, Any]) -> str:
 
 def _culprit_lines(records: list[dict[str, Any]]) -> list[str]:
     """Per season, what stopped the robot where the oracle drove (the cells, all days)."""
-    by_season: dict[str, dict[str, int]] = {}
+    by_season: dict[str, Counter[str]] = {}
     for r in records:
-        cells = by_season.setdefault(r["season"], {})
-        for k, n in (r.get("false_stop_cells") or {}).items():
-            cells[k] = cells.get(k, 0) + n
+        by_season.setdefault(r["season"], Counter()).update(r.get("false_stop_cells") or {})
     if not any(by_season.values()):
         return []
     return ["what stopped the robot where the oracle drove (true class → what it saw; share of "

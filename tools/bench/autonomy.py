@@ -203,10 +203,12 @@ def main(argv: list[str]) -> int:
     if args.report is not None:
         try:
             saved = json.loads(args.report.read_text())
-            return report(saved, args.out)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-            p.error(f"--report {args.report}: not a saved `gardenbot bench autonomy` run "
-                    f"({type(e).__name__}: {e})")
+        except (OSError, ValueError) as e:
+            p.error(f"--report {args.report}: not a saved `gardenbot bench autonomy` run: "
+                    f"cannot read it ({type(e).__name__}: {e})")
+        if not is_saved_run(saved):
+            p.error(f"--report {args.report}: not a saved `gardenbot bench autonomy` run")
+        return report(saved, args.out)
     base = QUICK if args.quick else FULL
     gardens = split_list("g07" if args.quick and args.gardens == "g06,g07" else args.gardens)
     given = {"days": args.days, "first_day": args.first_day, "season_days": args.season_days,
@@ -241,6 +243,20 @@ def main(argv: list[str]) -> int:
         "runs": runs, "wall_s": round(time.monotonic() - t0, 1),
     }
     return report(results, args.out)
+
+
+SAVED_KEYS = ("runs", "machine", "options", "when", "load_before", "load_after", "wall_s",
+              "seed")
+RUN_KEYS = ("records", "changes", "first_day", "days", "transition_days")
+
+
+def is_saved_run(saved: Any) -> bool:
+    """Whether ``saved`` (a parsed autonomy.json) has what :func:`report` reads of it."""
+    if not isinstance(saved, dict) or not all(k in saved for k in SAVED_KEYS):
+        return False
+    runs = saved["runs"]
+    return isinstance(runs, dict) and bool(runs) and all(
+        isinstance(r, dict) and all(k in r for k in RUN_KEYS) for r in runs.values())
 
 
 def report(results: dict[str, Any], out: Path) -> int:
